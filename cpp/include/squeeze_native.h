@@ -1,0 +1,329 @@
+/*
+ * squeeze_native.h — THE native API of SqueezeNative.
+ *
+ * This header is the only thing managed code sees. The C# bindings in
+ * src/SqueezeNative.Bindings/Generated are generated from it by src/SqueezeNative.BindGen
+ * (`./build.sh bindings`); never edit the generated file by hand.
+ *
+ * Rules (see DESIGN.md, "Native core"):
+ *  - Every function returns an sn_status. SN_OK (0) is success; on any other value the
+ *    calling thread's last-error text (sn_last_error) names the function, the argument and
+ *    the reason. No C++ exception and no abort ever crosses this API.
+ *  - Objects are opaque handles with explicit create/destroy pairs. The caller owns what a
+ *    *_create function returns and must pass it to the matching *_destroy exactly once.
+ *    Destroying NULL is a no-op returning SN_OK. Handles are validated on every call: a
+ *    destroyed or foreign handle returns SN_ERR_INVALID_HANDLE instead of touching memory.
+ *  - Tensors are dense, row-major (the last dimension is contiguous) and belong to one context
+ *    (one backend, one device). An operation takes all its tensors from one context.
+ *  - Operations write into caller-allocated output tensors; they never allocate tensors.
+ *  - The backend is chosen explicitly when a context is created; asking for CUDA where no GPU
+ *    or driver is present is an error (SN_ERR_BACKEND_UNAVAILABLE), never a silent fallback.
+ */
+#ifndef SQUEEZE_NATIVE_H
+#define SQUEEZE_NATIVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define SN_API __declspec(dllexport)
+#else
+#define SN_API __attribute__((visibility("default")))
+#endif
+
+/** Maximum number of dimensions of a tensor. */
+#define SN_MAX_DIMS 4
+
+/** Result of every API call. Non-zero values come with a message from sn_last_error(). */
+typedef enum sn_status {
+    /** Success. */
+    SN_OK = 0,
+    /** An argument is out of range or otherwise invalid (the message names it). */
+    SN_ERR_INVALID_ARGUMENT = 1,
+    /** A required pointer or handle argument was NULL. */
+    SN_ERR_NULL_ARGUMENT = 2,
+    /** A handle is not live: already destroyed, never created, or of another kind. */
+    SN_ERR_INVALID_HANDLE = 3,
+    /** A tensor has a dtype the operation does not accept. */
+    SN_ERR_DTYPE_MISMATCH = 4,
+    /** Tensor shapes do not agree with each other or with the operation. */
+    SN_ERR_SHAPE_MISMATCH = 5,
+    /** Host or device memory could not be allocated. */
+    SN_ERR_OUT_OF_MEMORY = 6,
+    /** The requested backend is not compiled in, or has no usable driver or device. */
+    SN_ERR_BACKEND_UNAVAILABLE = 7,
+    /** The backend does not implement this operation for these dtypes. */
+    SN_ERR_UNSUPPORTED = 8,
+    /** A CUDA runtime, driver or library call failed (the message names the call, file:line). */
+    SN_ERR_CUDA = 9,
+    /** Tensors from different contexts were mixed in one call. */
+    SN_ERR_CONTEXT_MISMATCH = 10,
+    /** An internal invariant failed; this is a bug in SqueezeNative. */
+    SN_ERR_INTERNAL = 11
+} sn_status;
+
+/** Which implementation runs the operations of a context. */
+typedef enum sn_backend_kind {
+    /** Portable C++ reference backend: always present, multi-threaded. */
+    SN_BACKEND_CPU = 0,
+    /** NVIDIA CUDA backend: present when the library was built with nvcc. */
+    SN_BACKEND_CUDA = 1
+} sn_backend_kind;
+
+/** Element type of a tensor. */
+typedef enum sn_dtype {
+    /** IEEE-754 binary32. */
+    SN_DTYPE_F32 = 0,
+    /** IEEE-754 binary16. */
+    SN_DTYPE_F16 = 1,
+    /** bfloat16 (the upper half of a binary32). */
+    SN_DTYPE_BF16 = 2,
+    /** Signed 32-bit integer (token ids, positions, packed quantized words). */
+    SN_DTYPE_I32 = 3,
+    /** Unsigned byte. */
+    SN_DTYPE_U8 = 4
+} sn_dtype;
+
+/** Opaque execution context: one backend, one device, one stream, one thread pool. */
+typedef struct sn_context sn_context;
+
+/** Opaque tensor: a dtype, a shape and storage owned by (or, for a view, borrowed from) a context. */
+typedef struct sn_tensor sn_tensor;
+
+/** Options for sn_context_create. Zero-initialise, then set what you need. */
+typedef struct sn_context_options {
+    /** Backend that runs every operation of the context. */
+    sn_backend_kind backend;
+    /** CUDA device ordinal (ignored by the CPU backend). */
+    int32_t device;
+    /** CPU worker threads; 0 means one per available core. */
+    int32_t num_threads;
+} sn_context_options;
+
+/** Shape and type of a tensor, as returned by sn_tensor_get_info. */
+typedef struct sn_tensor_info {
+    /** Element type. */
+    sn_dtype dtype;
+    /** Number of dimensions, 1..SN_MAX_DIMS. */
+    int32_t ndim;
+    /** Extent of each dimension; entries at and after ndim are 1. */
+    int64_t dims[SN_MAX_DIMS];
+    /** Number of elements (product of dims). */
+    int64_t numel;
+    /** Size of the tensor's data in bytes. */
+    int64_t nbytes;
+    /** 1 if the tensor is a view borrowing another tensor's storage, else 0. */
+    int32_t is_view;
+} sn_tensor_info;
+
+/* ------------------------------------------------------------------------------------------ */
+/* Errors and library information                                                             */
+/* ------------------------------------------------------------------------------------------ */
+
+/**
+ * The message of the last failed call made on this thread, or "" if none failed yet.
+ * The pointer stays valid until the next API call on the same thread; copy it to keep it.
+ */
+SN_API const char* sn_last_error(void);
+
+/** Clears this thread's last-error message. */
+SN_API void sn_clear_error(void);
+
+/** The library version as "major.minor.patch". Never NULL; owned by the library. */
+SN_API const char* sn_version(void);
+
+/** A short human-readable name of a status code. Never NULL; owned by the library. */
+SN_API const char* sn_status_name(sn_status status);
+
+/** Size in bytes of one element of dtype; 0 for an unknown dtype. */
+SN_API size_t sn_dtype_size(sn_dtype dtype);
+
+/**
+ * Whether a backend can be used on this machine: 1 if a context of that kind can be created,
+ * else 0 (with the reason in sn_last_error, e.g. "built without CUDA" or "no CUDA driver").
+ * Returns SN_ERR_NULL_ARGUMENT if out_available is NULL.
+ */
+SN_API sn_status sn_backend_available(sn_backend_kind backend, int32_t* out_available);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Contexts                                                                                   */
+/* ------------------------------------------------------------------------------------------ */
+
+/**
+ * Creates a context for the backend named in options.
+ * On success *out_context receives a new context the caller must destroy with
+ * sn_context_destroy. Returns SN_ERR_BACKEND_UNAVAILABLE if the backend is not compiled in or
+ * has no usable device, SN_ERR_NULL_ARGUMENT if options or out_context is NULL.
+ */
+SN_API sn_status sn_context_create(const sn_context_options* options, sn_context** out_context);
+
+/**
+ * Destroys a context. Every tensor created in it must have been destroyed first; live tensors
+ * make this return SN_ERR_INVALID_ARGUMENT and leave the context alive. NULL is a no-op.
+ */
+SN_API sn_status sn_context_destroy(sn_context* context);
+
+/** The backend of a context. */
+SN_API sn_status sn_context_get_backend(const sn_context* context, sn_backend_kind* out_backend);
+
+/** Waits until all work queued on the context has finished (a no-op on the CPU backend). */
+SN_API sn_status sn_context_synchronize(sn_context* context);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Tensors                                                                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+/**
+ * Creates a tensor of the given dtype and shape (ndim 1..SN_MAX_DIMS, every dim >= 1) in
+ * context. Its contents are zero. The caller owns *out_tensor and destroys it with
+ * sn_tensor_destroy. Returns SN_ERR_OUT_OF_MEMORY if the storage cannot be allocated.
+ */
+SN_API sn_status sn_tensor_create(sn_context* context, sn_dtype dtype, const int64_t* dims,
+                                  int32_t ndim, sn_tensor** out_tensor);
+
+/**
+ * Creates a view: a tensor of shape dims that aliases `base`'s storage starting at element
+ * offset_elements (counted in base's dtype; the view has base's dtype). The view must lie
+ * entirely inside base. The view keeps base's storage alive: base may be destroyed first.
+ * The caller owns *out_view and destroys it with sn_tensor_destroy.
+ */
+SN_API sn_status sn_tensor_view(sn_tensor* base, int64_t offset_elements, const int64_t* dims,
+                                int32_t ndim, sn_tensor** out_view);
+
+/** Destroys a tensor or view. Storage is freed when its last tensor is gone. NULL is a no-op. */
+SN_API sn_status sn_tensor_destroy(sn_tensor* tensor);
+
+/** Fills *out_info with the tensor's dtype and shape. */
+SN_API sn_status sn_tensor_get_info(const sn_tensor* tensor, sn_tensor_info* out_info);
+
+/**
+ * Copies nbytes from host memory into the tensor. nbytes must equal the tensor's size in
+ * bytes (SN_ERR_INVALID_ARGUMENT otherwise). On CUDA the copy is complete when this returns.
+ */
+SN_API sn_status sn_tensor_upload(sn_tensor* tensor, const void* src, size_t nbytes);
+
+/**
+ * Copies the tensor's contents into host memory; nbytes must equal its size in bytes.
+ * Waits for queued work on the tensor's context first.
+ */
+SN_API sn_status sn_tensor_download(const sn_tensor* tensor, void* dst, size_t nbytes);
+
+/**
+ * Copies src into dst, converting the element type when they differ (among F32, F16, BF16).
+ * Both must have the same number of elements (shapes may differ, e.g. to reshape).
+ */
+SN_API sn_status sn_copy(sn_context* context, const sn_tensor* src, sn_tensor* dst);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Operations                                                                                 */
+/*                                                                                            */
+/* Activation dtype: the CPU backend computes in F32 (activations and outputs are F32); the    */
+/* CUDA backend also accepts F16 activations. Weights may be F32, F16 or BF16 where stated;    */
+/* reductions always accumulate in F32. "Rows" are all leading dimensions flattened.           */
+/* An output may alias an input only where the operation says so.                             */
+/* ------------------------------------------------------------------------------------------ */
+
+/**
+ * Linear layer: out[M,N] = x[M,K] · weight[N,K]ᵀ (+ bias[N]), the Hugging Face nn.Linear layout.
+ * weight may be F32, F16 or BF16 (converted, accumulated in F32); bias is optional (NULL) and
+ * may be any float dtype. x and out must not alias.
+ */
+SN_API sn_status sn_matmul(sn_context* context, const sn_tensor* x, const sn_tensor* weight,
+                           const sn_tensor* bias, sn_tensor* out);
+
+/**
+ * out = a + b elementwise. b has a's shape, or is 1-D with a's last dimension (broadcast over
+ * rows, e.g. a bias). out may alias a.
+ */
+SN_API sn_status sn_add(sn_context* context, const sn_tensor* a, const sn_tensor* b, sn_tensor* out);
+
+/** out = a * b elementwise, with sn_add's broadcasting rule. out may alias a. */
+SN_API sn_status sn_mul(sn_context* context, const sn_tensor* a, const sn_tensor* b, sn_tensor* out);
+
+/**
+ * RMSNorm over the last dimension D (as HF LLaMA): out = x / sqrt(mean(x²) + eps) * weight.
+ * weight is 1-D [D], any float dtype. out may alias x.
+ */
+SN_API sn_status sn_rms_norm(sn_context* context, const sn_tensor* x, const sn_tensor* weight,
+                             float eps, sn_tensor* out);
+
+/**
+ * LayerNorm over the last dimension D: out = (x − mean) / sqrt(var + eps) * weight + bias,
+ * biased variance as torch.nn.LayerNorm. weight and bias are 1-D [D]; bias may be NULL.
+ * out may alias x.
+ */
+SN_API sn_status sn_layer_norm(sn_context* context, const sn_tensor* x, const sn_tensor* weight,
+                               const sn_tensor* bias, float eps, sn_tensor* out);
+
+/** out = x · sigmoid(x) elementwise. out may alias x. */
+SN_API sn_status sn_silu(sn_context* context, const sn_tensor* x, sn_tensor* out);
+
+/** out = max(x, 0) elementwise. out may alias x. */
+SN_API sn_status sn_relu(sn_context* context, const sn_tensor* x, sn_tensor* out);
+
+/**
+ * GELU elementwise. approximate = 0: the exact erf form (HF "gelu"); approximate = 1: the tanh
+ * form (HF "gelu_new" / "gelu_pytorch_tanh"). out may alias x.
+ */
+SN_API sn_status sn_gelu(sn_context* context, const sn_tensor* x, int32_t approximate, sn_tensor* out);
+
+/**
+ * SwiGLU gate: out = silu(gate) * up elementwise (LLaMA/Mistral MLP). out may alias gate.
+ */
+SN_API sn_status sn_swiglu(sn_context* context, const sn_tensor* gate, const sn_tensor* up,
+                           sn_tensor* out);
+
+/** Softmax over the last dimension, max-subtracted, F32 accumulation. out may alias x. */
+SN_API sn_status sn_softmax(sn_context* context, const sn_tensor* x, sn_tensor* out);
+
+/**
+ * Rotary position embedding, rotate-half layout as HF LLaMA (`rotate_half`): x is
+ * [T, H, Dh] (Dh even); positions is I32 [T]; for each pair (i, i + Dh/2), i < Dh/2, with
+ * inv_freq_i = theta^(−2i/Dh) and angle = position · inv_freq_i:
+ *   out[i]        = x[i]·cos(angle) − x[i+Dh/2]·sin(angle)
+ *   out[i + Dh/2] = x[i+Dh/2]·cos(angle) + x[i]·sin(angle)
+ * out may alias x.
+ */
+SN_API sn_status sn_rope(sn_context* context, const sn_tensor* x, const sn_tensor* positions,
+                         float theta, sn_tensor* out);
+
+/**
+ * Embedding gather: out[T, D] = table[ids[t], :]. table [V, D] may be F32, F16 or BF16;
+ * ids is I32 [T]. An id outside [0, V) returns SN_ERR_INVALID_ARGUMENT naming the position.
+ */
+SN_API sn_status sn_embedding(sn_context* context, const sn_tensor* table, const sn_tensor* ids,
+                              sn_tensor* out);
+
+/**
+ * Causal multi-head attention over a KV cache (GQA and sliding window supported).
+ *   q:        [T, Hq, Dh]  queries of the T new tokens, at absolute positions
+ *             past_len .. past_len + T − 1
+ *   k_cache:  [S, Hkv, Dh] keys   of positions 0 .. past_len + T − 1 (rows beyond are ignored)
+ *   v_cache:  [S, Hkv, Dh] values, same layout; Hq must be a multiple of Hkv (GQA: query head h
+ *             reads kv head h / (Hq / Hkv))
+ *   out:      [T, Hq, Dh]
+ * Query at position p attends to key positions j with j <= p and, if window > 0, p − j < window
+ * (Mistral's sliding window). Scores are scaled by `scale` (usually 1/sqrt(Dh)) and
+ * accumulated in F32. past_len + T must not exceed S.
+ */
+SN_API sn_status sn_attention(sn_context* context, const sn_tensor* q, const sn_tensor* k_cache,
+                              const sn_tensor* v_cache, int32_t past_len, int32_t window,
+                              float scale, sn_tensor* out);
+
+/**
+ * Per-row cross-entropy: losses[t] = logsumexp(logits[t, :]) − logits[t, targets[t]].
+ * logits [T, V] (F32), targets I32 [T], losses F32 [T]. A target outside [0, V) returns
+ * SN_ERR_INVALID_ARGUMENT.
+ */
+SN_API sn_status sn_cross_entropy(sn_context* context, const sn_tensor* logits,
+                                  const sn_tensor* targets, sn_tensor* losses);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SQUEEZE_NATIVE_H */
