@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# ./build.sh gpu-bundle [--models llama,mistral,opt] [--out gpu-bundle]
+#
+# Gathers everything the GPU machine needs into one git-ignored folder (default gpu-bundle/):
+#   squeeze/        the CLI, published self-contained and trimmed for linux-x64 (the GPU machine has no .NET)
+#   cpp/            the native sources (CMake builds them there with nvcc)
+#   googletest/     GoogleTest sources, for the native GPU tests (the GPU machine has no libgtest)
+#   models/NAME.tar.xz   the chosen model folders from ../shared/models, compressed
+#   run-gpu.sh      builds libsqueezenative with CUDA, runs the GPU tests and benchmarks, writes results
+# The whole folder must stay under the device tool's 64 MiB: pick models accordingly
+# (llama 57 MB, mistral 46 MB, opt 39 MB uncompressed; send a big one in a call of its own).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+SHARED="${SQUEEZE_SHARED:-$ROOT/../shared}"
+OUT="$ROOT/gpu-bundle"
+MODELS=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --models) MODELS="$2"; shift 2 ;;
+        --out) OUT="$2"; shift 2 ;;
+        *) echo "make-bundle: unknown option '$1' (--models a,b | --out DIR)" >&2; exit 2 ;;
+    esac
+done
+
+rm -rf "$OUT.tmp"; mkdir -p "$OUT.tmp"
+echo "==> publishing squeeze (self-contained, trimmed, linux-x64)"
+dotnet publish "$ROOT/src/SqueezeNative.Cli" -c Release -r linux-x64 --self-contained true \
+    -p:PublishTrimmed=true -p:DebugType=none -p:GenerateDocumentationFile=false \
+    -o "$OUT.tmp/squeeze" -v quiet -nologo
+rm -f "$OUT.tmp/squeeze/libsqueezenative.so"   # built for the GPU machine there, with CUDA
+cp -r "$ROOT/cpp" "$OUT.tmp/cpp"
+rm -rf "$OUT.tmp/cpp/build"
+cp -r /usr/src/googletest "$OUT.tmp/googletest"
+cp "$ROOT/tools/gpu/run-gpu.sh" "$OUT.tmp/run-gpu.sh"
+mkdir -p "$OUT.tmp/models"
+IFS=',' read -ra names <<< "$MODELS"
+for name in "${names[@]}"; do
+    [ -n "$name" ] || continue
+    [ -d "$SHARED/models/$name" ] || { echo "make-bundle: no model '$name' in $SHARED/models" >&2; exit 2; }
+    echo "==> packing model $name"
+    tar -C "$SHARED/models" -cf - "$name" | xz -9 -T0 -c > "$OUT.tmp/models/$name.tar.xz"
+done
+rm -rf "$OUT"; mv "$OUT.tmp" "$OUT"
+du -sh "$OUT" "$OUT"/* | sed 's/^/   /'
+size=$(du -sb "$OUT" | cut -f1)
+if [ "$size" -gt $((60 * 1024 * 1024)) ]; then
+    echo "make-bundle: warning: bundle is $((size / 1024 / 1024)) MiB; the device tool ships at most 64 MiB with the tree" >&2
+fi
