@@ -1,0 +1,155 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using SqueezeNative.Bindings.Interop;
+using SqueezeNative.Runtime.Models;
+
+namespace SqueezeNative.Runtime.Native;
+
+/// <summary>Which backend runs a model: chosen explicitly, or <see cref="Auto"/> (CUDA when usable).</summary>
+public enum DeviceKind { Cpu, Cuda, Auto }
+
+/// <summary>A native call failed; carries the library's status and message.</summary>
+public sealed class NativeOperationException : SqueezeException
+{
+    public SnStatus Status { get; }
+
+    public NativeOperationException(string function, SnStatus status, string nativeMessage)
+        : base($"{function} failed ({status}): {nativeMessage}")
+    {
+        Status = status;
+    }
+}
+
+/// <summary>
+/// One native execution context (backend, device, stream, thread pool) and the typed operations
+/// on it. All runtime code reaches libsqueezenative through this class and
+/// <see cref="NativeTensor"/>, so the generated bindings are used in exactly one place.
+/// </summary>
+public sealed class NativeContext : IDisposable
+{
+    private static readonly SnTensorHandle NoTensor = SnTensorHandle.Null;
+
+    internal SnContextHandle Handle { get; }
+    public DeviceKind Device { get; }
+
+    private NativeContext(SnContextHandle handle, DeviceKind device)
+    {
+        Handle = handle;
+        Device = device;
+    }
+
+    /// <summary>
+    /// Creates a context. <see cref="DeviceKind.Cuda"/> without a usable GPU is an error naming the
+    /// reason; <see cref="DeviceKind.Auto"/> picks CUDA when available and logs the choice.
+    /// </summary>
+    public static NativeContext Create(DeviceKind device, int threads = 0, int deviceOrdinal = 0, ILogger? logger = null)
+    {
+        logger ??= NullLogger.Instance;
+        if (threads < 0) throw new InvalidOptionException("--threads", $"must be >= 0 (got {threads})");
+        var chosen = device;
+        if (device == DeviceKind.Auto)
+        {
+            Check(NativeMethods.BackendAvailable(SnBackendKind.Cuda, out var available), "sn_backend_available");
+            chosen = available != 0 ? DeviceKind.Cuda : DeviceKind.Cpu;
+            var reason = available != 0 ? "a CUDA device is available" : $"CUDA is not usable: {NativeMethods.LastError()}";
+            logger.LogInformation("--device auto chose {Device} ({Reason})", chosen.ToString().ToLowerInvariant(), reason);
+        }
+        var options = new SnContextOptions
+        {
+            Backend = chosen == DeviceKind.Cuda ? SnBackendKind.Cuda : SnBackendKind.Cpu,
+            Device = deviceOrdinal,
+            NumThreads = threads,
+        };
+        Check(NativeMethods.ContextCreate(options, out var handle), "sn_context_create");
+        return new NativeContext(handle, chosen);
+    }
+
+    /// <summary>Throws <see cref="NativeOperationException"/> with the native message when status is not OK.</summary>
+    internal static void Check(SnStatus status, string function)
+    {
+        if (status != SnStatus.Ok)
+            throw new NativeOperationException(function, status, NativeMethods.LastError());
+    }
+
+    public NativeTensor Tensor(NativeDType dtype, params long[] shape)
+    {
+        Check(NativeMethods.TensorCreate(Handle, (SnDtype)dtype, shape, out var t), "sn_tensor_create");
+        return new NativeTensor(this, t, dtype, shape);
+    }
+
+    /// <summary>A new tensor holding <paramref name="data"/>.</summary>
+    public NativeTensor FromHost<T>(NativeDType dtype, ReadOnlySpan<T> data, params long[] shape) where T : unmanaged
+    {
+        var t = Tensor(dtype, shape);
+        try { t.Upload(data); }
+        catch { t.Dispose(); throw; }
+        return t;
+    }
+
+    /// <summary>Copies a checkpoint tensor (F32, F16 or BF16) into this context, keeping its dtype.</summary>
+    public NativeTensor FromCheckpoint(TensorRef source)
+    {
+        var dtype = source.DType switch
+        {
+            TensorDType.F32 => NativeDType.F32,
+            TensorDType.F16 => NativeDType.F16,
+            TensorDType.BF16 => NativeDType.BF16,
+            TensorDType.I32 => NativeDType.I32,
+            TensorDType.U8 => NativeDType.U8,
+            _ => throw new ModelFormatException($"dtype {source.DType} cannot be loaded", source.FilePath, source.Name),
+        };
+        return FromHost(dtype, source.Data.Span, source.Shape);
+    }
+
+    public void Synchronize() => Check(NativeMethods.ContextSynchronize(Handle), "sn_context_synchronize");
+
+    // ---- operations: thin, typed, checked --------------------------------------------------
+
+    public void Copy(NativeTensor src, NativeTensor dst) =>
+        Check(NativeMethods.Copy(Handle, src.Handle, dst.Handle), "sn_copy");
+
+    /// <summary>y[M,N] = x[M,K] · w[N,K]ᵀ (+ bias[N]).</summary>
+    public void MatMul(NativeTensor x, NativeTensor w, NativeTensor? bias, NativeTensor y) =>
+        Check(NativeMethods.Matmul(Handle, x.Handle, w.Handle, bias?.Handle ?? NoTensor, y.Handle), "sn_matmul");
+
+    public void Add(NativeTensor a, NativeTensor b, NativeTensor y) =>
+        Check(NativeMethods.Add(Handle, a.Handle, b.Handle, y.Handle), "sn_add");
+
+    public void Mul(NativeTensor a, NativeTensor b, NativeTensor y) =>
+        Check(NativeMethods.Mul(Handle, a.Handle, b.Handle, y.Handle), "sn_mul");
+
+    public void RmsNorm(NativeTensor x, NativeTensor weight, float eps, NativeTensor y) =>
+        Check(NativeMethods.RmsNorm(Handle, x.Handle, weight.Handle, eps, y.Handle), "sn_rms_norm");
+
+    public void LayerNorm(NativeTensor x, NativeTensor weight, NativeTensor? bias, float eps, NativeTensor y) =>
+        Check(NativeMethods.LayerNorm(Handle, x.Handle, weight.Handle, bias?.Handle ?? NoTensor, eps, y.Handle), "sn_layer_norm");
+
+    public void Silu(NativeTensor x, NativeTensor y) => Check(NativeMethods.Silu(Handle, x.Handle, y.Handle), "sn_silu");
+
+    public void Relu(NativeTensor x, NativeTensor y) => Check(NativeMethods.Relu(Handle, x.Handle, y.Handle), "sn_relu");
+
+    public void Gelu(NativeTensor x, bool tanhApproximation, NativeTensor y) =>
+        Check(NativeMethods.Gelu(Handle, x.Handle, tanhApproximation ? 1 : 0, y.Handle), "sn_gelu");
+
+    public void SwiGlu(NativeTensor gate, NativeTensor up, NativeTensor y) =>
+        Check(NativeMethods.Swiglu(Handle, gate.Handle, up.Handle, y.Handle), "sn_swiglu");
+
+    public void Softmax(NativeTensor x, NativeTensor y) => Check(NativeMethods.Softmax(Handle, x.Handle, y.Handle), "sn_softmax");
+
+    /// <summary>Rotate-half RoPE of x [T, H, Dh] at positions (I32 [T]).</summary>
+    public void Rope(NativeTensor x, NativeTensor positions, float theta, NativeTensor y) =>
+        Check(NativeMethods.Rope(Handle, x.Handle, positions.Handle, theta, y.Handle), "sn_rope");
+
+    public void Embedding(NativeTensor table, NativeTensor ids, NativeTensor y) =>
+        Check(NativeMethods.Embedding(Handle, table.Handle, ids.Handle, y.Handle), "sn_embedding");
+
+    /// <summary>Causal attention of q [T,Hq,Dh] over caches [S,Hkv,Dh] holding pastLen + T positions.</summary>
+    public void Attention(NativeTensor q, NativeTensor kCache, NativeTensor vCache, int pastLen, int window, float scale, NativeTensor y) =>
+        Check(NativeMethods.Attention(Handle, q.Handle, kCache.Handle, vCache.Handle, pastLen, window, scale, y.Handle), "sn_attention");
+
+    /// <summary>losses[t] = logsumexp(logits[t]) − logits[t, targets[t]].</summary>
+    public void CrossEntropy(NativeTensor logits, NativeTensor targets, NativeTensor losses) =>
+        Check(NativeMethods.CrossEntropy(Handle, logits.Handle, targets.Handle, losses.Handle), "sn_cross_entropy");
+
+    public void Dispose() => Handle.Dispose();
+}
