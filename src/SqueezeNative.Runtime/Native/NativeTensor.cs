@@ -26,8 +26,14 @@ public sealed class NativeTensor : IDisposable
     public long[] Shape { get; }
     public long ElementCount { get; }
 
+    private int _disposed;
+
     internal NativeTensor(NativeContext context, SnTensorHandle handle, NativeDType dtype, long[] shape)
     {
+        // The native library refuses to destroy a context that still has tensors: holding a
+        // reference on the context's SafeHandle makes its release wait for the last tensor.
+        bool added = false;
+        context.Handle.DangerousAddRef(ref added);
         Context = context;
         Handle = handle;
         DType = dtype;
@@ -83,5 +89,10 @@ public sealed class NativeTensor : IDisposable
 
     public override string ToString() => $"{DType} [{string.Join(", ", Shape)}]";
 
-    public void Dispose() => Handle.Dispose();
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        Handle.Dispose();
+        Context.Handle.DangerousRelease();
+    }
 }
