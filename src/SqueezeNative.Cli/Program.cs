@@ -14,6 +14,10 @@ public static class Program
         var root = new RootCommand("SqueezeNative: SqueezeLLM quantization and fast LUT inference of decoder LLMs.");
         root.Options.Add(CliCommon.VerboseOption);
         root.Subcommands.Add(InspectCommand.Create());
+        root.Subcommands.Add(TokenizeCommand.Create());
+        root.Subcommands.Add(GenerateCommand.Create());
+        root.Subcommands.Add(EvalCommand.Create());
+        root.Subcommands.Add(BenchCommand.Create());
         return root;
     }
 }
