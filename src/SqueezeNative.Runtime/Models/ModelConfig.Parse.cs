@@ -54,7 +54,7 @@ public sealed partial class ModelConfig
         {
             var root = document.RootElement;
             if (root.ValueKind != JsonValueKind.Object)
-                throw new ModelFormatException($"{FileName} must be a JSON object, found {SafetensorsHeader.Describe(root.ValueKind)}", sourcePath);
+                throw new ModelFormatException($"{FileName} must be a JSON object, found {JsonText.Describe(root.ValueKind)}", sourcePath);
             var reader = new ConfigReader(root, sourcePath);
             var modelType = reader.RequiredString("model_type");
             return modelType switch
@@ -185,7 +185,7 @@ public sealed partial class ModelConfig
             root.TryGetProperty(key, out var value) && value.ValueKind != JsonValueKind.Null ? value : null;
 
         private ModelFormatException WrongType(string key, string expected, JsonElement value) =>
-            Error(key, $"must be {expected}, found {SafetensorsHeader.Describe(value.ValueKind)} {Abbreviate(value.GetRawText())}");
+            Error(key, $"must be {expected}, found {JsonText.Describe(value.ValueKind)} {JsonText.Abbreviate(value.GetRawText())}");
 
         public string RequiredString(string key) =>
             OptionalString(key) ?? throw Error(key, "required key is missing");
@@ -312,7 +312,5 @@ public sealed partial class ModelConfig
             }
             return [AsInt(key, value)];
         }
-
-        private static string Abbreviate(string raw) => raw.Length <= 40 ? raw : raw[..37] + "...";
     }
 }

@@ -60,7 +60,7 @@ internal static class SafetensorsHeader
     private static Parsed ParseDocument(JsonElement root, long dataLength, string path)
     {
         if (root.ValueKind != JsonValueKind.Object)
-            throw new ModelFormatException($"safetensors header must be a JSON object, found {Describe(root.ValueKind)}", path);
+            throw new ModelFormatException($"safetensors header must be a JSON object, found {JsonText.Describe(root.ValueKind)}", path);
 
         var entries = new List<SafetensorsEntry>();
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -85,11 +85,11 @@ internal static class SafetensorsHeader
     private static void ReadMetadata(JsonElement value, Dictionary<string, string> metadata, string path)
     {
         if (value.ValueKind != JsonValueKind.Object)
-            throw new ModelFormatException($"'{MetadataKey}' must be an object of strings, found {Describe(value.ValueKind)}", path);
+            throw new ModelFormatException($"'{MetadataKey}' must be an object of strings, found {JsonText.Describe(value.ValueKind)}", path);
         foreach (var item in value.EnumerateObject())
         {
             if (item.Value.ValueKind != JsonValueKind.String)
-                throw new ModelFormatException($"'{MetadataKey}.{item.Name}' must be a string, found {Describe(item.Value.ValueKind)}", path);
+                throw new ModelFormatException($"'{MetadataKey}.{item.Name}' must be a string, found {JsonText.Describe(item.Value.ValueKind)}", path);
             metadata[item.Name] = item.Value.GetString()!;
         }
     }
@@ -97,12 +97,12 @@ internal static class SafetensorsHeader
     private static SafetensorsEntry ReadEntry(string name, JsonElement value, long dataLength, string path)
     {
         if (value.ValueKind != JsonValueKind.Object)
-            throw new ModelFormatException($"header entry must be an object, found {Describe(value.ValueKind)}", path, name);
+            throw new ModelFormatException($"header entry must be an object, found {JsonText.Describe(value.ValueKind)}", path, name);
 
         if (!value.TryGetProperty("dtype", out var dtypeElement))
             throw new ModelFormatException("header entry has no 'dtype'", path, name);
         if (dtypeElement.ValueKind != JsonValueKind.String)
-            throw new ModelFormatException($"'dtype' must be a string, found {Describe(dtypeElement.ValueKind)}", path, name);
+            throw new ModelFormatException($"'dtype' must be a string, found {JsonText.Describe(dtypeElement.ValueKind)}", path, name);
         var dtypeName = dtypeElement.GetString()!;
         if (!TensorDTypes.TryParseSafetensorsName(dtypeName, out var dtype))
             throw new ModelFormatException(
@@ -137,13 +137,13 @@ internal static class SafetensorsHeader
     private static long[] ReadNonNegativeIntegers(JsonElement element, string key, string path, string name)
     {
         if (element.ValueKind != JsonValueKind.Array)
-            throw new ModelFormatException($"'{key}' must be an array of integers, found {Describe(element.ValueKind)}", path, name);
+            throw new ModelFormatException($"'{key}' must be an array of integers, found {JsonText.Describe(element.ValueKind)}", path, name);
         var values = new long[element.GetArrayLength()];
         int i = 0;
         foreach (var item in element.EnumerateArray())
         {
             if (item.ValueKind != JsonValueKind.Number || !item.TryGetInt64(out var v) || v < 0)
-                throw new ModelFormatException($"'{key}' must hold non-negative integers, found {item.GetRawText()}", path, name);
+                throw new ModelFormatException($"'{key}' must hold non-negative integers, found {JsonText.Abbreviate(item.GetRawText())}", path, name);
             values[i++] = v;
         }
         return values;
@@ -164,15 +164,4 @@ internal static class SafetensorsHeader
                     path, current.Name);
         }
     }
-
-    internal static string Describe(JsonValueKind kind) => kind switch
-    {
-        JsonValueKind.Object => "an object",
-        JsonValueKind.Array => "an array",
-        JsonValueKind.String => "a string",
-        JsonValueKind.Number => "a number",
-        JsonValueKind.True or JsonValueKind.False => "a boolean",
-        JsonValueKind.Null => "null",
-        _ => kind.ToString(),
-    };
 }

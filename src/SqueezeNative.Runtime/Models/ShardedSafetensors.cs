@@ -100,7 +100,7 @@ public sealed class ShardedSafetensors : ITensorSource
             using var document = JsonDocument.Parse(bytes);
             var root = document.RootElement;
             if (root.ValueKind != JsonValueKind.Object)
-                throw new ModelFormatException($"index must be a JSON object, found {SafetensorsHeader.Describe(root.ValueKind)}", indexPath);
+                throw new ModelFormatException($"index must be a JSON object, found {JsonText.Describe(root.ValueKind)}", indexPath);
             if (!root.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
                 throw new ModelFormatException("index has no 'weight_map' object", indexPath);
 
@@ -112,7 +112,7 @@ public sealed class ShardedSafetensors : ITensorSource
                     throw new ModelFormatException("'weight_map' lists the tensor twice", indexPath, item.Name);
                 if (item.Value.ValueKind != JsonValueKind.String)
                     throw new ModelFormatException(
-                        $"'weight_map' value must be a shard file name, found {SafetensorsHeader.Describe(item.Value.ValueKind)}", indexPath, item.Name);
+                        $"'weight_map' value must be a shard file name, found {JsonText.Describe(item.Value.ValueKind)}", indexPath, item.Name);
                 var shardFile = item.Value.GetString()!;
                 // Shards live next to the index; a path that leaves the folder is corrupt or hostile.
                 if (shardFile.Length == 0 || Path.GetFileName(shardFile) != shardFile || shardFile is "." or "..")
