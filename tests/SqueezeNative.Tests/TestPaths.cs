@@ -1,37 +1,47 @@
 namespace SqueezeNative.Tests;
 
 /// <summary>
-/// Where the repository and the shared data folder (models, datasets, reference.json) are.
-/// The shared folder is $SQUEEZE_SHARED when set, else the sibling "shared" of the folder that
-/// holds SqueezeNative.sln (found by walking up from the test binaries).
+/// Where the repository and the shared data live. The shared folder (models, configs, datasets)
+/// is never copied into the repository: it is $SQUEEZE_SHARED when set, else the sibling
+/// `shared` folder of the repository root.
 /// </summary>
 public static class TestPaths
 {
-    // Lazy so that a run with $SQUEEZE_SHARED set works from binaries outside the repository.
-    private static readonly Lazy<string> LazyRepoRoot = new(FindRepoRoot);
-    private static readonly Lazy<string> LazyShared = new(FindShared);
+    private static readonly Lazy<string> RepoRootPath = new(FindRepoRoot);
+    private static readonly Lazy<string> SharedPath = new(FindShared);
 
-    public static string RepoRoot => LazyRepoRoot.Value;
+    /// <summary>The folder holding SqueezeNative.sln.</summary>
+    public static string RepoRoot => RepoRootPath.Value;
 
-    public static string Shared => LazyShared.Value;
+    /// <summary>The shared data folder.</summary>
+    public static string Shared => SharedPath.Value;
 
-    /// <summary>The folder of one test model, e.g. Model("llama") = shared/models/llama.</summary>
+    /// <summary>A test model folder: shared/models/{name} ("llama", "mistral", "opt").</summary>
     public static string Model(string name) => Path.Combine(Shared, "models", name);
+
+    /// <summary>A config-only folder: shared/configs/{name} (e.g. "llama-2-7b").</summary>
+    public static string Config(string name) => Path.Combine(Shared, "configs", name);
 
     private static string FindRepoRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
             if (File.Exists(Path.Combine(dir.FullName, "SqueezeNative.sln")))
                 return dir.FullName;
-        throw new DirectoryNotFoundException(
-            $"no folder holding SqueezeNative.sln above {AppContext.BaseDirectory}; run the tests from the repository");
+        }
+        throw new InvalidOperationException(
+            $"cannot find SqueezeNative.sln in any parent of the test assembly folder {AppContext.BaseDirectory}");
     }
 
     private static string FindShared()
     {
         var fromEnvironment = Environment.GetEnvironmentVariable("SQUEEZE_SHARED");
-        if (!string.IsNullOrEmpty(fromEnvironment))
-            return Path.GetFullPath(fromEnvironment);
-        return Path.GetFullPath(Path.Combine(RepoRoot, "..", "shared"));
+        var shared = !string.IsNullOrEmpty(fromEnvironment)
+            ? Path.GetFullPath(fromEnvironment)
+            : Path.GetFullPath(Path.Combine(RepoRoot, "..", "shared"));
+        if (!Directory.Exists(shared))
+            throw new InvalidOperationException(
+                $"shared data folder not found at {shared} (set SQUEEZE_SHARED to the folder holding models/ and configs/)");
+        return shared;
     }
 }
