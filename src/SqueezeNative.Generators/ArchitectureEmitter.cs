@@ -84,7 +84,7 @@ internal static class ArchitectureEmitter
         var className = model.LayerWeightsClass;
         var tensors = model.LayerTensors;
         writer.Line("/// <summary>");
-        writer.Line($"/// The tensors of one decoder layer of a {Xml(model.ModelType)} checkpoint, validated against config.json.");
+        writer.Line($"/// The tensors of one decoder layer of a checkpoint of model_type \"{Xml(model.ModelType)}\", validated against config.json.");
         writer.Line($"/// Generated from <see cref=\"{model.ClassName}\"/>.");
         writer.Line("/// </summary>");
         writer.Open($"{model.Accessibility} sealed partial class {className}");
@@ -161,7 +161,7 @@ internal static class ArchitectureEmitter
         var before = globals.Where(t => t.BeforeLayers).ToList();
         var after = globals.Where(t => !t.BeforeLayers).ToList();
         writer.Line("/// <summary>");
-        writer.Line($"/// Every tensor of a {Xml(model.ModelType)} checkpoint, validated against config.json.");
+        writer.Line($"/// Every tensor of a checkpoint of model_type \"{Xml(model.ModelType)}\", validated against config.json.");
         writer.Line($"/// Generated from <see cref=\"{model.ClassName}\"/>.");
         writer.Line("/// </summary>");
         writer.Open($"{model.Accessibility} sealed partial class {className} : {Architectures}IModelWeights");
