@@ -318,6 +318,15 @@ internal sealed class BpeModel
         }
     }
 
+    /// <summary>Replaces a full pooled array by one twice as large holding its first <paramref name="count"/> items.</summary>
+    private static void GrowPooled<T>(ref T[] items, int count)
+    {
+        var larger = ArrayPool<T>.Shared.Rent(items.Length * 2);
+        items.AsSpan(0, count).CopyTo(larger);
+        ArrayPool<T>.Shared.Return(items);
+        items = larger;
+    }
+
     /// <summary>A growable int list on pooled memory.</summary>
     private struct IntBuffer(int capacity) : IDisposable
     {
@@ -329,12 +338,7 @@ internal sealed class BpeModel
         public void Add(int value)
         {
             if (_count == _items.Length)
-            {
-                var larger = ArrayPool<int>.Shared.Rent(_items.Length * 2);
-                _items.AsSpan(0, _count).CopyTo(larger);
-                ArrayPool<int>.Shared.Return(_items);
-                _items = larger;
-            }
+                GrowPooled(ref _items, _count);
             _items[_count++] = value;
         }
 
@@ -350,12 +354,7 @@ internal sealed class BpeModel
         public void Push(long key)
         {
             if (_count == _items.Length)
-            {
-                var larger = ArrayPool<long>.Shared.Rent(_items.Length * 2);
-                _items.AsSpan(0, _count).CopyTo(larger);
-                ArrayPool<long>.Shared.Return(_items);
-                _items = larger;
-            }
+                GrowPooled(ref _items, _count);
             var i = _count++;
             while (i > 0)
             {

@@ -41,9 +41,6 @@ internal sealed class TemplatePostProcessor : IPostProcessor
         _items = items;
     }
 
-    /// <summary>The special ids placed before the sequence (LLaMA: [1], OPT: [2]).</summary>
-    public IReadOnlyList<int> Prefix => _items.TakeWhile(i => i is not null).SelectMany(i => i!).ToArray();
-
     public List<int> Process(List<int> ids, bool addSpecialTokens)
     {
         if (!addSpecialTokens)

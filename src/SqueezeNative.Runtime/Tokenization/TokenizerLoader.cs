@@ -79,16 +79,14 @@ public static class TokenizerLoader
                 }
             }
             AddConfigSpecialTokens(addedTokens, config, model);
-
-            int? TokenId(string content) =>
-                addedTokens.FirstOrDefault(t => t.Content == content)?.Id ?? model.TokenToId(content);
+            var tokenId = TokenIdLookup(addedTokens, model);
 
             IPostProcessor? postProcessor = UsesBosEosFlags(config)
-                ? TemplateFromFlags(config, TokenId, path)
+                ? TemplateFromFlags(config, tokenId, path)
                 : reader.ReadPostProcessor(Optional(root, "post_processor"));
 
             return new BpeTokenizer(path, model, normalizer, preTokenizer, postProcessor, decoder, addedTokens,
-                BosId(config, TokenId), EosIds(config, TokenId), config.CleanUpTokenizationSpaces);
+                BosId(config, tokenId), EosIds(config, tokenId), config.CleanUpTokenizationSpaces);
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException or KeyNotFoundException)
         {
@@ -131,17 +129,16 @@ public static class TokenizerLoader
         var model = new BpeModel(vocab, merges, new BpeOptions(), vocabPath);
         var addedTokens = new List<AddedToken>();
         AddConfigSpecialTokens(addedTokens, config, model);
-        int? TokenId(string content) =>
-            addedTokens.FirstOrDefault(t => t.Content == content)?.Id ?? model.TokenToId(content);
+        var tokenId = TokenIdLookup(addedTokens, model);
 
         // GPT2TokenizerFast: a template with BOS only when add_bos_token (and EOS with add_eos_token).
         IPostProcessor postProcessor = config.AddBosToken == true || config.AddEosToken == true
-            ? TemplateFromFlags(config, TokenId, vocabPath)
+            ? TemplateFromFlags(config, tokenId, vocabPath)
             : new IdentityPostProcessor();
         return new BpeTokenizer(vocabPath, model, normalizer: null,
             new ByteLevelPreTokenizer(config.AddPrefixSpace ?? false, useRegex: true),
             postProcessor, new ByteLevelDecoder(), addedTokens,
-            BosId(config, TokenId), EosIds(config, TokenId), config.CleanUpTokenizationSpaces);
+            BosId(config, tokenId), EosIds(config, tokenId), config.CleanUpTokenizationSpaces);
     }
 
     /// <summary>
@@ -167,6 +164,10 @@ public static class TokenizerLoader
                 spec.LStrip, spec.RStrip, spec.SingleWord));
         }
     }
+
+    /// <summary>Id of a token's content: an added token first, else the model vocabulary.</summary>
+    private static Func<string, int?> TokenIdLookup(List<AddedToken> addedTokens, BpeModel model) =>
+        content => addedTokens.FirstOrDefault(t => t.Content == content)?.Id ?? model.TokenToId(content);
 
     private static bool UsesBosEosFlags(TokenizerFolderConfig config) =>
         config.TokenizerClass is { } cls && ClassesWithBosEosFlags.Contains(cls)
