@@ -292,8 +292,10 @@ public sealed class CSharpEmitter
                 return $"public {ValueTypeName(field.Type)} {name};";
             case ArrayTypeRef { Element: PrimitiveTypeRef { Kind: not PrimitiveKind.Char and not PrimitiveKind.NInt and not PrimitiveKind.NUInt } element } array:
             {
-                var length = array.LengthConstant is not null
-                    ? $"{ConstantsClass}.{ConstantName(array.LengthConstant)}"
+                // A fixed buffer's length must be an int constant; other constant types fall back to the literal.
+                var lengthConstant = _model.Constants.FirstOrDefault(c => c.CName == array.LengthConstant && c.Type == PrimitiveKind.Int32);
+                var length = lengthConstant is not null
+                    ? $"{ConstantsClass}.{ConstantName(lengthConstant.CName)}"
                     : array.Length.ToString(CultureInfo.InvariantCulture);
                 return $"public fixed {PrimitiveName(element.Kind)} {name}[{length}];";
             }

@@ -38,24 +38,29 @@ public static class NativeLibraryLoader
     {
         if (libraryName != NativeLibraryName.Value)
             return nint.Zero;
+        return Locate(
+            Environment.GetEnvironmentVariable(OverrideVariable),
+            // The build copies the library next to the assemblies (Assembly.Location would be
+            // empty in a single-file app, AppContext.BaseDirectory is not).
+            AppContext.BaseDirectory,
+            () => NativeLibrary.TryLoad(libraryName, assembly, searchPath, out var handle) ? handle : null);
+    }
 
-        var explicitPath = Environment.GetEnvironmentVariable(OverrideVariable);
+    /// <summary>The resolution order, with the process state passed in so that tests can drive it.</summary>
+    internal static nint Locate(string? explicitPath, string applicationDirectory, Func<nint?> defaultProbing)
+    {
         if (!string.IsNullOrWhiteSpace(explicitPath))
             return Load(explicitPath, $"{OverrideVariable}={explicitPath}");
 
-        var tried = new List<string> { $"{OverrideVariable} (not set)" };
-        // The application folder, where the build copies the library next to the assemblies
-        // (Assembly.Location would be empty in a single-file app).
-        var besideAssemblies = Path.Combine(AppContext.BaseDirectory, FileName);
+        var besideAssemblies = Path.Combine(applicationDirectory, FileName);
         if (File.Exists(besideAssemblies))
             return Load(besideAssemblies, besideAssemblies);
-        tried.Add($"{besideAssemblies} (no such file)");
 
-        if (NativeLibrary.TryLoad(libraryName, assembly, searchPath, out var handle))
+        if (defaultProbing() is { } handle)
             return handle;
-        tried.Add($"default probing for '{libraryName}' (not found)");
         throw new DllNotFoundException(
-            $"Cannot load the SqueezeNative native library ({FileName}). Tried: {string.Join("; ", tried)}. " +
+            $"Cannot load the SqueezeNative native library ({FileName}). Tried: {OverrideVariable} (not set); " +
+            $"{besideAssemblies} (no such file); default probing for '{NativeLibraryName.Value}' (not found). " +
             $"Build it with ./build.sh build (the build copies it next to the assemblies) or set {OverrideVariable} to its path.");
     }
 

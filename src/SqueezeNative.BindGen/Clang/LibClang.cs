@@ -350,11 +350,16 @@ internal static class LibClangResolver
     {
         if (libraryName != "libclang")
             return nint.Zero;
+        return LoadFirst(Candidates(), candidate => NativeLibrary.TryLoad(candidate, out var handle) ? handle : null);
+    }
 
+    /// <summary>Loads the first candidate that loads; the error lists every candidate tried.</summary>
+    internal static nint LoadFirst(IEnumerable<string> candidates, Func<string, nint?> tryLoad)
+    {
         var tried = new List<string>();
-        foreach (var candidate in Candidates())
+        foreach (var candidate in candidates)
         {
-            if (NativeLibrary.TryLoad(candidate, out var handle))
+            if (tryLoad(candidate) is { } handle)
                 return handle;
             tried.Add(candidate);
         }
@@ -365,7 +370,7 @@ internal static class LibClangResolver
     }
 
     /// <summary>Candidate names/paths in the order they are tried.</summary>
-    public static IEnumerable<string> Candidates()
+    internal static IEnumerable<string> Candidates()
     {
         var fromEnvironment = Environment.GetEnvironmentVariable(OverrideVariable);
         if (!string.IsNullOrWhiteSpace(fromEnvironment))
