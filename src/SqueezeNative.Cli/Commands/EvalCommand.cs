@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using Microsoft.Extensions.Logging;
 using Spectre.Console;
 using SqueezeNative.Runtime.Evaluation;
 
@@ -33,7 +34,14 @@ internal static class EvalCommand
                 Out = new AnsiConsoleOutput(parse.InvocationConfiguration.Error),
             });
             PerplexityResult? result = null;
-            var run = () => evaluator.Evaluate(which, shared, parse.GetValue(seqlen), parse.GetValue(limit), null, token);
+            var log = loggers.CreateLogger("eval");
+            int lastDecile = 0;
+            var run = () => evaluator.Evaluate(which, shared, parse.GetValue(seqlen), parse.GetValue(limit), (done, total) =>
+            {
+                // Without a terminal, log every 10 % so long runs in CI still show progress.
+                int decile = done * 10 / total;
+                if (decile > lastDecile) { lastDecile = decile; log.LogInformation("{Done}/{Total} windows", done, total); }
+            }, token);
             if (console.Profile.Capabilities.Interactive)
             {
                 console.Progress().Start(p =>

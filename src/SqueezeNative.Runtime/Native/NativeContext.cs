@@ -45,6 +45,18 @@ public sealed class NativeContext : IDisposable
     public static NativeContext Create(DeviceKind device, int threads = 0, int deviceOrdinal = 0, ILogger? logger = null)
     {
         logger ??= NullLogger.Instance;
+        try
+        {
+            return CreateCore(device, threads, deviceOrdinal, logger);
+        }
+        catch (DllNotFoundException e)
+        {
+            throw new SqueezeException($"the native library libsqueezenative could not be loaded: {e.Message}", e);
+        }
+    }
+
+    private static NativeContext CreateCore(DeviceKind device, int threads, int deviceOrdinal, ILogger logger)
+    {
         if (threads < 0) throw new InvalidOptionException("--threads", $"must be >= 0 (got {threads})");
         var chosen = device;
         if (device == DeviceKind.Auto)
