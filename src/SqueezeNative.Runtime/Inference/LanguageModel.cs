@@ -100,7 +100,9 @@ public sealed class LanguageModel : IDisposable
         options.Validate();
         var promptIds = EncodePrompt(prompt);
         var stops = new StopStringFilter(options.StopStrings);
-        var decoder = new IncrementalDecoder(Tokenizer);
+        // The prompt is context, so the continuation reads as in a decode of prompt + output.
+        var decoder = new IncrementalDecoder(Tokenizer, skipSpecialTokens: true);
+        decoder.SetContext(promptIds);
         using var generator = new TokenGenerator(this, promptIds, options);
         // Each step runs on the thread pool so a UI or server thread is never blocked by compute.
         while (await Task.Run(generator.Next, cancellationToken) is int id)

@@ -40,6 +40,21 @@ public sealed class IncrementalDecoder
         _skipSpecialTokens = skipSpecialTokens;
     }
 
+    /// <summary>
+    /// Ids already shown to the reader (a prompt) whose text must not be streamed again but
+    /// which decide how the next ids read: a continuation keeps the space that a decode of the
+    /// new ids alone would strip (LLaMA's Strip decoder), as a full decode of prompt + output does.
+    /// Only the last few ids matter; call before the first <see cref="Add"/>.
+    /// </summary>
+    public void SetContext(ReadOnlySpan<int> ids)
+    {
+        const int contextIds = 4;
+        _window.Clear();
+        _window.AddRange(ids[Math.Max(0, ids.Length - contextIds)..]);
+        _prefixCount = _window.Count;
+        _prefix = _tokenizer.Decode(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_window), _skipSpecialTokens);
+    }
+
     /// <summary>Feeds one id; returns the newly completed text ("" when none is complete yet).</summary>
     public string Add(int id)
     {
