@@ -94,6 +94,12 @@ typedef struct sn_context sn_context;
 /** Opaque tensor: a dtype, a shape and storage owned by (or, for a view, borrowed from) a context. */
 typedef struct sn_tensor sn_tensor;
 
+/**
+ * Opaque recorded sequence of operations (a CUDA graph on the CUDA backend, an op list on the
+ * CPU backend), replayed with sn_graph_launch. Tensors it uses must outlive it.
+ */
+typedef struct sn_graph sn_graph;
+
 /** Options for sn_context_create. Zero-initialise, then set what you need. */
 typedef struct sn_context_options {
     /** Backend that runs every operation of the context. */
@@ -173,6 +179,57 @@ SN_API sn_status sn_context_get_backend(const sn_context* context, sn_backend_ki
 /** Waits until all work queued on the context has finished (a no-op on the CPU backend). */
 SN_API sn_status sn_context_synchronize(sn_context* context);
 
+/** Memory figures of a context, as returned by sn_context_get_memory. */
+typedef struct sn_memory_info {
+    /** Bytes of tensor storage currently allocated by the context. */
+    int64_t allocated_bytes;
+    /** Largest allocated_bytes seen since the context was created or the peak was reset. */
+    int64_t peak_allocated_bytes;
+    /** Device memory free right now (CUDA: cudaMemGetInfo; CPU: 0 = not reported). */
+    int64_t device_free_bytes;
+    /** Total device memory (CUDA), 0 on the CPU backend. */
+    int64_t device_total_bytes;
+} sn_memory_info;
+
+/** Fills *out_info with the context's memory figures. */
+SN_API sn_status sn_context_get_memory(const sn_context* context, sn_memory_info* out_info);
+
+/** Sets the context's peak_allocated_bytes to its current allocated_bytes. */
+SN_API sn_status sn_context_reset_peak_memory(sn_context* context);
+
+/**
+ * A short description of the context's device, e.g. "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs,
+ * 79.1 GiB)" or "CPU, 16 threads". Library-owned; valid until the context is destroyed.
+ */
+SN_API const char* sn_context_device_name(const sn_context* context);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Graphs: record once, replay per token                                                      */
+/*                                                                                            */
+/* Between sn_graph_begin_capture and sn_graph_end_capture, operations on the context are      */
+/* recorded instead of executed (CPU) or captured into a CUDA graph (CUDA). Values that change */
+/* per replay must therefore live in tensors (positions, token ids), never in arguments.       */
+/* Uploads and downloads are not allowed while capturing (SN_ERR_INVALID_ARGUMENT).            */
+/* ------------------------------------------------------------------------------------------ */
+
+/** Starts recording the context's operations. Nested captures are an error. */
+SN_API sn_status sn_graph_begin_capture(sn_context* context);
+
+/**
+ * Ends recording and returns the graph (owned by the caller; sn_graph_destroy). If an
+ * operation failed during capture, the capture is discarded and that failure is returned.
+ */
+SN_API sn_status sn_graph_end_capture(sn_context* context, sn_graph** out_graph);
+
+/** Replays a graph on its context (asynchronously on CUDA; synchronize or download to wait). */
+SN_API sn_status sn_graph_launch(sn_graph* graph);
+
+/** Number of operations (kernel launches on CUDA) one replay performs. */
+SN_API sn_status sn_graph_get_node_count(const sn_graph* graph, int64_t* out_count);
+
+/** Destroys a graph. NULL is a no-op. */
+SN_API sn_status sn_graph_destroy(sn_graph* graph);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Tensors                                                                                    */
 /* ------------------------------------------------------------------------------------------ */
@@ -234,6 +291,13 @@ SN_API sn_status sn_copy(sn_context* context, const sn_tensor* src, sn_tensor* d
  */
 SN_API sn_status sn_matmul(sn_context* context, const sn_tensor* x, const sn_tensor* weight,
                            const sn_tensor* bias, sn_tensor* out);
+
+/**
+ * Residual linear: out[M,N] += x[M,K] · weight[N,K]ᵀ (+ bias[N]); otherwise as sn_matmul.
+ * Fuses a residual add into the product (cuBLAS beta = 1 on CUDA).
+ */
+SN_API sn_status sn_matmul_add(sn_context* context, const sn_tensor* x, const sn_tensor* weight,
+                               const sn_tensor* bias, sn_tensor* out);
 
 /**
  * out = a + b elementwise. b has a's shape, or is 1-D with a's last dimension (broadcast over
@@ -299,19 +363,28 @@ SN_API sn_status sn_embedding(sn_context* context, const sn_tensor* table, const
                               sn_tensor* out);
 
 /**
- * Causal multi-head attention over a KV cache (GQA and sliding window supported).
- *   q:        [T, Hq, Dh]  queries of the T new tokens, at absolute positions
- *             past_len .. past_len + T − 1
- *   k_cache:  [S, Hkv, Dh] keys   of positions 0 .. past_len + T − 1 (rows beyond are ignored)
- *   v_cache:  [S, Hkv, Dh] values, same layout; Hq must be a multiple of Hkv (GQA: query head h
- *             reads kv head h / (Hq / Hkv))
- *   out:      [T, Hq, Dh]
- * Query at position p attends to key positions j with j <= p and, if window > 0, p − j < window
- * (Mistral's sliding window). Scores are scaled by `scale` (usually 1/sqrt(Dh)) and
- * accumulated in F32. past_len + T must not exceed S.
+ * Writes new keys or values into a cache at the given positions:
+ * cache[positions[t], :, :] = src[t, :, :] for t < T. src [T, Hkv, Dh] (any float dtype),
+ * positions I32 [T] (read on the device: graph-safe), cache [S, Hkv, Dh]. A position outside
+ * [0, S) is an error on the CPU backend and is skipped on CUDA (device code cannot report it).
  */
-SN_API sn_status sn_attention(sn_context* context, const sn_tensor* q, const sn_tensor* k_cache,
-                              const sn_tensor* v_cache, int32_t past_len, int32_t window,
+SN_API sn_status sn_kv_write(sn_context* context, const sn_tensor* src, const sn_tensor* positions,
+                             sn_tensor* cache);
+
+/**
+ * Causal multi-head attention over a KV cache (GQA and sliding window supported).
+ *   q:         [T, Hq, Dh]  queries of T tokens
+ *   positions: I32 [T]      absolute position of each query (read on the device: graph-safe)
+ *   k_cache:   [S, Hkv, Dh] keys of every position up to the largest query position
+ *   v_cache:   [S, Hkv, Dh] values, same layout; Hq must be a multiple of Hkv (GQA: query head h
+ *              reads kv head h / (Hq / Hkv))
+ *   out:       [T, Hq, Dh]
+ * The query at position p attends to key positions j with j <= p and, if window > 0,
+ * p − j < window (Mistral's sliding window). Scores are scaled by `scale` (usually 1/sqrt(Dh))
+ * and accumulated in F32; softmax in F32. Positions must be < S.
+ */
+SN_API sn_status sn_attention(sn_context* context, const sn_tensor* q, const sn_tensor* positions,
+                              const sn_tensor* k_cache, const sn_tensor* v_cache, int32_t window,
                               float scale, sn_tensor* out);
 
 /**
@@ -321,6 +394,14 @@ SN_API sn_status sn_attention(sn_context* context, const sn_tensor* q, const sn_
  */
 SN_API sn_status sn_cross_entropy(sn_context* context, const sn_tensor* logits,
                                   const sn_tensor* targets, sn_tensor* losses);
+
+/**
+ * Fills a float tensor with pseudo-random values uniform in [-scale, scale) from a counter-based
+ * generator, identical on every backend: element i gets u = (z >> 40) · 2^-24 where z is
+ * SplitMix64's output mix of the state seed + (i + 1) · 0x9E3779B97F4A7C15, and the value
+ * scale · (2u − 1) rounded to the tensor's dtype. For synthetic benchmark models and tests.
+ */
+SN_API sn_status sn_fill_random(sn_context* context, sn_tensor* tensor, uint64_t seed, float scale);
 
 #ifdef __cplusplus
 }
