@@ -38,3 +38,23 @@ public sealed partial class SnTensorHandle : SafeHandle
     /// <inheritdoc/>
     protected override bool ReleaseHandle() => NativeMethods.TensorDestroy(handle) == 0;
 }
+
+/// <summary>
+/// Opaque recorded sequence of operations (a CUDA graph on the CUDA backend, an op list on the
+/// CPU backend), replayed with sn_graph_launch. Tensors it uses must outlive it.
+/// </summary>
+/// <remarks>Owns a <c>sn_graph*</c>: disposing it (or finalizing it undisposed) calls <c>sn_graph_destroy</c>.</remarks>
+public sealed partial class SnGraphHandle : SafeHandle
+{
+    /// <summary>An invalid (NULL) handle; marshalling fills it from an out parameter.</summary>
+    public SnGraphHandle() : base(nint.Zero, ownsHandle: true) { }
+
+    /// <summary>A new NULL handle, for an optional <c>sn_graph*</c> argument (passes NULL).</summary>
+    public static SnGraphHandle Null => new();
+
+    /// <inheritdoc/>
+    public override bool IsInvalid => handle == nint.Zero;
+
+    /// <inheritdoc/>
+    protected override bool ReleaseHandle() => NativeMethods.GraphDestroy(handle) == 0;
+}

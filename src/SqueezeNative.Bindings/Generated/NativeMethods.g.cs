@@ -78,6 +78,51 @@ public static unsafe partial class NativeMethods
     [LibraryImport(NativeLibraryName.Value, EntryPoint = "sn_context_synchronize")]
     public static partial SnStatus ContextSynchronize(SnContextHandle context);
 
+    /// <summary>Fills *out_info with the context's memory figures.</summary>
+    [LibraryImport(NativeLibraryName.Value, EntryPoint = "sn_context_get_memory")]
+    public static partial SnStatus ContextGetMemory(SnContextHandle context, out SnMemoryInfo outInfo);
+
+    /// <summary>Sets the context's peak_allocated_bytes to its current allocated_bytes.</summary>
+    [LibraryImport(NativeLibraryName.Value, EntryPoint = "sn_context_reset_peak_memory")]
+    public static partial SnStatus ContextResetPeakMemory(SnContextHandle context);
+
+    /// <summary>
+    /// A short description of the context's device, e.g. "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs,
+    /// 79.1 GiB)" or "CPU, 16 threads". Library-owned; valid until the context is destroyed.
+    /// </summary>
+    [LibraryImport(NativeLibraryName.Value, EntryPoint = "sn_context_device_name")]
+    public static partial nint ContextDeviceNameUtf8(SnContextHandle context);
+
+    /// <summary>
+    /// A short description of the context's device, e.g. "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs,
+    /// 79.1 GiB)" or "CPU, 16 threads". Library-owned; valid until the context is destroyed.
+    /// </summary>
+    /// <remarks>Copies the library-owned UTF-8 string returned by <c>ContextDeviceNameUtf8</c>.</remarks>
+    public static string ContextDeviceName(SnContextHandle context) => Marshal.PtrToStringUTF8(ContextDeviceNameUtf8(context)) ?? string.Empty;
+
+    /// <summary>Starts recording the context's operations. Nested captures are an error.</summary>
+    [LibraryImport(NativeLibraryName.Value, EntryPoint = "sn_graph_begin_capture")]
+    public static partial SnStatus GraphBeginCapture(SnContextHandle context);
+
+    /// <summary>
+    /// Ends recording and returns the graph (owned by the caller; sn_graph_destroy). If an
+    /// operation failed during capture, the capture is discarded and that failure is returned.
+    /// </summary>
+    [LibraryImport(NativeLibraryName.Value, EntryPoint = "sn_graph_end_capture")]
+    public static partial SnStatus GraphEndCapture(SnContextHandle context, out SnGraphHandle outGraph);
+
+    /// <summary>Replays a graph on its context (asynchronously on CUDA; synchronize or download to wait).</summary>
+    [LibraryImport(NativeLibraryName.Value, EntryPoint = "sn_graph_launch")]
+    public static partial SnStatus GraphLaunch(SnGraphHandle graph);
+
+    /// <summary>Number of operations (kernel launches on CUDA) one replay performs.</summary>
+    [LibraryImport(NativeLibraryName.Value, EntryPoint = "sn_graph_get_node_count")]
+    public static partial SnStatus GraphGetNodeCount(SnGraphHandle graph, out long outCount);
+
+    /// <summary>Destroys a graph. NULL is a no-op.</summary>
+    [LibraryImport(NativeLibraryName.Value, EntryPoint = "sn_graph_destroy")]
+    public static partial SnStatus GraphDestroy(nint graph);
+
     /// <summary>
     /// Creates a tensor of the given dtype and shape (ndim 1..SN_MAX_DIMS, every dim &gt;= 1) in
     /// context. Its contents are zero. The caller owns *out_tensor and destroys it with
@@ -131,6 +176,13 @@ public static unsafe partial class NativeMethods
     /// </summary>
     [LibraryImport(NativeLibraryName.Value, EntryPoint = "sn_matmul")]
     public static partial SnStatus Matmul(SnContextHandle context, SnTensorHandle x, SnTensorHandle weight, SnTensorHandle bias, SnTensorHandle @out);
+
+    /// <summary>
+    /// Residual linear: out[M,N] += x[M,K] · weight[N,K]ᵀ (+ bias[N]); otherwise as sn_matmul.
+    /// Fuses a residual add into the product (cuBLAS beta = 1 on CUDA).
+    /// </summary>
+    [LibraryImport(NativeLibraryName.Value, EntryPoint = "sn_matmul_add")]
+    public static partial SnStatus MatmulAdd(SnContextHandle context, SnTensorHandle x, SnTensorHandle weight, SnTensorHandle bias, SnTensorHandle @out);
 
     /// <summary>
     /// out = a + b elementwise. b has a's shape, or is 1-D with a's last dimension (broadcast over
@@ -200,19 +252,28 @@ public static unsafe partial class NativeMethods
     public static partial SnStatus Embedding(SnContextHandle context, SnTensorHandle table, SnTensorHandle ids, SnTensorHandle @out);
 
     /// <summary>
+    /// Writes new keys or values into a cache at the given positions:
+    /// cache[positions[t], :, :] = src[t, :, :] for t &lt; T. src [T, Hkv, Dh] (any float dtype),
+    /// positions I32 [T] (read on the device: graph-safe), cache [S, Hkv, Dh]. A position outside
+    /// [0, S) is an error on the CPU backend and is skipped on CUDA (device code cannot report it).
+    /// </summary>
+    [LibraryImport(NativeLibraryName.Value, EntryPoint = "sn_kv_write")]
+    public static partial SnStatus KvWrite(SnContextHandle context, SnTensorHandle src, SnTensorHandle positions, SnTensorHandle cache);
+
+    /// <summary>
     /// Causal multi-head attention over a KV cache (GQA and sliding window supported).
-    ///   q:        [T, Hq, Dh]  queries of the T new tokens, at absolute positions
-    ///             past_len .. past_len + T − 1
-    ///   k_cache:  [S, Hkv, Dh] keys   of positions 0 .. past_len + T − 1 (rows beyond are ignored)
-    ///   v_cache:  [S, Hkv, Dh] values, same layout; Hq must be a multiple of Hkv (GQA: query head h
-    ///             reads kv head h / (Hq / Hkv))
-    ///   out:      [T, Hq, Dh]
-    /// Query at position p attends to key positions j with j &lt;= p and, if window &gt; 0, p − j &lt; window
-    /// (Mistral's sliding window). Scores are scaled by `scale` (usually 1/sqrt(Dh)) and
-    /// accumulated in F32. past_len + T must not exceed S.
+    ///   q:         [T, Hq, Dh]  queries of T tokens
+    ///   positions: I32 [T]      absolute position of each query (read on the device: graph-safe)
+    ///   k_cache:   [S, Hkv, Dh] keys of every position up to the largest query position
+    ///   v_cache:   [S, Hkv, Dh] values, same layout; Hq must be a multiple of Hkv (GQA: query head h
+    ///              reads kv head h / (Hq / Hkv))
+    ///   out:       [T, Hq, Dh]
+    /// The query at position p attends to key positions j with j &lt;= p and, if window &gt; 0,
+    /// p − j &lt; window (Mistral's sliding window). Scores are scaled by `scale` (usually 1/sqrt(Dh))
+    /// and accumulated in F32; softmax in F32. Positions must be &lt; S.
     /// </summary>
     [LibraryImport(NativeLibraryName.Value, EntryPoint = "sn_attention")]
-    public static partial SnStatus Attention(SnContextHandle context, SnTensorHandle q, SnTensorHandle kCache, SnTensorHandle vCache, int pastLen, int window, float scale, SnTensorHandle @out);
+    public static partial SnStatus Attention(SnContextHandle context, SnTensorHandle q, SnTensorHandle positions, SnTensorHandle kCache, SnTensorHandle vCache, int window, float scale, SnTensorHandle @out);
 
     /// <summary>
     /// Per-row cross-entropy: losses[t] = logsumexp(logits[t, :]) − logits[t, targets[t]].
@@ -221,4 +282,13 @@ public static unsafe partial class NativeMethods
     /// </summary>
     [LibraryImport(NativeLibraryName.Value, EntryPoint = "sn_cross_entropy")]
     public static partial SnStatus CrossEntropy(SnContextHandle context, SnTensorHandle logits, SnTensorHandle targets, SnTensorHandle losses);
+
+    /// <summary>
+    /// Fills a float tensor with pseudo-random values uniform in [-scale, scale) from a counter-based
+    /// generator, identical on every backend: element i gets u = (z &gt;&gt; 40) · 2^-24 where z is
+    /// SplitMix64's output mix of the state seed + (i + 1) · 0x9E3779B97F4A7C15, and the value
+    /// scale · (2u − 1) rounded to the tensor's dtype. For synthetic benchmark models and tests.
+    /// </summary>
+    [LibraryImport(NativeLibraryName.Value, EntryPoint = "sn_fill_random")]
+    public static partial SnStatus FillRandom(SnContextHandle context, SnTensorHandle tensor, ulong seed, float scale);
 }

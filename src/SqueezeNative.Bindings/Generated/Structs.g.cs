@@ -34,3 +34,17 @@ public unsafe partial struct SnTensorInfo
     /// <summary>1 if the tensor is a view borrowing another tensor's storage, else 0.</summary>
     public int IsView;
 }
+
+/// <summary>Memory figures of a context, as returned by sn_context_get_memory.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public partial struct SnMemoryInfo
+{
+    /// <summary>Bytes of tensor storage currently allocated by the context.</summary>
+    public long AllocatedBytes;
+    /// <summary>Largest allocated_bytes seen since the context was created or the peak was reset.</summary>
+    public long PeakAllocatedBytes;
+    /// <summary>Device memory free right now (CUDA: cudaMemGetInfo; CPU: 0 = not reported).</summary>
+    public long DeviceFreeBytes;
+    /// <summary>Total device memory (CUDA), 0 on the CPU backend.</summary>
+    public long DeviceTotalBytes;
+}

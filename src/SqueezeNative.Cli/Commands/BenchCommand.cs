@@ -49,14 +49,13 @@ internal static class BenchCommand
             {
                 session.Reset();
                 var clock = Stopwatch.StartNew();
-                using (var l = session.Forward(ids, allPositions: false)) l.Download<float>(logits);
+                session.Forward(ids, allPositions: false).Download<float>(logits);
                 var prefillSeconds = clock.Elapsed.TotalSeconds;
                 clock.Restart();
                 for (int s = 0; s < n; s++)
                 {
                     one[0] = Sampler.ArgMax(logits);
-                    using var l = session.Forward(one, allPositions: false);
-                    l.Download<float>(logits);
+                    session.Forward(one, allPositions: false).Download<float>(logits);
                 }
                 var decodeSeconds = clock.Elapsed.TotalSeconds;
                 if (r == 0) continue;

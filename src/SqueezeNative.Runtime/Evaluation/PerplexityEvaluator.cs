@@ -60,7 +60,7 @@ public sealed class PerplexityEvaluator(LanguageModel model, ILogger? logger = n
             cancellationToken.ThrowIfCancellationRequested();
             var ids = windows[w].Span;
             session.Reset();
-            using (var logits = session.Forward(ids, allPositions: true))
+            var logits = session.Forward(ids, allPositions: true);
             using (var predicting = logits.Rows(0, seqlen - 1))
             {
                 targets.Upload(ids[1..]);

@@ -10,17 +10,16 @@ public sealed class DecoderLayer
     /// <summary>Norm before attention (RMSNorm weight, or LayerNorm weight + bias).</summary>
     public required NativeTensor AttnNorm { get; init; }
     public NativeTensor? AttnNormBias { get; init; }
-    public required ILinear Q { get; init; }
-    public required ILinear K { get; init; }
-    public required ILinear V { get; init; }
+    /// <summary>q | k | v stacked (parts 0, 1, 2).</summary>
+    public required FusedLinear Qkv { get; init; }
     public required ILinear O { get; init; }
     /// <summary>Norm before the MLP.</summary>
     public required NativeTensor MlpNorm { get; init; }
     public NativeTensor? MlpNormBias { get; init; }
-    /// <summary>Gated MLPs only (LLaMA/Mistral gate_proj); null for OPT's fc1/fc2.</summary>
-    public ILinear? Gate { get; init; }
-    /// <summary>up_proj (gated) or fc1.</summary>
-    public required ILinear Up { get; init; }
+    /// <summary>Gated MLPs (LLaMA/Mistral): gate | up stacked; null for OPT.</summary>
+    public FusedLinear? GateUp { get; init; }
+    /// <summary>fc1 of a two-layer MLP (OPT); null for gated MLPs.</summary>
+    public ILinear? Fc1 { get; init; }
     /// <summary>down_proj (gated) or fc2.</summary>
     public required ILinear Down { get; init; }
 }
@@ -37,7 +36,10 @@ public sealed class DecoderWeights : IDisposable
     public required ModelConfig Config { get; init; }
     /// <summary>[Vocab, EmbedDim] token embeddings.</summary>
     public required NativeTensor Embed { get; init; }
-    /// <summary>OPT's learned position table [MaxPositions + offset, Hidden]; null for RoPE models.</summary>
+    /// <summary>
+    /// OPT's learned positions as a view that starts at the architecture's offset row, so that
+    /// position p reads row p + offset with plain position ids; null for RoPE models.
+    /// </summary>
     public NativeTensor? Positions { get; init; }
     /// <summary>OPT-350m's projections between embedding width and hidden size.</summary>
     public ILinear? ProjectIn { get; init; }
@@ -52,127 +54,153 @@ public sealed class DecoderWeights : IDisposable
     /// <summary>Width of the embedding table (≠ hidden size only with project_in/out).</summary>
     public int EmbedDim => (int)Embed.Shape[1];
 
-    /// <summary>Uploads every tensor of <paramref name="weights"/> into <paramref name="context"/>.</summary>
-    public static DecoderWeights Upload(IModelWeights weights, NativeContext context, LinearFactory? linears = null)
+    /// <summary>Bytes of every weight tensor (what one decode step reads, plus the embedding row).</summary>
+    public long WeightBytes { get; private init; }
+
+    /// <summary>
+    /// Builds the decoder's weights on <paramref name="context"/> from the typed weights of a
+    /// checkpoint (<see cref="WeightSource.Checkpoint"/>) or of a synthetic model.
+    /// </summary>
+    public static DecoderWeights Create(IModelWeights weights, NativeContext context, WeightSource source)
     {
-        var uploader = new Uploader(context, linears ?? DenseLinears);
+        var b = new Builder(context, source);
         try
         {
             var result = weights switch
             {
-                LlamaModelWeights w => FromLlama(w, uploader),
-                MistralModelWeights w => FromMistral(w, uploader),
-                OptModelWeights w => FromOpt(w, uploader),
+                LlamaModelWeights w => FromLlama(w, b),
+                MistralModelWeights w => FromMistral(w, b),
+                OptModelWeights w => FromOpt(w, b),
                 _ => throw new SqueezeException($"no decoder mapping for architecture '{weights.Architecture.ModelType}'"),
             };
-            result._owned.AddRange(uploader.Owned);
-            return result;
+            var final = new DecoderWeights
+            {
+                Info = result.Info, Config = result.Config, Embed = result.Embed, Positions = result.Positions,
+                ProjectIn = result.ProjectIn, ProjectOut = result.ProjectOut, FinalNorm = result.FinalNorm,
+                FinalNormBias = result.FinalNormBias, LmHead = result.LmHead, Layers = result.Layers,
+                WeightBytes = b.Bytes,
+            };
+            final._owned.AddRange(b.Owned);
+            return final;
         }
         catch
         {
-            foreach (var o in uploader.Owned) o.Dispose();
+            foreach (var o in b.Owned) o.Dispose();
             throw;
         }
     }
 
-    /// <summary>Builds the linear of one weight (dense by default; quantized methods substitute theirs).</summary>
-    public delegate ILinear LinearFactory(TensorRef weight, TensorRef? bias, Func<TensorRef?, NativeTensor?> upload);
-
-    private static readonly LinearFactory DenseLinears = (w, b, upload) => new DenseLinear(upload(w)!, upload(b));
-
-    private sealed class Uploader(NativeContext context, LinearFactory linears)
+    /// <summary>Materialises checkpoint tensors on a context: one tensor, or several stacked by rows.</summary>
+    private sealed class Builder(NativeContext context, WeightSource source)
     {
-        private readonly Dictionary<TensorRef, NativeTensor> _tensors = new(ReferenceEqualityComparer.Instance);
+        private readonly Dictionary<TensorRef, NativeTensor> _single = new(ReferenceEqualityComparer.Instance);
         public List<IDisposable> Owned { get; } = [];
+        public long Bytes { get; private set; }
 
-        public NativeTensor? this[TensorRef? source]
+        private NativeTensor Own(NativeTensor t)
+        {
+            Owned.Add(t);
+            if (!t.IsView) Bytes += t.ByteLength;
+            return t;
+        }
+
+        public NativeTensor? this[TensorRef? tensor]
         {
             get
             {
-                if (source is null) return null;
-                if (_tensors.TryGetValue(source, out var t)) return t;
-                t = context.FromCheckpoint(source);
-                _tensors.Add(source, t);
-                Owned.Add(t);
+                if (tensor is null) return null;
+                if (!_single.TryGetValue(tensor, out var t))
+                    _single.Add(tensor, t = Own(source.Materialize(context, [tensor])));
                 return t;
             }
         }
 
-        public NativeTensor Required(TensorRef source) => this[source]!;
+        public NativeTensor Required(TensorRef tensor) => this[tensor]!;
 
-        public ILinear Linear(TensorRef weight, TensorRef? bias)
+        public ILinear Linear(TensorRef weight, TensorRef? bias) => new DenseLinear(Required(weight), this[bias]);
+
+        /// <summary>Stacks linears that read the same input (all with biases, or none).</summary>
+        public FusedLinear Fused(TensorRef[] weights, TensorRef?[] biases)
         {
-            var linear = linears(weight, bias, s => this[s]);
-            Owned.Add(linear);
-            return linear;
+            bool hasBias = biases.All(x => x is not null);
+            if (!hasBias && biases.Any(x => x is not null))
+                throw new ModelFormatException("linears stacked for one product must all have a bias or none", weights[0].FilePath, weights[0].Name);
+            var w = Own(source.Materialize(context, weights));
+            var bias = hasBias ? Own(source.Materialize(context, biases!)) : null;
+            var parts = new List<ILinear>();
+            long row = 0;
+            foreach (var (part, i) in weights.Select((p, i) => (p, i)))
+            {
+                long n = part.Shape[0];
+                var wv = Own(w.Rows(row, n));
+                var bv = bias is null ? null : Own(bias.View(row, n));
+                parts.Add(new DenseLinear(wv, bv));
+                row += n;
+            }
+            return new FusedLinear(new DenseLinear(w, bias), parts);
         }
+
+        /// <summary>Rows [offset, end) of a table, as a view (OPT's position offset).</summary>
+        public NativeTensor FromRow(NativeTensor table, int offset) => Own(table.Rows(offset, table.Shape[0] - offset));
     }
 
-    private static DecoderWeights FromLlama(LlamaModelWeights w, Uploader up) => new()
+    private static DecoderWeights FromLlama(LlamaModelWeights w, Builder b) => new()
     {
         Info = w.Architecture,
         Config = w.Config,
-        Embed = up.Required(w.EmbedTokens),
-        FinalNorm = up[w.Norm],
-        LmHead = up.Required(w.LmHead ?? w.EmbedTokens),
+        Embed = b.Required(w.EmbedTokens),
+        FinalNorm = b[w.Norm],
+        LmHead = b.Required(w.LmHead),
         Layers = w.Layers.Select(l => new DecoderLayer
         {
-            AttnNorm = up.Required(l.InputLayerNorm),
-            Q = up.Linear(l.QProj, l.QProjBias),
-            K = up.Linear(l.KProj, l.KProjBias),
-            V = up.Linear(l.VProj, l.VProjBias),
-            O = up.Linear(l.OProj, l.OProjBias),
-            MlpNorm = up.Required(l.PostAttentionLayerNorm),
-            Gate = up.Linear(l.GateProj, l.GateProjBias),
-            Up = up.Linear(l.UpProj, l.UpProjBias),
-            Down = up.Linear(l.DownProj, l.DownProjBias),
+            AttnNorm = b.Required(l.InputLayerNorm),
+            Qkv = b.Fused([l.QProj, l.KProj, l.VProj], [l.QProjBias, l.KProjBias, l.VProjBias]),
+            O = b.Linear(l.OProj, l.OProjBias),
+            MlpNorm = b.Required(l.PostAttentionLayerNorm),
+            GateUp = b.Fused([l.GateProj, l.UpProj], [l.GateProjBias, l.UpProjBias]),
+            Down = b.Linear(l.DownProj, l.DownProjBias),
         }).ToArray(),
     };
 
-    private static DecoderWeights FromMistral(MistralModelWeights w, Uploader up) => new()
+    private static DecoderWeights FromMistral(MistralModelWeights w, Builder b) => new()
     {
         Info = w.Architecture,
         Config = w.Config,
-        Embed = up.Required(w.EmbedTokens),
-        FinalNorm = up[w.Norm],
-        LmHead = up.Required(w.LmHead ?? w.EmbedTokens),
+        Embed = b.Required(w.EmbedTokens),
+        FinalNorm = b[w.Norm],
+        LmHead = b.Required(w.LmHead),
         Layers = w.Layers.Select(l => new DecoderLayer
         {
-            AttnNorm = up.Required(l.InputLayerNorm),
-            Q = up.Linear(l.QProj, null),
-            K = up.Linear(l.KProj, null),
-            V = up.Linear(l.VProj, null),
-            O = up.Linear(l.OProj, null),
-            MlpNorm = up.Required(l.PostAttentionLayerNorm),
-            Gate = up.Linear(l.GateProj, null),
-            Up = up.Linear(l.UpProj, null),
-            Down = up.Linear(l.DownProj, null),
+            AttnNorm = b.Required(l.InputLayerNorm),
+            Qkv = b.Fused([l.QProj, l.KProj, l.VProj], [null, null, null]),
+            O = b.Linear(l.OProj, null),
+            MlpNorm = b.Required(l.PostAttentionLayerNorm),
+            GateUp = b.Fused([l.GateProj, l.UpProj], [null, null]),
+            Down = b.Linear(l.DownProj, null),
         }).ToArray(),
     };
 
-    private static DecoderWeights FromOpt(OptModelWeights w, Uploader up) => new()
+    private static DecoderWeights FromOpt(OptModelWeights w, Builder b) => new()
     {
         Info = w.Architecture,
         Config = w.Config,
-        Embed = up.Required(w.EmbedTokens),
-        Positions = up.Required(w.EmbedPositions),
-        ProjectIn = w.ProjectIn is null ? null : up.Linear(w.ProjectIn, null),
-        ProjectOut = w.ProjectOut is null ? null : up.Linear(w.ProjectOut, null),
-        FinalNorm = up[w.FinalLayerNorm],
-        FinalNormBias = up[w.FinalLayerNormBias],
-        LmHead = up.Required(w.LmHead ?? w.EmbedTokens),
+        Embed = b.Required(w.EmbedTokens),
+        Positions = b.FromRow(b.Required(w.EmbedPositions), w.Architecture.PositionOffset),
+        ProjectIn = w.ProjectIn is null ? null : b.Linear(w.ProjectIn, null),
+        ProjectOut = w.ProjectOut is null ? null : b.Linear(w.ProjectOut, null),
+        FinalNorm = b[w.FinalLayerNorm],
+        FinalNormBias = b[w.FinalLayerNormBias],
+        LmHead = b.Required(w.LmHead),
         Layers = w.Layers.Select(l => new DecoderLayer
         {
-            AttnNorm = up[l.SelfAttnLayerNorm] ?? throw Unsupported(w.Config),
-            AttnNormBias = up[l.SelfAttnLayerNormBias],
-            Q = up.Linear(l.QProj, l.QProjBias),
-            K = up.Linear(l.KProj, l.KProjBias),
-            V = up.Linear(l.VProj, l.VProjBias),
-            O = up.Linear(l.OutProj, l.OutProjBias),
-            MlpNorm = up[l.FinalLayerNorm] ?? throw Unsupported(w.Config),
-            MlpNormBias = up[l.FinalLayerNormBias],
-            Up = up.Linear(l.Fc1, l.Fc1Bias),
-            Down = up.Linear(l.Fc2, l.Fc2Bias),
+            AttnNorm = b[l.SelfAttnLayerNorm] ?? throw Unsupported(w.Config),
+            AttnNormBias = b[l.SelfAttnLayerNormBias],
+            Qkv = b.Fused([l.QProj, l.KProj, l.VProj], [l.QProjBias, l.KProjBias, l.VProjBias]),
+            O = b.Linear(l.OutProj, l.OutProjBias),
+            MlpNorm = b[l.FinalLayerNorm] ?? throw Unsupported(w.Config),
+            MlpNormBias = b[l.FinalLayerNormBias],
+            Fc1 = b.Linear(l.Fc1, l.Fc1Bias),
+            Down = b.Linear(l.Fc2, l.Fc2Bias),
         }).ToArray(),
     };
 
@@ -181,7 +209,8 @@ public sealed class DecoderWeights : IDisposable
 
     public void Dispose()
     {
-        foreach (var o in _owned) o.Dispose();
+        // Views first, then the storage they borrow (the library ref-counts either way).
+        for (int i = _owned.Count - 1; i >= 0; i--) _owned[i].Dispose();
         _owned.Clear();
     }
 }

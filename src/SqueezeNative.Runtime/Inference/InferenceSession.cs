@@ -5,26 +5,33 @@ namespace SqueezeNative.Runtime.Inference;
 
 /// <summary>
 /// One sequence being decoded: its KV cache and the scratch buffers of the forward pass. Many
-/// sessions may share one loaded model (weights are read-only); a session itself is used by one
-/// thread at a time. Everything is allocated here, up front: the forward allocates no buffers.
+/// sessions may share one loaded model (weights are read-only); a session is used by one thread
+/// at a time. Buffers are allocated up front; a decode step allocates nothing and, by default,
+/// replays a graph recorded on the first step (one CUDA graph launch per token on the GPU).
 /// </summary>
 public sealed class InferenceSession : IDisposable
 {
     private readonly DecoderWeights _w;
     private readonly NativeContext _ctx;
-    private readonly NativeTensor[] _kCache, _vCache;
-    // Scratch, sized for MaxChunk rows (shapes in comments: T = rows of the current forward).
-    private readonly NativeTensor _h;       // [T, Hidden]   residual stream
-    private readonly NativeTensor _x;       // [T, Hidden]   normed input / block output
+    private readonly NativeTensor[] _kCache, _vCache;  // [S, Hkv, Dh] each, activation dtype
+    // Scratch for up to MaxChunk rows (T = rows of the current forward), activation dtype:
+    private readonly NativeTensor _h;       // [T, Hidden]     residual stream
+    private readonly NativeTensor _x;       // [T, Hidden]     normed input of a block
     private readonly NativeTensor _q;       // [T, Hq·Dh]
-    private readonly NativeTensor _k;       // [T, Hkv·Dh]   keys before RoPE
+    private readonly NativeTensor _k, _v;   // [T, Hkv·Dh]
+    private readonly NativeTensor _qkv1;    // [1, Hq·Dh + 2·Hkv·Dh]  fused q|k|v of a decode step
     private readonly NativeTensor _attn;    // [T, Hq·Dh]
     private readonly NativeTensor _a, _b;   // [T, Intermediate]
-    private readonly NativeTensor _emb;     // [T, EmbedDim] embeddings before project_in / after project_out
+    private readonly NativeTensor _gateUp1; // [1, 2·Intermediate]    fused gate|up of a decode step
+    private readonly NativeTensor _emb;     // [T, EmbedDim]   embeddings before project_in / after project_out
+    private readonly NativeTensor _logits;  // F32 [T, Vocab]
     private readonly NativeTensor _ids;     // I32 [T]
-    private readonly NativeTensor _pos;     // I32 [T]  RoPE positions, or learned-table rows
-    private NativeTensor? _logits;          // [T, Vocab] (allocated on first use)
-    private readonly int[] _posHost;
+    private readonly NativeTensor _pos;     // I32 [T]   absolute positions
+    private readonly NativeTensor _step;    // I32 [2]   a decode step's id and position (graph inputs)
+    private readonly int[] _hostInputs;
+    private Views? _decodeViews;            // T = 1 views over _step (kept: the graph records them)
+    private Views? _transient;              // views of the last prefill (freed at the next call)
+    private NativeGraph? _decodeGraph;
 
     /// <summary>Tokens the cache can hold (prompt + generated).</summary>
     public int Capacity { get; }
@@ -32,6 +39,10 @@ public sealed class InferenceSession : IDisposable
     public int MaxChunk { get; }
     /// <summary>Tokens already in the cache.</summary>
     public int Length { get; private set; }
+    /// <summary>Replay a recorded graph for decode steps (default); false issues every op each step.</summary>
+    public bool UseGraph { get; set; } = true;
+    /// <summary>Operations per decode step (kernel launches on CUDA), known after the first graph replay.</summary>
+    public long? DecodeOpsPerToken => _decodeGraph?.NodeCount;
 
     internal InferenceSession(DecoderWeights weights, NativeContext context, int capacity, int maxChunk)
     {
@@ -40,6 +51,7 @@ public sealed class InferenceSession : IDisposable
         Capacity = capacity;
         MaxChunk = Math.Min(maxChunk, capacity);
         var c = weights.Config;
+        var adt = context.ActivationDType;
         int layers = weights.Layers.Count, t = MaxChunk;
         _kCache = new NativeTensor[layers];
         _vCache = new NativeTensor[layers];
@@ -47,35 +59,40 @@ public sealed class InferenceSession : IDisposable
         {
             for (int i = 0; i < layers; i++)
             {
-                _kCache[i] = context.Tensor(NativeDType.F32, capacity, c.NumKvHeads, c.HeadDim);
-                _vCache[i] = context.Tensor(NativeDType.F32, capacity, c.NumKvHeads, c.HeadDim);
+                _kCache[i] = context.Tensor(adt, capacity, c.NumKvHeads, c.HeadDim);
+                _vCache[i] = context.Tensor(adt, capacity, c.NumKvHeads, c.HeadDim);
             }
-            _h = context.Tensor(NativeDType.F32, t, c.HiddenSize);
-            _x = context.Tensor(NativeDType.F32, t, c.HiddenSize);
-            _q = context.Tensor(NativeDType.F32, t, c.QDim);
-            _k = context.Tensor(NativeDType.F32, t, c.KvDim);
-            _attn = context.Tensor(NativeDType.F32, t, c.QDim);
-            _a = context.Tensor(NativeDType.F32, t, c.IntermediateSize);
-            _b = context.Tensor(NativeDType.F32, t, c.IntermediateSize);
-            _emb = context.Tensor(NativeDType.F32, t, weights.EmbedDim);
+            _h = context.Tensor(adt, t, c.HiddenSize);
+            _x = context.Tensor(adt, t, c.HiddenSize);
+            _q = context.Tensor(adt, t, c.QDim);
+            _k = context.Tensor(adt, t, c.KvDim);
+            _v = context.Tensor(adt, t, c.KvDim);
+            _qkv1 = context.Tensor(adt, 1, c.QDim + 2 * c.KvDim);
+            _attn = context.Tensor(adt, t, c.QDim);
+            _a = context.Tensor(adt, t, c.IntermediateSize);
+            _b = context.Tensor(adt, t, c.IntermediateSize);
+            _gateUp1 = context.Tensor(adt, 1, 2 * c.IntermediateSize);
+            _emb = context.Tensor(adt, t, weights.EmbedDim);
+            _logits = context.Tensor(NativeDType.F32, t, weights.LmHead.Shape[0]);
             _ids = context.Tensor(NativeDType.I32, t);
             _pos = context.Tensor(NativeDType.I32, t);
+            _step = context.Tensor(NativeDType.I32, 2);
         }
         catch
         {
             Dispose();
             throw;
         }
-        _posHost = new int[t];
+        _hostInputs = new int[t];
     }
 
-    /// <summary>Forgets the cached tokens (the buffers are kept).</summary>
+    /// <summary>Forgets the cached tokens (buffers and the recorded decode graph are kept).</summary>
     public void Reset() => Length = 0;
 
     /// <summary>
     /// Runs <paramref name="ids"/> through the model after the cached tokens and returns their
-    /// logits: [T, Vocab] if <paramref name="allPositions"/>, else [1, Vocab] for the last one.
-    /// The returned view is valid until the next call; dispose it when done.
+    /// logits (F32): [T, Vocab] if <paramref name="allPositions"/>, else [1, Vocab] for the last
+    /// one. The returned tensor belongs to the session and is valid until the next call.
     /// </summary>
     public NativeTensor Forward(ReadOnlySpan<int> ids, bool allPositions)
     {
@@ -85,82 +102,127 @@ public sealed class InferenceSession : IDisposable
         if (p0 + T > Capacity)
             throw new InvalidOptionException("prompt", $"{p0 + T} tokens exceed the context of {Capacity} tokens");
 
+        NativeTensor logits;
+        if (T == 1)
+        {
+            // Decode step: the id and position are the graph's only inputs, uploaded together.
+            _hostInputs[0] = ids[0];
+            _hostInputs[1] = p0;
+            _step.Upload<int>(_hostInputs.AsSpan(0, 2));
+            _decodeViews ??= new Views(this, 1, _step.View(0, 1), _step.View(1, 1));
+            if (UseGraph)
+            {
+                _decodeGraph ??= _ctx.Capture(() => Emit(_decodeViews, allPositions: false));
+                _decodeGraph.Launch();
+            }
+            else
+            {
+                Emit(_decodeViews, allPositions: false);
+            }
+            logits = _decodeViews.LastLogits;
+            if (allPositions) logits = _decodeViews.AllLogits;
+        }
+        else
+        {
+            _transient?.Dispose();
+            _transient = new Views(this, T, _ids.Rows(0, T), _pos.Rows(0, T));
+            _transient.Ids.Upload(ids);
+            for (int t = 0; t < T; t++) _hostInputs[t] = p0 + t;
+            _transient.Pos.Upload<int>(_hostInputs.AsSpan(0, T));
+            Emit(_transient, allPositions);
+            logits = allPositions ? _transient.AllLogits : _transient.LastLogits;
+        }
+        Length = p0 + T;
+        return logits;
+    }
+
+    /// <summary>
+    /// The decoder forward over the rows of <paramref name="v"/>, as a sequence of native ops with
+    /// no host-side values that change per token (so it can be recorded once and replayed).
+    /// Pre-norm: h += Attn(norm(h)); h += Mlp(norm(h)). Post-norm (OPT-350m): h = norm(h + Attn(h)).
+    /// </summary>
+    private void Emit(Views v, bool allPositions)
+    {
         var c = _w.Config;
         var info = _w.Info;
-        using var rows = new RowViews(this, T);
-        rows.Ids.Upload(ids);
-        int offset = info.Positional == PositionalKind.Learned ? info.PositionOffset : 0;
-        for (int t = 0; t < T; t++) _posHost[t] = p0 + t + offset;
-        rows.Pos.Upload<int>(_posHost.AsSpan(0, T));
+        int T = v.T;
 
-        // Embeddings (+ learned positions).
-        if (_w.ProjectIn is null) _ctx.Embedding(_w.Embed, rows.Ids, rows.H);
-        else { _ctx.Embedding(_w.Embed, rows.Ids, rows.Emb); _w.ProjectIn.Forward(_ctx, rows.Emb, rows.H); }
+        // Embeddings (+ learned positions: Positions already starts at the offset row).
+        if (_w.ProjectIn is null) _ctx.Embedding(_w.Embed, v.Ids, v.H);
+        else { _ctx.Embedding(_w.Embed, v.Ids, v.Emb); _w.ProjectIn.Forward(_ctx, v.Emb, v.H); }
         if (_w.Positions is not null)
         {
-            _ctx.Embedding(_w.Positions, rows.Pos, rows.X);
-            _ctx.Add(rows.H, rows.X, rows.H);
+            _ctx.Embedding(_w.Positions, v.Pos, v.X);
+            _ctx.Add(v.H, v.X, v.H);
         }
 
-        bool preNorm = c.DoLayerNormBefore || info.Norm == NormKind.RmsNorm;
-        int window = info.Attention == AttentionKind.GroupedQuery && c.SlidingWindow is int sw ? sw : 0;
+        bool preNorm = info.Norm == NormKind.RmsNorm || c.DoLayerNormBefore;
+        int window = c.SlidingWindow ?? 0;
         float scale = 1f / MathF.Sqrt(c.HeadDim);
         for (int i = 0; i < _w.Layers.Count; i++)
         {
             var layer = _w.Layers[i];
-            using var kRows = _kCache[i].Rows(p0, T);                  // [T, Hkv, Dh]
-            using var vRows = _vCache[i].View((long)p0 * c.KvDim, T, c.KvDim);
 
-            // Attention block: x = norm(h); q,k,v; RoPE writes k straight into the cache.
-            var attnIn = preNorm ? Norm(rows.H, layer.AttnNorm, layer.AttnNormBias, rows.X) : rows.H;
-            layer.Q.Forward(_ctx, attnIn, rows.Q);
-            layer.V.Forward(_ctx, attnIn, vRows);
+            // Attention: q, k, v (one stacked product for a single token), RoPE, cache write.
+            var attnIn = preNorm ? Norm(v.H, layer.AttnNorm, layer.AttnNormBias, v.X) : v.H;
+            if (T == 1) layer.Qkv.All.Forward(_ctx, attnIn, _qkv1);
+            else
+            {
+                layer.Qkv.Parts[0].Forward(_ctx, attnIn, v.Q);
+                layer.Qkv.Parts[1].Forward(_ctx, attnIn, v.K);
+                layer.Qkv.Parts[2].Forward(_ctx, attnIn, v.V);
+            }
             if (info.Positional == PositionalKind.Rope)
             {
-                layer.K.Forward(_ctx, attnIn, rows.K);
-                _ctx.Rope(rows.K3, rows.Pos, c.RopeTheta, kRows);
-                _ctx.Rope(rows.Q3, rows.Pos, c.RopeTheta, rows.Q3);
+                _ctx.Rope(v.Q3, v.Pos, c.RopeTheta, v.Q3);
+                _ctx.Rope(v.K3, v.Pos, c.RopeTheta, v.K3);
             }
+            _ctx.KvWrite(v.K3, v.Pos, _kCache[i]);
+            _ctx.KvWrite(v.V3, v.Pos, _vCache[i]);
+            _ctx.Attention(v.Q3, v.Pos, _kCache[i], _vCache[i], window, scale, v.Attn3);
+            if (preNorm) layer.O.ForwardAdd(_ctx, v.Attn, v.H);
             else
             {
-                using var kFlat = _kCache[i].View((long)p0 * c.KvDim, T, c.KvDim);
-                layer.K.Forward(_ctx, attnIn, kFlat);
+                layer.O.Forward(_ctx, v.Attn, v.X);
+                _ctx.Add(v.H, v.X, v.H);
+                Norm(v.H, layer.AttnNorm, layer.AttnNormBias, v.H);
             }
-            _ctx.Attention(rows.Q3, _kCache[i], _vCache[i], p0, window, scale, rows.Attn3);
-            layer.O.Forward(_ctx, rows.Attn, rows.X);
-            _ctx.Add(rows.H, rows.X, rows.H);
-            if (!preNorm) Norm(rows.H, layer.AttnNorm, layer.AttnNormBias, rows.H);
 
-            // MLP block.
-            var mlpIn = preNorm ? Norm(rows.H, layer.MlpNorm, layer.MlpNormBias, rows.X) : rows.H;
-            if (layer.Gate is not null)
+            // MLP: down(silu(gate) · up) or fc2(act(fc1)); the residual add fused into down/fc2.
+            var mlpIn = preNorm ? Norm(v.H, layer.MlpNorm, layer.MlpNormBias, v.X) : v.H;
+            if (layer.GateUp is { } gateUp)
             {
-                layer.Gate.Forward(_ctx, mlpIn, rows.A);
-                layer.Up.Forward(_ctx, mlpIn, rows.B);
-                _ctx.SwiGlu(rows.A, rows.B, rows.A);
+                if (T == 1)
+                {
+                    gateUp.All.Forward(_ctx, mlpIn, _gateUp1);
+                    _ctx.SwiGlu(v.Gate1!, v.Up1!, v.A);
+                }
+                else
+                {
+                    gateUp.Parts[0].Forward(_ctx, mlpIn, v.A);
+                    gateUp.Parts[1].Forward(_ctx, mlpIn, v.B);
+                    _ctx.SwiGlu(v.A, v.B, v.A);
+                }
             }
             else
             {
-                layer.Up.Forward(_ctx, mlpIn, rows.A);
-                Activate(rows.A);
+                layer.Fc1!.Forward(_ctx, mlpIn, v.A);
+                Activate(v.A);
             }
-            layer.Down.Forward(_ctx, rows.A, rows.X);
-            _ctx.Add(rows.H, rows.X, rows.H);
-            if (!preNorm) Norm(rows.H, layer.MlpNorm, layer.MlpNormBias, rows.H);
+            if (preNorm) layer.Down.ForwardAdd(_ctx, v.A, v.H);
+            else
+            {
+                layer.Down.Forward(_ctx, v.A, v.X);
+                _ctx.Add(v.H, v.X, v.H);
+                Norm(v.H, layer.MlpNorm, layer.MlpNormBias, v.H);
+            }
         }
-        Length = p0 + T;
 
         // Head: final norm → (project_out) → logits, for every row or only the last.
-        int first = allPositions ? 0 : T - 1, n = T - first;
-        using var h = _h.Rows(first, n);
-        using var x = _x.Rows(first, n);
+        var (h, x, emb, logits) = allPositions ? (v.H, v.X, v.Emb, v.AllLogits) : (v.LastH, v.LastX, v.LastEmb, v.LastLogits);
         var normed = _w.FinalNorm is null ? h : Norm(h, _w.FinalNorm, _w.FinalNormBias, x);
-        using var emb = _emb.Rows(0, n);
         if (_w.ProjectOut is not null) { _w.ProjectOut.Forward(_ctx, normed, emb); normed = emb; }
-        _logits ??= _ctx.Tensor(NativeDType.F32, MaxChunk, _w.LmHead.Shape[0]);
-        var logits = _logits.Rows(0, n);
         _ctx.MatMul(normed, _w.LmHead, null, logits);
-        return logits;
     }
 
     private NativeTensor Norm(NativeTensor x, NativeTensor weight, NativeTensor? bias, NativeTensor y)
@@ -180,32 +242,59 @@ public sealed class InferenceSession : IDisposable
         }
     }
 
-    /// <summary>The first T rows of every scratch buffer, plus the [T, H, Dh] shapes attention uses.</summary>
-    private sealed class RowViews : IDisposable
+    /// <summary>The first T rows of every buffer, in the shapes the ops take.</summary>
+    private sealed class Views : IDisposable
     {
-        public readonly NativeTensor H, X, Q, K, Attn, A, B, Emb, Ids, Pos, Q3, K3, Attn3;
+        private readonly List<NativeTensor> _all = [];
+        public readonly int T;
+        public readonly NativeTensor Ids, Pos, H, X, Q, K, V, Attn, A, B, Emb, Q3, K3, V3, Attn3, AllLogits;
+        public readonly NativeTensor LastH, LastX, LastEmb, LastLogits;
+        public readonly NativeTensor? Gate1, Up1;
 
-        public RowViews(InferenceSession s, int t)
+        public Views(InferenceSession s, int t, NativeTensor ids, NativeTensor pos)
         {
             var c = s._w.Config;
-            H = s._h.Rows(0, t); X = s._x.Rows(0, t); Q = s._q.Rows(0, t); K = s._k.Rows(0, t);
-            Attn = s._attn.Rows(0, t); A = s._a.Rows(0, t); B = s._b.Rows(0, t); Emb = s._emb.Rows(0, t);
-            Ids = s._ids.Rows(0, t); Pos = s._pos.Rows(0, t);
-            Q3 = s._q.View(0, t, c.NumHeads, c.HeadDim);
-            K3 = s._k.View(0, t, c.NumKvHeads, c.HeadDim);
-            Attn3 = s._attn.View(0, t, c.NumHeads, c.HeadDim);
+            T = t;
+            Ids = Keep(ids); Pos = Keep(pos);
+            H = Keep(s._h.Rows(0, t)); X = Keep(s._x.Rows(0, t)); Attn = Keep(s._attn.Rows(0, t));
+            A = Keep(s._a.Rows(0, t)); B = Keep(s._b.Rows(0, t)); Emb = Keep(s._emb.Rows(0, t));
+            AllLogits = Keep(s._logits.Rows(0, t));
+            if (t == 1)
+            {
+                // A decode step reads q, k, v from the fused product's contiguous column ranges.
+                Q = Keep(s._qkv1.View(0, 1, c.QDim));
+                K = Keep(s._qkv1.View(c.QDim, 1, c.KvDim));
+                V = Keep(s._qkv1.View(c.QDim + c.KvDim, 1, c.KvDim));
+                Gate1 = Keep(s._gateUp1.View(0, 1, c.IntermediateSize));
+                Up1 = Keep(s._gateUp1.View(c.IntermediateSize, 1, c.IntermediateSize));
+            }
+            else
+            {
+                Q = Keep(s._q.Rows(0, t)); K = Keep(s._k.Rows(0, t)); V = Keep(s._v.Rows(0, t));
+            }
+            Q3 = Keep(Q.View(0, t, c.NumHeads, c.HeadDim));
+            K3 = Keep(K.View(0, t, c.NumKvHeads, c.HeadDim));
+            V3 = Keep(V.View(0, t, c.NumKvHeads, c.HeadDim));
+            Attn3 = Keep(Attn.View(0, t, c.NumHeads, c.HeadDim));
+            LastH = Keep(s._h.Rows(t - 1, 1)); LastX = Keep(s._x.Rows(t - 1, 1));
+            LastEmb = Keep(s._emb.Rows(t - 1, 1)); LastLogits = Keep(s._logits.Rows(0, 1));
         }
+
+        private NativeTensor Keep(NativeTensor t) { _all.Add(t); return t; }
 
         public void Dispose()
         {
-            foreach (var v in new[] { H, X, Q, K, Attn, A, B, Emb, Ids, Pos, Q3, K3, Attn3 }) v.Dispose();
+            foreach (var t in _all) t.Dispose();
         }
     }
 
     public void Dispose()
     {
+        _decodeGraph?.Dispose();
+        _decodeViews?.Dispose();
+        _transient?.Dispose();
         foreach (var t in _kCache) t?.Dispose();
         foreach (var t in _vCache) t?.Dispose();
-        foreach (var t in new[] { _h, _x, _q, _k, _attn, _a, _b, _emb, _ids, _pos, _logits }) t?.Dispose();
+        foreach (var t in new[] { _h, _x, _q, _k, _v, _qkv1, _attn, _a, _b, _gateUp1, _emb, _logits, _ids, _pos, _step }) t?.Dispose();
     }
 }

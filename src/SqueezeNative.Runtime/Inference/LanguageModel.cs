@@ -27,23 +27,19 @@ public sealed record LanguageModelOptions
 /// </summary>
 public sealed class LanguageModel : IDisposable
 {
-    private readonly ILogger _log;
-
     public string Path { get; }
-    public ModelConfig Config { get; }
-    public ArchitectureInfo Architecture { get; }
+    public DecoderModel Decoder { get; }
     public ITokenizer Tokenizer { get; }
-    public NativeContext Context { get; }
-    public DecoderWeights Weights { get; }
+    public ModelConfig Config => Decoder.Config;
+    public ArchitectureInfo Architecture => Decoder.Architecture;
+    public NativeContext Context => Decoder.Context;
     /// <summary>The model's context length (max_position_embeddings).</summary>
-    public int ContextLength => Config.MaxPositions;
-    public int VocabSize => (int)Weights.LmHead.Shape[0];
+    public int ContextLength => Decoder.ContextLength;
+    public int VocabSize => Decoder.VocabSize;
 
-    private LanguageModel(string path, ModelConfig config, ArchitectureInfo arch, ITokenizer tokenizer,
-        NativeContext context, DecoderWeights weights, ILogger log)
+    private LanguageModel(string path, DecoderModel decoder, ITokenizer tokenizer)
     {
-        Path = path; Config = config; Architecture = arch; Tokenizer = tokenizer;
-        Context = context; Weights = weights; _log = log;
+        Path = path; Decoder = decoder; Tokenizer = tokenizer;
     }
 
     /// <summary>Loads config, tokenizer and weights of a Hugging Face model folder.</summary>
@@ -53,33 +49,16 @@ public sealed class LanguageModel : IDisposable
         var log = (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger<LanguageModel>();
         var started = System.Diagnostics.Stopwatch.StartNew();
         using var dir = ModelDirectory.Open(modelDir);
-        if (dir.Weights is null)
-            throw new ModelFormatException("the folder has a config.json but no weights (model.safetensors or model.safetensors.index.json)", dir.Path);
         var tokenizer = TokenizerLoader.Load(dir.Path);
-        var context = NativeContext.Create(options.Device, options.Threads, options.DeviceOrdinal, log);
-        try
-        {
-            var weights = DecoderWeights.Upload(dir.Weights, context);
-            log.LogInformation("loaded {Model} ({Arch}, {Layers} layers) on {Device} in {Ms} ms",
-                dir.Path, dir.Architecture.Info.ModelType, dir.Config.NumLayers, context.Device.ToString().ToLowerInvariant(),
-                started.ElapsedMilliseconds);
-            return new LanguageModel(dir.Path, dir.Config, dir.Architecture.Info, tokenizer, context, weights, log);
-        }
-        catch
-        {
-            context.Dispose();
-            throw;
-        }
+        var decoder = DecoderModel.Load(dir, options.Device, options.Threads, options.DeviceOrdinal, log);
+        log.LogInformation("loaded {Model} ({Arch}, {Layers} layers) on {Device} in {Ms} ms",
+            dir.Path, dir.Architecture.Info.ModelType, dir.Config.NumLayers, decoder.Context.Device.ToString().ToLowerInvariant(),
+            started.ElapsedMilliseconds);
+        return new LanguageModel(dir.Path, decoder, tokenizer);
     }
 
     /// <summary>A fresh KV cache for up to <paramref name="capacity"/> tokens (default: the context length).</summary>
-    public InferenceSession CreateSession(int? capacity = null, int? maxChunk = null)
-    {
-        int cap = capacity ?? ContextLength;
-        if (cap < 1 || cap > ContextLength)
-            throw new InvalidOptionException("capacity", $"must be in 1..{ContextLength} (the model's context), got {cap}");
-        return new InferenceSession(Weights, Context, cap, maxChunk ?? cap);
-    }
+    public InferenceSession CreateSession(int? capacity = null, int? maxChunk = null) => Decoder.CreateSession(capacity, maxChunk);
 
     /// <summary>Token ids of a prompt, with the model's special tokens (BOS) as its tokenizer adds them.</summary>
     public int[] EncodePrompt(string prompt)
@@ -188,18 +167,10 @@ public sealed class LanguageModel : IDisposable
             return id;
         }
 
-        private void Run(int[] ids)
-        {
-            using var last = _session.Forward(ids, allPositions: false);
-            last.Download<float>(_logits);
-        }
+        private void Run(int[] ids) => _session.Forward(ids, allPositions: false).Download<float>(_logits);
 
         public void Dispose() => _session.Dispose();
     }
 
-    public void Dispose()
-    {
-        Weights.Dispose();
-        Context.Dispose();
-    }
+    public void Dispose() => Decoder.Dispose();
 }

@@ -6,14 +6,17 @@ namespace SqueezeNative.Runtime.Inference;
 /// A linear layer as the decoder sees it: y[T, Out] = x[T, In] · Wᵀ (+ b). The decoder never asks
 /// how the weight is stored (fp16 dense today; a LUT-quantized method plugs in here) — STYLE.md 6.
 /// </summary>
-public interface ILinear : IDisposable
+public interface ILinear
 {
     int InFeatures { get; }
     int OutFeatures { get; }
+    /// <summary>y = x·Wᵀ (+ b).</summary>
     void Forward(NativeContext context, NativeTensor x, NativeTensor y);
+    /// <summary>y += x·Wᵀ (+ b): the residual add fused into the product.</summary>
+    void ForwardAdd(NativeContext context, NativeTensor x, NativeTensor y);
 }
 
-/// <summary>A dense 16/32-bit weight [Out, In] with an optional bias [Out].</summary>
+/// <summary>A dense 16/32-bit weight [Out, In] with an optional bias [Out] (tensors owned by the model).</summary>
 public sealed class DenseLinear(NativeTensor weight, NativeTensor? bias) : ILinear
 {
     public NativeTensor Weight { get; } = weight;
@@ -23,6 +26,24 @@ public sealed class DenseLinear(NativeTensor weight, NativeTensor? bias) : ILine
 
     public void Forward(NativeContext context, NativeTensor x, NativeTensor y) => context.MatMul(x, Weight, Bias, y);
 
-    // Weight and bias are owned by the model's tensor table, which disposes them.
-    public void Dispose() { }
+    public void ForwardAdd(NativeContext context, NativeTensor x, NativeTensor y) => context.MatMulAdd(x, Weight, Bias, y);
+}
+
+/// <summary>
+/// Several linears reading the same input, stored as one weight with their rows stacked
+/// (q|k|v, gate|up). One product serves a decode step (a single GEMV reads all rows: fewer
+/// launches, better bandwidth than three small ones); <see cref="Parts"/> are row views of the
+/// same storage for prefill, where each output must be contiguous on its own.
+/// </summary>
+public sealed class FusedLinear(ILinear all, IReadOnlyList<ILinear> parts)
+{
+    public ILinear All { get; } = all;
+    public IReadOnlyList<ILinear> Parts { get; } = parts;
+    /// <summary>Output column where part i starts in All's output.</summary>
+    public int Offset(int part)
+    {
+        int offset = 0;
+        for (int i = 0; i < part; i++) offset += Parts[i].OutFeatures;
+        return offset;
+    }
 }

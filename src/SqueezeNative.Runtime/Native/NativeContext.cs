@@ -99,9 +99,10 @@ public sealed class NativeContext : IDisposable
     }
 
     /// <summary>Copies a checkpoint tensor (F32, F16 or BF16) into this context, keeping its dtype.</summary>
-    public NativeTensor FromCheckpoint(TensorRef source)
-    {
-        var dtype = source.DType switch
+    public NativeTensor FromCheckpoint(TensorRef source) => FromHost(FromCheckpointDType(source), source.Data.Span, source.Shape);
+
+    /// <summary>The native dtype a checkpoint tensor is stored as on a context.</summary>
+    public NativeDType FromCheckpointDType(TensorRef source) => source.DType switch
         {
             TensorDType.F32 => NativeDType.F32,
             TensorDType.F16 => NativeDType.F16,
@@ -110,8 +111,6 @@ public sealed class NativeContext : IDisposable
             TensorDType.U8 => NativeDType.U8,
             _ => throw new ModelFormatException($"dtype {source.DType} cannot be loaded", source.FilePath, source.Name),
         };
-        return FromHost(dtype, source.Data.Span, source.Shape);
-    }
 
     public void Synchronize() => Check(NativeMethods.ContextSynchronize(Handle), "sn_context_synchronize");
 
@@ -155,9 +154,55 @@ public sealed class NativeContext : IDisposable
     public void Embedding(NativeTensor table, NativeTensor ids, NativeTensor y) =>
         Check(NativeMethods.Embedding(Handle, table.Handle, ids.Handle, y.Handle), "sn_embedding");
 
-    /// <summary>Causal attention of q [T,Hq,Dh] over caches [S,Hkv,Dh] holding pastLen + T positions.</summary>
-    public void Attention(NativeTensor q, NativeTensor kCache, NativeTensor vCache, int pastLen, int window, float scale, NativeTensor y) =>
-        Check(NativeMethods.Attention(Handle, q.Handle, kCache.Handle, vCache.Handle, pastLen, window, scale, y.Handle), "sn_attention");
+    /// <summary>Causal attention of q [T,Hq,Dh] at absolute positions (I32 [T]) over caches [S,Hkv,Dh].</summary>
+    public void Attention(NativeTensor q, NativeTensor positions, NativeTensor kCache, NativeTensor vCache, int window, float scale, NativeTensor y) =>
+        Check(NativeMethods.Attention(Handle, q.Handle, positions.Handle, kCache.Handle, vCache.Handle, window, scale, y.Handle), "sn_attention");
+
+    /// <summary>cache[positions[t]] = src[t] for src [T,Hkv,Dh].</summary>
+    public void KvWrite(NativeTensor src, NativeTensor positions, NativeTensor cache) =>
+        Check(NativeMethods.KvWrite(Handle, src.Handle, positions.Handle, cache.Handle), "sn_kv_write");
+
+    /// <summary>y[M,N] += x[M,K] · w[N,K]ᵀ (+ bias[N]): a linear with its residual add fused.</summary>
+    public void MatMulAdd(NativeTensor x, NativeTensor w, NativeTensor? bias, NativeTensor y) =>
+        Check(NativeMethods.MatmulAdd(Handle, x.Handle, w.Handle, bias?.Handle ?? NoTensor, y.Handle), "sn_matmul_add");
+
+    /// <summary>Uniform values in [-scale, scale) from a seeded counter-based generator (synthetic models).</summary>
+    public void FillRandom(NativeTensor t, ulong seed, float scale) =>
+        Check(NativeMethods.FillRandom(Handle, t.Handle, seed, scale), "sn_fill_random");
+
+    /// <summary>Allocated / peak tensor bytes and device memory.</summary>
+    public SnMemoryInfo Memory()
+    {
+        Check(NativeMethods.ContextGetMemory(Handle, out var info), "sn_context_get_memory");
+        return info;
+    }
+
+    public void ResetPeakMemory() => Check(NativeMethods.ContextResetPeakMemory(Handle), "sn_context_reset_peak_memory");
+
+    /// <summary>The device, e.g. "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs, 79.1 GiB)".</summary>
+    public string DeviceName => System.Runtime.InteropServices.Marshal.PtrToStringUTF8(NativeMethods.ContextDeviceNameUtf8(Handle)) ?? "";
+
+    /// <summary>Activations dtype of this backend: F32 on the CPU, F16 on CUDA (F32 accumulation).</summary>
+    public NativeDType ActivationDType => Device == DeviceKind.Cuda ? NativeDType.F16 : NativeDType.F32;
+
+    /// <summary>Records the operations <paramref name="record"/> issues into a replayable graph.</summary>
+    public NativeGraph Capture(Action record)
+    {
+        Check(NativeMethods.GraphBeginCapture(Handle), "sn_graph_begin_capture");
+        SnGraphHandle? graph = null;
+        try
+        {
+            record();
+        }
+        finally
+        {
+            // Always end the capture, so a failure inside leaves the context usable.
+            var status = NativeMethods.GraphEndCapture(Handle, out graph);
+            if (status != SnStatus.Ok && graph is { IsInvalid: false }) graph.Dispose();
+            Check(status, "sn_graph_end_capture");
+        }
+        return new NativeGraph(graph!);
+    }
 
     /// <summary>losses[t] = logsumexp(logits[t]) − logits[t, targets[t]].</summary>
     public void CrossEntropy(NativeTensor logits, NativeTensor targets, NativeTensor losses) =>

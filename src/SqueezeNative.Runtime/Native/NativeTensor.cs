@@ -25,6 +25,8 @@ public sealed class NativeTensor : IDisposable
     public NativeDType DType { get; }
     public long[] Shape { get; }
     public long ElementCount { get; }
+    /// <summary>True for a view that borrows another tensor's storage.</summary>
+    public bool IsView { get; private init; }
 
     private int _disposed;
 
@@ -60,7 +62,7 @@ public sealed class NativeTensor : IDisposable
     public NativeTensor View(long offsetElements, params long[] shape)
     {
         NativeContext.Check(NativeMethods.TensorView(Handle, offsetElements, shape, out var view), "sn_tensor_view");
-        return new NativeTensor(Context, view, DType, shape);
+        return new NativeTensor(Context, view, DType, shape) { IsView = true };
     }
 
     /// <summary>Rows [first, first + count) of a tensor whose leading dimension counts rows.</summary>

@@ -33,7 +33,7 @@ public sealed class ReferenceForwardTests
         var p = Models.Reference(model).GetProperty("prompts")[prompt];
         var lm = Models.Get(model);
         using var session = lm.CreateSession();
-        using var logitsTensor = session.Forward(Models.Ints(p.GetProperty("prompt_ids")), allPositions: false);
+        var logitsTensor = session.Forward(Models.Ints(p.GetProperty("prompt_ids")), allPositions: false);
         var logits = logitsTensor.ToArray();
 
         var top = p.GetProperty("last_logits_fp32_top20");
