@@ -1,3 +1,6 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
 namespace SqueezeNative.Runtime.Quantization;
 
 /// <summary>
@@ -22,11 +25,10 @@ internal sealed class KMeansRowSolver
     private readonly double[] _a;
     private int _m;
 
-    // Exact: prefix sums of the normalised weight, weight·(x − mean), weight·(x − mean)²;
+    // Exact: prefix sums of the normalised weight, weight·(x − mean), weight·(x − mean)²,
+    // interleaved (index i at [3i, 3i + 3)) so that one segment cost touches two cache lines;
     // two DP layers; the argmin split of every (layer, end) for backtracking.
-    private readonly double[] _p0;
-    private readonly double[] _p1;
-    private readonly double[] _p2;
+    private readonly double[] _prefix;
     private double[] _previous;
     private double[] _current;
     private readonly int[] _split;
@@ -53,9 +55,7 @@ internal sealed class KMeansRowSolver
         _sortWeights = new float[cols];
         _x = new double[cols];
         _a = new double[cols];
-        _p0 = new double[cols + 1];
-        _p1 = new double[cols + 1];
-        _p2 = new double[cols + 1];
+        _prefix = new double[3 * (cols + 1)];
         _previous = new double[cols + 1];
         _current = new double[cols + 1];
         _split = new int[clusters * (cols + 1)];
@@ -173,13 +173,14 @@ internal sealed class KMeansRowSolver
         // Centring and normalising keep C − B²/A away from catastrophic cancellation; neither
         // changes the argmin.
         var mean = moment / total;
+        _prefix[0] = _prefix[1] = _prefix[2] = 0;
         for (var i = 0; i < m; i++)
         {
             var weight = _a[i] / total;
             var d = _x[i] - mean;
-            _p0[i + 1] = _p0[i] + weight;
-            _p1[i + 1] = _p1[i] + weight * d;
-            _p2[i + 1] = _p2[i] + weight * d * d;
+            _prefix[3 * i + 3] = _prefix[3 * i] + weight;
+            _prefix[3 * i + 4] = _prefix[3 * i + 1] + weight * d;
+            _prefix[3 * i + 5] = _prefix[3 * i + 2] + weight * d * d;
         }
 
         // Layer 1 over the ends j that still leave one point for each of the other k − 1 clusters.
@@ -228,9 +229,15 @@ internal sealed class KMeansRowSolver
             var last = Math.Min(iHi, j - 1);
             var best = double.PositiveInfinity;
             var bestSplit = first;
+            // The hot loop of the exact solver: indices are within [0, m] by construction, so the
+            // bounds checks are dropped.
+            ref var previous = ref MemoryMarshal.GetArrayDataReference(_previous);
+            ref var prefix = ref MemoryMarshal.GetArrayDataReference(_prefix);
+            double endWeight = Unsafe.Add(ref prefix, 3 * j), endMoment = Unsafe.Add(ref prefix, 3 * j + 1), endSquares = Unsafe.Add(ref prefix, 3 * j + 2);
             for (var i = first; i <= last; i++)
             {
-                var v = _previous[i] + Cost(i, j);
+                ref var start = ref Unsafe.Add(ref prefix, 3 * i);
+                var v = Unsafe.Add(ref previous, i) + SegmentCost(endWeight - start, endMoment - Unsafe.Add(ref start, 1), endSquares - Unsafe.Add(ref start, 2));
                 if (v < best)
                 {
                     best = v;
@@ -247,12 +254,14 @@ internal sealed class KMeansRowSolver
 
     /// <summary>Weighted SSE of points [i, j) about their mean.</summary>
     private double Cost(int i, int j)
+        => SegmentCost(_prefix[3 * j] - _prefix[3 * i], _prefix[3 * j + 1] - _prefix[3 * i + 1], _prefix[3 * j + 2] - _prefix[3 * i + 2]);
+
+    /// <summary>C − B²/A from a segment's weight A, moment B and second moment C.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static double SegmentCost(double weight, double moment, double squares)
     {
-        var s0 = _p0[j] - _p0[i];
-        var s1 = _p1[j] - _p1[i];
-        var s2 = _p2[j] - _p2[i];
         // A segment whose weight vanishes in the prefix sums costs (almost) nothing.
-        var v = s0 > 0 ? s2 - s1 * s1 / s0 : s2;
+        var v = weight > 0 ? squares - moment * moment / weight : squares;
         return v > 0 ? v : 0;
     }
 
