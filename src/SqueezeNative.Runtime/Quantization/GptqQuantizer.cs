@@ -53,21 +53,28 @@ public static class GptqQuantizer
         ArgumentNullException.ThrowIfNull(hessian);
         if (hessian.Columns != cols)
             throw new ArgumentException($"the Hessian is {hessian.Columns}x{hessian.Columns}, the matrix has {cols} input columns", nameof(hessian));
-        return Quantize(weights, rows, cols, hessian.ToMatrix(), options, tensorName);
+        return QuantizeOwned(weights, rows, cols, hessian.ToMatrix(), options, tensorName);
     }
 
     /// <summary>Quantizes W [rows, cols] given H [cols, cols] (symmetric, row-major; not modified).</summary>
     public static LutQuantized Quantize(ReadOnlySpan<float> weights, int rows, int cols, ReadOnlySpan<double> hessian, GptqOptions options,
         string? tensorName = null)
     {
+        if (hessian.Length != (long)cols * cols)
+            throw new ArgumentException($"expected a {cols}x{cols} Hessian, got {hessian.Length} values", nameof(hessian));
+        return QuantizeOwned(weights, rows, cols, hessian.ToArray(), options, tensorName);
+    }
+
+    /// <summary>The algorithm; <paramref name="h"/> [cols, cols] is consumed (K² doubles matter at K = 11008: ~1 GB).</summary>
+    private static LutQuantized QuantizeOwned(ReadOnlySpan<float> weights, int rows, int cols, double[] h, GptqOptions options,
+        string? tensorName)
+    {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         QuantizationArguments.CheckShape(rows, cols);
         QuantizationArguments.CheckLength(weights.Length, rows, cols, nameof(weights));
-        if (hessian.Length != (long)cols * cols)
-            throw new ArgumentException($"expected a {cols}x{cols} Hessian, got {hessian.Length} values", nameof(hessian));
         QuantizationArguments.CheckFinite(weights, "weight", tensorName);
-        foreach (var v in hessian)
+        foreach (var v in h)
         {
             if (!double.IsFinite(v))
                 throw new QuantizationException("GPTQ: the Hessian has a non-finite entry", tensorName);
@@ -102,7 +109,6 @@ public static class GptqQuantizer
                 lut[r * levels + i] = scale * (i - zero);
         }
 
-        var h = hessian.ToArray();
         var w = weights.ToArray();
 
         // Dead inputs (never active in calibration): H[i,i] = 1 keeps H invertible; their weights

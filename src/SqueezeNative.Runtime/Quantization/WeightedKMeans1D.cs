@@ -67,7 +67,7 @@ public static class WeightedKMeans1D
             QuantizationArguments.CheckLength(excluded.Length, rows, cols, nameof(excluded));
         QuantizationArguments.CheckBits(bits);
         if (!Enum.IsDefined(method))
-            throw new InvalidOptionException("--kmeans", $"unknown k-means method {method}");
+            throw new ArgumentOutOfRangeException(nameof(method), method, "not a k-means method");
         QuantizationArguments.CheckFinite(weights, "weight", tensorName);
         if (!fisher.IsEmpty)
             QuantizationArguments.CheckSensitivity(fisher, tensorName);
