@@ -1,0 +1,325 @@
+using System.Globalization;
+
+namespace SqueezeNative.Runtime.Quantization;
+
+/// <summary>
+/// SqueezeLLM's dense-and-sparse decomposition of a weight matrix W [rows, cols] (step 2).
+/// <list type="number">
+/// <item>Sensitive values: the ⌊n · p_s / 100⌋ entries with the largest Fisher value (ties broken
+/// by the lower flat index; the reference's strict <c>g &gt; k-th largest</c> drops one).</item>
+/// <item>Outliers: entries with |w| ≥ T(r), T(r) = max(|q1 − r·IQR|, |q3 + r·IQR|), q1, q3 the
+/// quartiles of all of W (numpy's default "linear" quantile, computed in double). One r holds for
+/// the whole model (the reference's <c>generate_outlier_config.py --range</c>); it is found by
+/// bisection so that sensitive + outliers over all matrices reach ⌊N · p / 100⌋.</item>
+/// </list>
+/// Removed entries go to a CSR matrix S over output rows; in the dense matrix they are zeroed and
+/// carry weight 0 in the k-means (<see cref="WeightedKMeans1D"/>, <c>excluded</c>). After the
+/// k-means their dense code decodes to Q(0), the LUT entry nearest zero, so S stores w − Q(0)
+/// (<see cref="ExtractSparse"/>).
+/// <para>
+/// Model-level use (two passes, one matrix in memory at a time besides the profiles):
+/// <code>
+/// // pass 1, per matrix
+/// var sensitive = DenseSparseSplit.SelectSensitive(fisher, options.SensitiveCount(n), name);
+/// profiles.Add(OutlierProfile.Create(w, sensitive, trackedFraction, name));
+/// // once
+/// var range = DenseSparseSplit.FindGlobalRange(profiles, DenseSparseSplit.TargetOutliers(options, totalElements, totalSensitive));
+/// // pass 2, per matrix (the sensitive selection is deterministic, so it can be recomputed)
+/// var removed = DenseSparseSplit.SelectSensitive(fisher, options.SensitiveCount(n), name);
+/// DenseSparseSplit.MarkOutliers(w, removed, profile.Threshold(range.Range));
+/// var data = SqueezeLlmMatrixQuantizer.Quantize(w, fisher, removed, rows, cols, bits, method, seed, name);
+/// </code>
+/// </para>
+/// <para>
+/// Ties: every entry with |w| ≥ T is removed, so when magnitudes repeat (an fp16 checkpoint has
+/// few distinct values among its largest weights) the count can pass the target by the number of
+/// entries tied at the threshold magnitude.
+/// </para>
+/// </summary>
+public static class DenseSparseSplit
+{
+    /// <summary>
+    /// The smallest useful range factor. T(r) is non-decreasing on [−½, ∞) whatever the quartiles
+    /// (at r = −½ both |q1 + IQR/2| and |q3 − IQR/2| equal |(q1 + q3)/2|), so the outlier count is
+    /// non-increasing there; below −½ it is not.
+    /// </summary>
+    public const double MinimumRange = -0.5;
+
+    /// <summary>
+    /// T(r) = max(|q1 − r·IQR|, |q3 + r·IQR|); +∞ for r = +∞, and +∞ when IQR = 0 (more than half
+    /// the matrix is one value: the rule is undefined and such a matrix gets no range outliers).
+    /// </summary>
+    public static float OutlierThreshold(double q1, double q3, double range)
+    {
+        var iqr = q3 - q1;
+        if (!(iqr > 0) || double.IsPositiveInfinity(range))
+            return float.PositiveInfinity;
+        return (float)Math.Max(Math.Abs(q1 - range * iqr), Math.Abs(q3 + range * iqr));
+    }
+
+    /// <summary>The quartiles (q = ¼, ¾) of all entries of <paramref name="weights"/>.</summary>
+    public static (double Q1, double Q3) Quartiles(ReadOnlySpan<float> weights)
+        => (Quantile(weights, 0.25), Quantile(weights, 0.75));
+
+    /// <summary>
+    /// numpy's default quantile (method "linear"): with h = (n − 1)·q, the order statistics
+    /// a = x_(⌊h⌋), b = x_(⌊h⌋+1) and t = h − ⌊h⌋, a + (b − a)·t for t &lt; ½ and
+    /// b − (b − a)·(1 − t) otherwise (numpy's <c>_lerp</c>), in double.
+    /// </summary>
+    public static double Quantile(ReadOnlySpan<float> values, double q)
+    {
+        if (values.IsEmpty)
+            throw new ArgumentException("no value", nameof(values));
+        if (!(q >= 0 && q <= 1))
+            throw new ArgumentOutOfRangeException(nameof(q), q, "must be in [0, 1]");
+        var h = (values.Length - 1) * q;
+        var lower = (long)Math.Floor(h);
+        var t = h - lower;
+        double a = FloatSelection.ValueAtRank(values, lower);
+        double b = lower + 1 < values.Length ? FloatSelection.ValueAtRank(values, lower + 1) : a;
+        var diff = b - a;
+        return t >= 0.5 ? b - diff * (1 - t) : a + diff * t;
+    }
+
+    /// <summary>
+    /// Marks the <paramref name="count"/> entries with the largest Fisher value (ties: lower flat
+    /// index first). Two streaming passes (radix select), then one marking pass.
+    /// </summary>
+    public static bool[] SelectSensitive(ReadOnlySpan<float> fisher, long count, string? tensorName = null)
+    {
+        if (count < 0 || count > fisher.Length)
+            throw new ArgumentOutOfRangeException(nameof(count), count, $"must be in [0, {fisher.Length}]");
+        var mask = new bool[fisher.Length];
+        if (count == 0)
+            return mask;
+        QuantizationArguments.CheckSensitivity(fisher, tensorName);
+
+        // The count-th largest is the element of ascending rank n − count.
+        var cut = FloatSelection.KeyAtRank(fisher, ReadOnlySpan<bool>.Empty, absolute: false, fisher.Length - count);
+        var marked = 0L;
+        for (var i = 0; i < fisher.Length; i++)
+        {
+            if (FloatSelection.Key(fisher[i]) > cut)
+            {
+                mask[i] = true;
+                marked++;
+            }
+        }
+        for (var i = 0; i < fisher.Length && marked < count; i++)
+        {
+            if (FloatSelection.Key(fisher[i]) == cut)
+            {
+                mask[i] = true;
+                marked++;
+            }
+        }
+        return mask;
+    }
+
+    /// <summary>
+    /// The per-matrix outlier rule: marks in <paramref name="removed"/> every entry not yet marked
+    /// with |w| ≥ <paramref name="threshold"/> and returns how many it marked.
+    /// </summary>
+    public static long MarkOutliers(ReadOnlySpan<float> weights, Span<bool> removed, float threshold)
+    {
+        if (removed.Length != weights.Length)
+            throw new ArgumentException("one flag per weight expected", nameof(removed));
+        var marked = 0L;
+        for (var i = 0; i < weights.Length; i++)
+        {
+            if (!removed[i] && Math.Abs(weights[i]) >= threshold)
+            {
+                removed[i] = true;
+                marked++;
+            }
+        }
+        return marked;
+    }
+
+    /// <summary>Outliers wanted over a model: ⌊N · sparsity / 100⌋ minus the sensitive values already removed (at least 0).</summary>
+    public static long TargetOutliers(DenseSparseOptions options, long totalElements, long totalSensitive)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return options.IsDenseOnly ? 0 : Math.Max(0, options.RemovedCount(totalElements) - totalSensitive);
+    }
+
+    /// <summary>
+    /// Finds one range factor r for all <paramref name="matrices"/> so that their outliers
+    /// together come closest to <paramref name="targetOutliers"/> (ties: reach it). Bisection on
+    /// [<see cref="MinimumRange"/>, max no-outlier r] down to adjacent doubles, where the count is
+    /// a step function of r. Throws when an <see cref="OutlierProfile"/> could not count exactly
+    /// at the result (it tracked too few magnitudes).
+    /// </summary>
+    public static OutlierRangeResult FindGlobalRange(IReadOnlyList<IOutlierCounter> matrices, long targetOutliers)
+    {
+        ArgumentNullException.ThrowIfNull(matrices);
+        ArgumentOutOfRangeException.ThrowIfNegative(targetOutliers);
+        if (targetOutliers == 0 || matrices.Count == 0)
+            return new OutlierRangeResult(double.PositiveInfinity, 0, targetOutliers, targetOutliers == 0);
+
+        long Total(double range)
+        {
+            var total = 0L;
+            foreach (var matrix in matrices)
+                total += matrix.CountOutliers(range);
+            return total;
+        }
+
+        double lo = MinimumRange;
+        var countLo = Total(lo);
+        if (countLo < targetOutliers)
+            return Verified(new OutlierRangeResult(lo, countLo, targetOutliers, Reached: false), matrices);
+
+        var hi = lo + 1;
+        foreach (var matrix in matrices)
+            hi = Math.Max(hi, matrix.NoOutlierRange);
+        var countHi = Total(hi);
+        if (countHi >= targetOutliers)
+            return Verified(new OutlierRangeResult(hi, countHi, targetOutliers, Reached: true), matrices);
+
+        // Invariant: Total(lo) ≥ target > Total(hi).
+        for (var iteration = 0; iteration < 2200; iteration++)
+        {
+            var mid = lo + 0.5 * (hi - lo);
+            if (mid <= lo || mid >= hi)
+                break;
+            var count = Total(mid);
+            if (count >= targetOutliers)
+            {
+                lo = mid;
+                countLo = count;
+                if (count == targetOutliers)
+                    break;
+            }
+            else
+            {
+                hi = mid;
+                countHi = count;
+            }
+        }
+        // Both ends of the final bracket must be exact counts: an over-estimating profile at lo
+        // would hide where the true count crosses the target.
+        Verify(lo, matrices);
+        var result = countLo - targetOutliers <= targetOutliers - countHi
+            ? new OutlierRangeResult(lo, countLo, targetOutliers, Reached: true)
+            : new OutlierRangeResult(hi, countHi, targetOutliers, Reached: true);
+        return Verified(result, matrices);
+    }
+
+    private static OutlierRangeResult Verified(OutlierRangeResult result, IReadOnlyList<IOutlierCounter> matrices)
+    {
+        Verify(result.Range, matrices);
+        return result;
+    }
+
+    private static void Verify(double range, IReadOnlyList<IOutlierCounter> matrices)
+    {
+        foreach (var matrix in matrices)
+        {
+            if (matrix is OutlierProfile profile && !profile.IsExactAt(range))
+                throw new QuantizationException(string.Create(CultureInfo.InvariantCulture,
+                    $"the outlier threshold at r = {range:G6} lies below the {profile.TrackedCount} largest magnitudes its profile kept; build the profiles with a larger trackedFraction"),
+                    profile.TensorName);
+        }
+    }
+
+    /// <summary>
+    /// The whole split for a single matrix on its own (the "model" is this matrix): sensitive
+    /// values by <paramref name="fisher"/>, then outliers up to the options' total.
+    /// </summary>
+    public static DenseSparseMask SplitMatrix(ReadOnlySpan<float> weights, ReadOnlySpan<float> fisher, int rows, int cols,
+        DenseSparseOptions options, string? tensorName = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        QuantizationArguments.CheckShape(rows, cols);
+        QuantizationArguments.CheckLength(weights.Length, rows, cols, nameof(weights));
+        if (!fisher.IsEmpty)
+            QuantizationArguments.CheckLength(fisher.Length, rows, cols, nameof(fisher));
+        long elements = weights.Length;
+        if (options.IsDenseOnly)
+            return new DenseSparseMask(new bool[elements], 0, 0, double.PositiveInfinity, float.PositiveInfinity);
+
+        var sensitiveCount = options.SensitiveCount(elements);
+        if (sensitiveCount > 0 && fisher.IsEmpty)
+            throw new InvalidOptionException("--sensitive",
+                "choosing sensitive values needs the Fisher (sensitivity) matrix; give one or set --sensitive 0");
+        var removed = sensitiveCount > 0 ? SelectSensitive(fisher, sensitiveCount, tensorName) : new bool[elements];
+        var profile = OutlierProfile.Create(weights, removed, 1.0, tensorName);
+        var range = FindGlobalRange([profile], TargetOutliers(options, elements, sensitiveCount));
+        var threshold = profile.Threshold(range.Range);
+        var outliers = MarkOutliers(weights, removed, threshold);
+        return new DenseSparseMask(removed, sensitiveCount, outliers, range.Range, threshold);
+    }
+
+    /// <summary>
+    /// The sparse part: for every removed entry, S = w − LUT_r[code], the original minus what its
+    /// dense code decodes to (Q(0) for codes from <see cref="WeightedKMeans1D"/> with the entry
+    /// excluded). The difference is formed in double (exact for the magnitudes of weights: two
+    /// floats whose exponents differ by less than 29) and rounded once to
+    /// <paramref name="precision"/>; so Q(0) + S differs from w by exactly the rounding of S — with
+    /// fp16 values (the checkpoint's) at most half an fp16 ulp of S, and nothing else.
+    /// Summing Q(0) + S in float32 can add one more rounding (see the tests for an example), which is
+    /// why <see cref="QuantizedLinearData.Dequantize()"/> adds in double.
+    /// </summary>
+    public static SparseCsr ExtractSparse(ReadOnlySpan<float> original, ReadOnlySpan<bool> removed, LutQuantized dense,
+        SparseValuePrecision precision, string? tensorName = null)
+    {
+        ArgumentNullException.ThrowIfNull(dense);
+        int rows = dense.Rows, cols = dense.Cols;
+        QuantizationArguments.CheckLength(original.Length, rows, cols, nameof(original));
+        QuantizationArguments.CheckLength(removed.Length, rows, cols, nameof(removed));
+
+        var rowOffsets = new int[rows + 1];
+        for (var r = 0; r < rows; r++)
+        {
+            var count = 0;
+            foreach (var flag in removed.Slice(r * cols, cols))
+                if (flag)
+                    count++;
+            rowOffsets[r + 1] = rowOffsets[r] + count;
+        }
+        var columns = new int[rowOffsets[rows]];
+        var values = new float[rowOffsets[rows]];
+        var n = 0;
+        for (var r = 0; r < rows; r++)
+        {
+            var lut = dense.RowLut(r);
+            for (var c = 0; c < cols; c++)
+            {
+                var index = r * cols + c;
+                if (!removed[index])
+                    continue;
+                var difference = (double)original[index] - lut[dense.Codes[index]];
+                var value = precision == SparseValuePrecision.Half ? (float)(Half)difference : (float)difference;
+                if (!float.IsFinite(value))
+                    throw new QuantizationException(string.Create(CultureInfo.InvariantCulture,
+                        $"sparse value {difference:G9} at row {r}, column {c} does not fit in {precision} precision"), tensorName);
+                columns[n] = c;
+                values[n] = value;
+                n++;
+            }
+        }
+        return new SparseCsr(rows, cols, rowOffsets, columns, values);
+    }
+}
+
+/// <summary>Precision of the stored sparse values.</summary>
+public enum SparseValuePrecision
+{
+    /// <summary>float32: what the reference keeps in memory.</summary>
+    Single,
+
+    /// <summary>fp16: what the checkpoint stores (values are fp16-representable floats).</summary>
+    Half,
+}
+
+/// <summary>The entries a split removes from one matrix.</summary>
+/// <param name="Removed">Row-major flags, same shape as W.</param>
+/// <param name="SensitiveCount">Removed by Fisher.</param>
+/// <param name="OutlierCount">Removed by magnitude.</param>
+/// <param name="Range">The range factor r used (+∞: no outlier).</param>
+/// <param name="Threshold">T(r) of this matrix (+∞: no outlier).</param>
+public sealed record DenseSparseMask(bool[] Removed, long SensitiveCount, long OutlierCount, double Range, float Threshold)
+{
+    public long RemovedCount => SensitiveCount + OutlierCount;
+}
