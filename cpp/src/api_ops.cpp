@@ -12,7 +12,6 @@ namespace {
 using sn::kMaskFloat;
 using sn::kMaskI32;
 
-
 sn_status resolve_unary(sn_context* context, const sn_tensor* x, sn_tensor* out, sn::Context** live_context,
                         sn::Tensor** live_x, sn::Tensor** live_out) {
     SN_TRY(sn::resolve_context(context, "context", live_context));
@@ -273,8 +272,7 @@ SN_API sn_status sn_embedding(sn_context* context, const sn_tensor* table, const
 }
 
 SN_API sn_status sn_attention(sn_context* context, const sn_tensor* q, const sn_tensor* k_cache,
-                              const sn_tensor* v_cache, int32_t past_len, int32_t window, float scale,
-                              sn_tensor* out) {
+                              const sn_tensor* v_cache, int32_t past_len, int32_t window, float scale, sn_tensor* out) {
     return sn::guarded(__func__, [&]() -> sn_status {
         sn::Context* live = nullptr;
         sn::Tensor *live_q = nullptr, *live_k = nullptr, *live_v = nullptr, *live_out = nullptr;

@@ -9,7 +9,9 @@
 
 namespace sn {
 
-Storage::~Storage() { context->backend->release(*context, data); }
+Storage::~Storage() {
+    context->backend->release(*context, data);
+}
 
 namespace {
 

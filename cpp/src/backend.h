@@ -14,6 +14,7 @@
 // depends on the data (token ids, targets).
 #pragma once
 
+#include "error.h"
 #include "objects.h"
 
 #include <array>
@@ -23,21 +24,21 @@
 namespace sn {
 
 //   name           argument struct
-#define SN_OP_LIST(X)                  \
-    X(copy, CopyArgs)                  \
-    X(matmul, MatmulArgs)              \
-    X(add, BinaryArgs)                 \
-    X(mul, BinaryArgs)                 \
-    X(rms_norm, NormArgs)              \
-    X(layer_norm, NormArgs)            \
-    X(silu, UnaryArgs)                 \
-    X(relu, UnaryArgs)                 \
-    X(gelu, GeluArgs)                  \
-    X(swiglu, SwigluArgs)              \
-    X(softmax, UnaryArgs)              \
-    X(rope, RopeArgs)                  \
-    X(embedding, EmbeddingArgs)        \
-    X(attention, AttentionArgs)        \
+#define SN_OP_LIST(X)           \
+    X(copy, CopyArgs)           \
+    X(matmul, MatmulArgs)       \
+    X(add, BinaryArgs)          \
+    X(mul, BinaryArgs)          \
+    X(rms_norm, NormArgs)       \
+    X(layer_norm, NormArgs)     \
+    X(silu, UnaryArgs)          \
+    X(relu, UnaryArgs)          \
+    X(gelu, GeluArgs)           \
+    X(swiglu, SwigluArgs)       \
+    X(softmax, UnaryArgs)       \
+    X(rope, RopeArgs)           \
+    X(embedding, EmbeddingArgs) \
+    X(attention, AttentionArgs) \
     X(cross_entropy, CrossEntropyArgs)
 
 // Each Args struct lists its tensors in API argument order with their role names (used in
@@ -107,7 +108,7 @@ struct RopeArgs {
     const Tensor* x;          // [T, H, Dh]
     const Tensor* positions;  // I32 [T]
     float theta;
-    Tensor* out;              // [T, H, Dh]
+    Tensor* out;  // [T, H, Dh]
     std::array<const Tensor*, 3> tensors() const { return {x, positions, out}; }
 };
 
@@ -125,9 +126,9 @@ struct AttentionArgs {
     const Tensor* k_cache;  // [S, Hkv, Dh]
     const Tensor* v_cache;  // [S, Hkv, Dh]
     int32_t past_len;
-    int32_t window;            // 0: no sliding window
+    int32_t window;  // 0: no sliding window
     float scale;
-    Tensor* out;            // [T, Hq, Dh]
+    Tensor* out;  // [T, Hq, Dh]
     std::array<const Tensor*, 4> tensors() const { return {q, k_cache, v_cache, out}; }
 };
 
@@ -143,7 +144,9 @@ struct CrossEntropyArgs {
 
 using DtypeMask = uint32_t;
 
-constexpr DtypeMask dtype_bit(sn_dtype dtype) { return 1u << static_cast<unsigned>(dtype); }
+constexpr DtypeMask dtype_bit(sn_dtype dtype) {
+    return 1u << static_cast<unsigned>(dtype);
+}
 constexpr DtypeMask kMaskF32 = dtype_bit(SN_DTYPE_F32);
 constexpr DtypeMask kMaskI32 = dtype_bit(SN_DTYPE_I32);
 constexpr DtypeMask kMaskFloat = dtype_bit(SN_DTYPE_F32) | dtype_bit(SN_DTYPE_F16) | dtype_bit(SN_DTYPE_BF16);
@@ -198,18 +201,17 @@ const Backend* find_backend(sn_backend_kind kind, char* reason, size_t reason_ca
 // The "supports" query derived from the op table: whether `backend` implements `op` at all.
 bool backend_implements(const Backend& backend, OpId op);
 
-// Checks the dtypes of args against what `impl` accepts, then runs it (see the file comment).
-sn_status check_backend_dtypes(const Context& context, OpId op, const char* const* roles,
-                               const Tensor* const* tensors, const DtypeMask* accepts, size_t count);
+// The full "supports" check of one call: the op is implemented (backend_implements) and every
+// tensor's dtype is in the backend's accepts mask for its role. SN_ERR_UNSUPPORTED otherwise,
+// naming the backend, the op and every dtype of the call.
+sn_status check_supported(const Context& context, OpId op, const char* const* roles, const Tensor* const* tensors,
+                          const DtypeMask* accepts, size_t count);
 
 template <class Args>
 sn_status run_op(Context& context, OpId op, OpImpl<Args> OpTable::*entry, const Args& args) {
     const OpImpl<Args>& impl = context.backend->ops.*entry;
     const auto tensors = args.tensors();
-    const sn_status status =
-        check_backend_dtypes(context, op, Args::kRoles.data(), tensors.data(),
-                             impl.run != nullptr ? impl.accepts.data() : nullptr, tensors.size());
-    if (status != SN_OK) return status;
+    SN_TRY(check_supported(context, op, Args::kRoles.data(), tensors.data(), impl.accepts.data(), tensors.size()));
     return impl.run(context, args);
 }
 

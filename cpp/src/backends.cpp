@@ -16,10 +16,12 @@ namespace sn {
 const char* op_name(OpId op) {
     switch (op) {
 #define SN_OP_NAME(name, Args) \
-    case OpId::name: return #name;
+    case OpId::name:           \
+        return #name;
         SN_OP_LIST(SN_OP_NAME)
 #undef SN_OP_NAME
-        case OpId::count: break;
+        case OpId::count:
+            break;
     }
     return "unknown op";
 }
@@ -27,22 +29,26 @@ const char* op_name(OpId op) {
 bool backend_implements(const Backend& backend, OpId op) {
     switch (op) {
 #define SN_OP_IMPLEMENTED(name, Args) \
-    case OpId::name: return backend.ops.name.run != nullptr;
+    case OpId::name:                  \
+        return backend.ops.name.run != nullptr;
         SN_OP_LIST(SN_OP_IMPLEMENTED)
 #undef SN_OP_IMPLEMENTED
-        case OpId::count: break;
+        case OpId::count:
+            break;
     }
     return false;
 }
 
 const Backend* find_backend(sn_backend_kind kind, char* reason, size_t reason_capacity) {
     switch (raw_enum(kind)) {
-        case SN_BACKEND_CPU: return &cpu::backend();
+        case SN_BACKEND_CPU:
+            return &cpu::backend();
         case SN_BACKEND_CUDA:
 #ifdef SN_WITH_CUDA_BACKEND
             return &cuda::backend();
 #else
-            std::snprintf(reason, reason_capacity, "built without CUDA: this libsqueezenative has only the CPU backend");
+            std::snprintf(reason, reason_capacity,
+                          "built without CUDA: this libsqueezenative has only the CPU backend");
             return nullptr;
 #endif
     }
@@ -50,10 +56,10 @@ const Backend* find_backend(sn_backend_kind kind, char* reason, size_t reason_ca
     return nullptr;
 }
 
-sn_status check_backend_dtypes(const Context& context, OpId op, const char* const* roles,
-                               const Tensor* const* tensors, const DtypeMask* accepts, size_t count) {
-    SN_CHECK(accepts != nullptr, SN_ERR_UNSUPPORTED, "the %s backend does not implement %s", context.backend->name,
-             op_name(op));
+sn_status check_supported(const Context& context, OpId op, const char* const* roles, const Tensor* const* tensors,
+                          const DtypeMask* accepts, size_t count) {
+    SN_CHECK(backend_implements(*context.backend, op), SN_ERR_UNSUPPORTED, "the %s backend does not implement %s",
+             context.backend->name, op_name(op));
     size_t rejected = count;
     for (size_t i = 0; i < count && rejected == count; ++i) {
         if (tensors[i] != nullptr && (accepts[i] & dtype_bit(tensors[i]->dtype)) == 0) rejected = i;
@@ -65,7 +71,8 @@ sn_status check_backend_dtypes(const Context& context, OpId op, const char* cons
     size_t used = 0;
     for (size_t i = 0; i < count && used < sizeof call; ++i) {
         const char* dtype = tensors[i] != nullptr ? dtype_name(tensors[i]->dtype) : "none";
-        const int written = std::snprintf(call + used, sizeof call - used, "%s%s=%s", i == 0 ? "" : ", ", roles[i], dtype);
+        const int written =
+            std::snprintf(call + used, sizeof call - used, "%s%s=%s", i == 0 ? "" : ", ", roles[i], dtype);
         used += written > 0 ? static_cast<size_t>(written) : 0;
     }
     char accepted[64];

@@ -56,12 +56,20 @@ void record_note(const char* file, int line, const char* format, ...) noexcept {
     va_end(args);
 }
 
-ApiScope::ApiScope(const char* api_name) noexcept : previous_(t_api_name) { t_api_name = api_name; }
-ApiScope::~ApiScope() { t_api_name = previous_; }
+ApiScope::ApiScope(const char* api_name) noexcept : previous_(t_api_name) {
+    t_api_name = api_name;
+}
+ApiScope::~ApiScope() {
+    t_api_name = previous_;
+}
 
 }  // namespace sn
 
 // The two exports that read this file's thread-local state live here.
-extern "C" SN_API const char* sn_last_error(void) { return sn::t_last_error; }
+extern "C" SN_API const char* sn_last_error(void) {
+    return sn::t_last_error;
+}
 
-extern "C" SN_API void sn_clear_error(void) { sn::t_last_error[0] = '\0'; }
+extern "C" SN_API void sn_clear_error(void) {
+    sn::t_last_error[0] = '\0';
+}

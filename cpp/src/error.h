@@ -20,8 +20,7 @@ sn_status record_error(sn_status status, const char* file, int line, const char*
 
 // Sets this thread's last-error message without a failing status, for calls whose documented
 // result is a reason rather than an error (sn_backend_available reporting "built without CUDA").
-void record_note(const char* file, int line, const char* format, ...) noexcept
-    __attribute__((format(printf, 3, 4)));
+void record_note(const char* file, int line, const char* format, ...) noexcept __attribute__((format(printf, 3, 4)));
 
 // The name of the API function the calling thread is executing (for message prefixes).
 class ApiScope {
@@ -66,8 +65,8 @@ sn_status guarded(const char* api_name, Body&& body) noexcept {
     } while (0)
 
 // Propagates a non-OK status from a call that already recorded its message.
-#define SN_TRY(expression)                                 \
-    do {                                                   \
-        const sn_status sn_try_status_ = (expression);     \
+#define SN_TRY(expression)                                  \
+    do {                                                    \
+        const sn_status sn_try_status_ = (expression);      \
         if (sn_try_status_ != SN_OK) return sn_try_status_; \
     } while (0)

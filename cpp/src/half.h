@@ -36,7 +36,7 @@ inline float f16_to_f32(uint16_t half) {
         return bits_float(sign | float_bits(magnitude));
     }
     if (exponent == 31) return bits_float(sign | 0x7F800000u | (mantissa << 13));  // inf / NaN
-    return bits_float(sign | ((exponent + 112u) << 23) | (mantissa << 13));      // rebias 15 -> 127
+    return bits_float(sign | ((exponent + 112u) << 23) | (mantissa << 13));        // rebias 15 -> 127
 }
 
 inline uint16_t f32_to_f16(float value) {
@@ -50,8 +50,8 @@ inline uint16_t f32_to_f16(float value) {
     if (magnitude >= 0x477FF000u) return static_cast<uint16_t>(sign | 0x7C00u);  // >= 65520 rounds to inf
     if (magnitude < 0x38800000u) {
         // Below 2^-14: the result is a subnormal (or zero) in units of 2^-24.
-        if (magnitude < 0x33000000u) return static_cast<uint16_t>(sign);  // < 2^-25 rounds to zero
-        const uint32_t exponent = magnitude >> 23;                        // 102 .. 112
+        if (magnitude < 0x33000000u) return static_cast<uint16_t>(sign);   // < 2^-25 rounds to zero
+        const uint32_t exponent = magnitude >> 23;                         // 102 .. 112
         const uint32_t significand = (magnitude & 0x7FFFFFu) | 0x800000u;  // 24 bits
         const uint32_t shift = 126u - exponent;                            // 14 .. 24
         uint32_t result = significand >> shift;
@@ -66,7 +66,9 @@ inline uint16_t f32_to_f16(float value) {
     return static_cast<uint16_t>(sign | result);
 }
 
-inline float bf16_to_f32(uint16_t value) { return bits_float(static_cast<uint32_t>(value) << 16); }
+inline float bf16_to_f32(uint16_t value) {
+    return bits_float(static_cast<uint32_t>(value) << 16);
+}
 
 inline uint16_t f32_to_bf16(float value) {
     const uint32_t bits = float_bits(value);

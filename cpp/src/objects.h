@@ -60,7 +60,9 @@ struct Tensor {
     size_t nbytes() const { return static_cast<size_t>(numel) * element_size(); }
     void* data() const { return static_cast<char*>(storage->data) + byte_offset; }
     template <class T>
-    T* data_as() const { return static_cast<T*>(data()); }
+    T* data_as() const {
+        return static_cast<T*>(data());
+    }
     // Extent of the last dimension, and the number of rows (all leading dimensions flattened).
     int64_t last_dim() const { return dims[ndim - 1]; }
     int64_t rows() const { return numel / last_dim(); }

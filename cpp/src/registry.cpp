@@ -45,7 +45,9 @@ Object* remove(std::unordered_map<uintptr_t, Object*>& map, uintptr_t handle) {
     return object;
 }
 
-uintptr_t value_of(const void* handle) { return reinterpret_cast<uintptr_t>(handle); }
+uintptr_t value_of(const void* handle) {
+    return reinterpret_cast<uintptr_t>(handle);
+}
 
 }  // namespace
 

@@ -10,16 +10,23 @@ namespace sn {
 
 const char* dtype_name(sn_dtype dtype) {
     switch (raw_enum(dtype)) {
-        case SN_DTYPE_F32: return "F32";
-        case SN_DTYPE_F16: return "F16";
-        case SN_DTYPE_BF16: return "BF16";
-        case SN_DTYPE_I32: return "I32";
-        case SN_DTYPE_U8: return "U8";
+        case SN_DTYPE_F32:
+            return "F32";
+        case SN_DTYPE_F16:
+            return "F16";
+        case SN_DTYPE_BF16:
+            return "BF16";
+        case SN_DTYPE_I32:
+            return "I32";
+        case SN_DTYPE_U8:
+            return "U8";
     }
     return "unknown";
 }
 
-bool is_valid_dtype(int64_t dtype) { return dtype >= SN_DTYPE_F32 && dtype <= SN_DTYPE_U8; }
+bool is_valid_dtype(int64_t dtype) {
+    return dtype >= SN_DTYPE_F32 && dtype <= SN_DTYPE_U8;
+}
 
 const char* describe_dtypes(DtypeMask mask, char* buffer, size_t capacity) {
     if (capacity == 0) return buffer;
@@ -35,8 +42,8 @@ const char* describe_dtypes(DtypeMask mask, char* buffer, size_t capacity) {
     for (int dtype = SN_DTYPE_F32; dtype <= SN_DTYPE_U8 && used < capacity; ++dtype) {
         if (((mask >> dtype) & 1u) == 0) continue;
         const char* separator = listed == 0 ? "" : (listed == total - 1 ? " or " : ", ");
-        const int written = std::snprintf(buffer + used, capacity - used, "%s%s", separator,
-                                          dtype_name(static_cast<sn_dtype>(dtype)));
+        const int written =
+            std::snprintf(buffer + used, capacity - used, "%s%s", separator, dtype_name(static_cast<sn_dtype>(dtype)));
         used += written > 0 ? static_cast<size_t>(written) : 0;
         ++listed;
     }
@@ -55,7 +62,9 @@ ShapeText shape_text(const int64_t* dims, int32_t ndim) {
     return shape;
 }
 
-ShapeText shape_text(const Tensor& tensor) { return shape_text(tensor.dims, tensor.ndim); }
+ShapeText shape_text(const Tensor& tensor) {
+    return shape_text(tensor.dims, tensor.ndim);
+}
 
 sn_status resolve_context(const sn_context* handle, const char* arg, Context** out_context) {
     SN_CHECK(handle != nullptr, SN_ERR_NULL_ARGUMENT, "%s is NULL", arg);
@@ -118,8 +127,8 @@ sn_status require_same_shape(const Tensor& tensor, const char* arg, const Tensor
                              const char* reference_arg) {
     bool same = tensor.ndim == reference.ndim;
     for (int32_t i = 0; same && i < tensor.ndim; ++i) same = tensor.dims[i] == reference.dims[i];
-    SN_CHECK(same, SN_ERR_SHAPE_MISMATCH, "%s has shape %s but %s has %s", arg, shape_text(tensor).text,
-             reference_arg, shape_text(reference).text);
+    SN_CHECK(same, SN_ERR_SHAPE_MISMATCH, "%s has shape %s but %s has %s", arg, shape_text(tensor).text, reference_arg,
+             shape_text(reference).text);
     return SN_OK;
 }
 
@@ -142,16 +151,15 @@ bool same_memory(const Tensor& a, const Tensor& b) {
 }
 
 sn_status require_no_overlap(const Tensor& out, const char* out_arg, const Tensor& input, const char* input_arg) {
-    SN_CHECK(!overlaps(out, input), SN_ERR_INVALID_ARGUMENT, "%s must not alias %s (their memory overlaps)",
-             out_arg, input_arg);
+    SN_CHECK(!overlaps(out, input), SN_ERR_INVALID_ARGUMENT, "%s must not alias %s (their memory overlaps)", out_arg,
+             input_arg);
     return SN_OK;
 }
 
 sn_status require_no_partial_overlap(const Tensor& out, const char* out_arg, const Tensor& input,
                                      const char* input_arg) {
     SN_CHECK(!overlaps(out, input) || (same_memory(out, input) && out.dtype == input.dtype), SN_ERR_INVALID_ARGUMENT,
-             "%s partially overlaps %s (it may only be exactly the same memory, for in-place use)", out_arg,
-             input_arg);
+             "%s partially overlaps %s (it may only be exactly the same memory, for in-place use)", out_arg, input_arg);
     return SN_OK;
 }
 

@@ -41,20 +41,17 @@ sn_status resolve_context(const sn_context* handle, const char* arg, Context** o
 sn_status resolve_tensor(const sn_tensor* handle, const char* arg, Tensor** out_tensor);
 
 // Like resolve_tensor, and the tensor must belong to `context` (else SN_ERR_CONTEXT_MISMATCH).
-sn_status resolve_tensor_in(const Context& context, const sn_tensor* handle, const char* arg,
-                            Tensor** out_tensor);
+sn_status resolve_tensor_in(const Context& context, const sn_tensor* handle, const char* arg, Tensor** out_tensor);
 // The same for an optional tensor: null is accepted and gives null.
 sn_status resolve_optional_tensor_in(const Context& context, const sn_tensor* handle, const char* arg,
                                      Tensor** out_tensor);
 
 sn_status require_not_null(const void* pointer, const char* arg);
 sn_status require_dtype(const Tensor& tensor, const char* arg, DtypeMask allowed);
-sn_status require_same_dtype(const Tensor& tensor, const char* arg, const Tensor& reference,
-                             const char* reference_arg);
+sn_status require_same_dtype(const Tensor& tensor, const char* arg, const Tensor& reference, const char* reference_arg);
 sn_status require_ndim(const Tensor& tensor, const char* arg, int32_t ndim, const char* layout);
 // Identical ndim and dims.
-sn_status require_same_shape(const Tensor& tensor, const char* arg, const Tensor& reference,
-                             const char* reference_arg);
+sn_status require_same_shape(const Tensor& tensor, const char* arg, const Tensor& reference, const char* reference_arg);
 // 1-D of the given length.
 sn_status require_vector(const Tensor& tensor, const char* arg, int64_t length, const char* length_name);
 

@@ -137,8 +137,8 @@ TEST(Context, WrongKindOfHandle) {
     EXPECT_SN_ERROR(sn_context_get_backend(reinterpret_cast<const sn_context*>(tensor.get()), &backend),
                     SN_ERR_INVALID_HANDLE, "context");
     sn_tensor_info info{};
-    EXPECT_SN_ERROR(sn_tensor_get_info(reinterpret_cast<const sn_tensor*>(context.get()), &info),
-                    SN_ERR_INVALID_HANDLE, "tensor");
+    EXPECT_SN_ERROR(sn_tensor_get_info(reinterpret_cast<const sn_tensor*>(context.get()), &info), SN_ERR_INVALID_HANDLE,
+                    "tensor");
 }
 
 TEST(Tensor, CreateIsZeroedAndReportsInfo) {

@@ -11,7 +11,9 @@ using sn_test::Tensor;
 
 namespace {
 
-uint32_t bits_of(float value) { return sn::float_bits(value); }
+uint32_t bits_of(float value) {
+    return sn::float_bits(value);
+}
 
 // Every finite non-negative binary16 value, by encoding (0x0000 .. 0x7BFF), as exact doubles.
 const std::vector<double>& f16_magnitudes() {
@@ -52,7 +54,7 @@ uint16_t reference_f32_to_bf16(float value) {
     const double exact = value;
     const double down = sn::bits_float(low);
     const double up = (low & 0x7FFFFFFFu) == 0x7F7F0000u ? std::copysign(std::ldexp(1.0, 128), exact)
-                                                          : static_cast<double>(sn::bits_float(low + 0x10000u));
+                                                         : static_cast<double>(sn::bits_float(low + 0x10000u));
     const double below = std::fabs(exact - down);
     const double above = std::fabs(up - exact);
     const bool round_up = above < below || (above == below && ((low >> 16) & 1u) == 1u);
@@ -62,11 +64,25 @@ uint16_t reference_f32_to_bf16(float value) {
 // Random floats over every exponent, plus specials and the exact midpoints between
 // consecutive binary16 values (the ties) and their neighbours one F32 ulp away.
 std::vector<float> conversion_inputs() {
-    std::vector<float> values = {0.0f, -0.0f, 1.0f, -1.0f, 65504.0f, 65519.99f, 65520.0f, -65520.0f, 1e-8f,
-                                 5.9604645e-8f, 2.9802322e-8f, 2.9802326e-8f, 6.1035156e-5f,
-                                 std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
-                                 std::numeric_limits<float>::max(), std::numeric_limits<float>::denorm_min(),
-                                 3.3895314e38f, -3.3895314e38f};
+    std::vector<float> values = {0.0f,
+                                 -0.0f,
+                                 1.0f,
+                                 -1.0f,
+                                 65504.0f,
+                                 65519.99f,
+                                 65520.0f,
+                                 -65520.0f,
+                                 1e-8f,
+                                 5.9604645e-8f,
+                                 2.9802322e-8f,
+                                 2.9802326e-8f,
+                                 6.1035156e-5f,
+                                 std::numeric_limits<float>::infinity(),
+                                 -std::numeric_limits<float>::infinity(),
+                                 std::numeric_limits<float>::max(),
+                                 std::numeric_limits<float>::denorm_min(),
+                                 3.3895314e38f,
+                                 -3.3895314e38f};
     std::mt19937 rng(1234);
     std::uniform_int_distribution<uint32_t> any_bits;
     for (int i = 0; i < 200000; ++i) {

@@ -31,7 +31,7 @@ TEST(CrossEntropy, LargeVocabularyMatchesDoubleLogSumExp) {
     const std::vector<int32_t> targets = {0, 50271, 12345, 7};
     std::vector<float> logits = sn_test::random_floats(targets.size() * vocabulary, 1, -8.0f, 8.0f);
     for (int64_t i = 0; i < vocabulary; ++i) logits[2 * vocabulary + i] += 3000.0f;  // far from zero
-    logits[3 * vocabulary + 7] = 40.0f;                                          // a confident, right row
+    logits[3 * vocabulary + 7] = 40.0f;                                              // a confident, right row
     Tensor tlogits = make_f32(context, {4, vocabulary}, logits);
     Tensor ttargets = sn_test::make_i32(context, {4}, targets);
     Tensor losses(context, SN_DTYPE_F32, {4});
@@ -62,7 +62,8 @@ TEST(CrossEntropy, ArgumentChecks) {
     EXPECT_SN_ERROR(sn_cross_entropy(context, logits, bad_target, losses), SN_ERR_INVALID_ARGUMENT,
                     "targets[1] = 5 is outside [0, V) with V = 5");
     Tensor ignore_index = sn_test::make_i32(context, {2}, {-100, 0});
-    EXPECT_SN_ERROR(sn_cross_entropy(context, logits, ignore_index, losses), SN_ERR_INVALID_ARGUMENT, "targets[0] = -100");
+    EXPECT_SN_ERROR(sn_cross_entropy(context, logits, ignore_index, losses), SN_ERR_INVALID_ARGUMENT,
+                    "targets[0] = -100");
     Tensor short_targets = sn_test::make_i32(context, {3}, {0, 1, 2});
     EXPECT_SN_ERROR(sn_cross_entropy(context, logits, short_targets, losses), SN_ERR_SHAPE_MISMATCH,
                     "targets: expected 1-D [T] = [2]");

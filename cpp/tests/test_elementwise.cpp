@@ -18,7 +18,9 @@ std::vector<double> map_values(const std::vector<float>& x, const std::function<
     return out;
 }
 
-double silu_reference(double x) { return x / (1.0 + std::exp(-x)); }
+double silu_reference(double x) {
+    return x / (1.0 + std::exp(-x));
+}
 
 // 3×37: 37 leaves a tail after 32/16/8/4-wide vectors; values span [-12, 12] so exp matters.
 const std::vector<int64_t> kShape = {3, 37};
@@ -55,7 +57,8 @@ TEST(Elementwise, RowBroadcastInPlace) {
     for (size_t i = 0; i < kCount; ++i) expected[i] = static_cast<double>(a[i]) + bias[i % 37];
     sn_test::expect_close(download_f32(ta), expected, 0.0, 1e-7, "add broadcast in place");
     ASSERT_SN_OK(sn_mul(context, ta, tb, ta));
-    for (size_t i = 0; i < kCount; ++i) expected[i] = static_cast<float>(expected[i]) * static_cast<double>(bias[i % 37]);
+    for (size_t i = 0; i < kCount; ++i)
+        expected[i] = static_cast<float>(expected[i]) * static_cast<double>(bias[i % 37]);
     sn_test::expect_close(download_f32(ta), expected, 0.0, 1e-7, "mul broadcast in place");
 }
 
@@ -72,8 +75,7 @@ TEST(Elementwise, BinaryShapeAndAliasChecks) {
     ASSERT_SN_OK(sn_tensor_view(base, 0, dims, 2, &first));
     ASSERT_SN_OK(sn_tensor_view(base, 2, dims, 2, &shifted));
     Tensor first_view(first), shifted_view(shifted);
-    EXPECT_SN_ERROR(sn_add(context, first_view, a, shifted_view), SN_ERR_INVALID_ARGUMENT,
-                    "out partially overlaps a");
+    EXPECT_SN_ERROR(sn_add(context, first_view, a, shifted_view), SN_ERR_INVALID_ARGUMENT, "out partially overlaps a");
 }
 
 TEST(Activation, SiluMatchesReferenceOverWideRange) {
@@ -111,12 +113,14 @@ TEST(Activation, GeluExactAndTanh) {
     ASSERT_SN_OK(sn_gelu(context, tx, 1, out));
     const std::vector<float> approximate = download_f32(out);
     const double c = std::sqrt(2.0 / M_PI);
-    sn_test::expect_close(approximate,
-                          map_values(x, [c](double v) { return 0.5 * v * (1.0 + std::tanh(c * (v + 0.044715 * v * v * v))); }),
-                          1e-7, 1e-6, "gelu tanh");
+    sn_test::expect_close(
+        approximate,
+        map_values(x, [c](double v) { return 0.5 * v * (1.0 + std::tanh(c * (v + 0.044715 * v * v * v))); }), 1e-7,
+        1e-6, "gelu tanh");
     // The two forms differ by up to ~5e-4 (near |x| = 2), far above the tolerance: the flag is honoured.
     double largest_difference = 0.0;
-    for (size_t i = 0; i < kCount; ++i) largest_difference = std::max(largest_difference, std::fabs(double(exact[i]) - approximate[i]));
+    for (size_t i = 0; i < kCount; ++i)
+        largest_difference = std::max(largest_difference, std::fabs(double(exact[i]) - approximate[i]));
     EXPECT_GT(largest_difference, 1e-4);
     EXPECT_SN_ERROR(sn_gelu(context, tx, 2, out), SN_ERR_INVALID_ARGUMENT, "approximate");
 }
@@ -139,7 +143,7 @@ TEST(Softmax, RowsSumToOneAndMatchReference) {
     Context context(2);
     std::vector<float> x = sn_test::random_floats(kCount, 10, -20.0f, 20.0f);
     for (size_t i = 37; i < 74; ++i) x[i] += 1000.0f;  // needs the max subtraction
-    x[80] = -std::numeric_limits<float>::infinity();     // a masked entry
+    x[80] = -std::numeric_limits<float>::infinity();   // a masked entry
     Tensor tx = make_f32(context, kShape, x);
     Tensor out(context, SN_DTYPE_F32, kShape);
     ASSERT_SN_OK(sn_softmax(context, tx, out));

@@ -33,7 +33,8 @@ TEST(Embedding, OutOfRangeIdNamesItsPosition) {
     Tensor table = make_f32(context, {4, 2}, {1, 2, 3, 4, 5, 6, 7, 8});
     Tensor out = make_f32(context, {3, 2}, {-1, -1, -1, -1, -1, -1});
     Tensor too_big = sn_test::make_i32(context, {3}, {0, 1, 4});
-    EXPECT_SN_ERROR(sn_embedding(context, table, too_big, out), SN_ERR_INVALID_ARGUMENT, "ids[2] = 4 is outside [0, V)");
+    EXPECT_SN_ERROR(sn_embedding(context, table, too_big, out), SN_ERR_INVALID_ARGUMENT,
+                    "ids[2] = 4 is outside [0, V)");
     Tensor negative = sn_test::make_i32(context, {3}, {-1, 1, 2});
     EXPECT_SN_ERROR(sn_embedding(context, table, negative, out), SN_ERR_INVALID_ARGUMENT, "ids[0] = -1");
     EXPECT_EQ(download_f32(out), std::vector<float>(6, -1.0f));
@@ -44,7 +45,8 @@ TEST(Embedding, ArgumentChecks) {
     Tensor table = make_f32(context, {4, 2}, std::vector<float>(8, 1.0f));
     Tensor ids = sn_test::make_i32(context, {3}, {0, 1, 2});
     Tensor out_wrong(context, SN_DTYPE_F32, {3, 3});
-    EXPECT_SN_ERROR(sn_embedding(context, table, ids, out_wrong), SN_ERR_SHAPE_MISMATCH, "out: expected [T, D] = [3, 2]");
+    EXPECT_SN_ERROR(sn_embedding(context, table, ids, out_wrong), SN_ERR_SHAPE_MISMATCH,
+                    "out: expected [T, D] = [3, 2]");
     Tensor float_ids(context, SN_DTYPE_F32, {3});
     Tensor out(context, SN_DTYPE_F32, {3, 2});
     EXPECT_SN_ERROR(sn_embedding(context, table, float_ids, out), SN_ERR_DTYPE_MISMATCH, "ids: expected dtype I32");

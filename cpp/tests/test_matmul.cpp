@@ -3,6 +3,7 @@
 // weight dtype, optional bias, 1-3 threads, and the argument checks.
 #include "test_support.h"
 
+#include <thread>
 #include <tuple>
 
 using sn_test::Context;
@@ -75,7 +76,9 @@ void check_matmul(int32_t threads, const Shape& s, sn_dtype weight_dtype, sn_dty
                             " threads=" + std::to_string(threads));
 }
 
-void PrintTo(const Shape& s, std::ostream* os) { *os << "M=" << s.m << " N=" << s.n << " K=" << s.k; }
+void PrintTo(const Shape& s, std::ostream* os) {
+    *os << "M=" << s.m << " N=" << s.n << " K=" << s.k;
+}
 
 class MatmulShapes : public ::testing::TestWithParam<std::tuple<Shape, int32_t>> {};
 
@@ -109,9 +112,8 @@ TEST_P(MatmulShapes, Bf16WeightsF32Bias) {
 INSTANTIATE_TEST_SUITE_P(
     Shapes, MatmulShapes,
     ::testing::Combine(::testing::Values(Shape{1, 1, 1}, Shape{1, 13, 11}, Shape{1, 67, 600}, Shape{3, 17, 29},
-                                         Shape{4, 33, 100}, Shape{5, 31, 257}, Shape{13, 65, 129},
-                                         Shape{64, 96, 300}, Shape{130, 70, 515}, Shape{121, 257, 16},
-                                         Shape{7, 4133, 9}),
+                                         Shape{4, 33, 100}, Shape{5, 31, 257}, Shape{13, 65, 129}, Shape{64, 96, 300},
+                                         Shape{130, 70, 515}, Shape{121, 257, 16}, Shape{7, 4133, 9}),
                        ::testing::Values(1, 2, 3)),
     shape_name);
 
@@ -140,7 +142,8 @@ TEST(Matmul, ArgumentChecks) {
     Tensor w_3d = make_f32(context, {1, 3, 4}, std::vector<float>(12, 1.0f));
     EXPECT_SN_ERROR(sn_matmul(context, x, w_3d, nullptr, out), SN_ERR_SHAPE_MISMATCH, "weight: expected 2-D [N, K]");
     Tensor out_wrong(context, SN_DTYPE_F32, {2, 4});
-    EXPECT_SN_ERROR(sn_matmul(context, x, w, nullptr, out_wrong), SN_ERR_SHAPE_MISMATCH, "out: expected 2 rows of N = 3");
+    EXPECT_SN_ERROR(sn_matmul(context, x, w, nullptr, out_wrong), SN_ERR_SHAPE_MISMATCH,
+                    "out: expected 2 rows of N = 3");
     Tensor bias_wrong = make_f32(context, {4}, std::vector<float>(4, 1.0f));
     EXPECT_SN_ERROR(sn_matmul(context, x, w, bias_wrong, out), SN_ERR_SHAPE_MISMATCH, "bias: expected 1-D [N] = [3]");
     Tensor w_i32 = sn_test::make_i32(context, {3, 4}, std::vector<int32_t>(12, 1));
@@ -153,4 +156,37 @@ TEST(Matmul, ArgumentChecks) {
     Tensor square_w = make_f32(context, {4, 4}, std::vector<float>(16, 1.0f));
     EXPECT_SN_ERROR(sn_matmul(context, square, square_w, nullptr, square), SN_ERR_INVALID_ARGUMENT,
                     "out must not alias x");
+}
+
+// Hosts call from many threads at once (a .NET thread pool): kernels keep their temporary
+// memory per calling thread, so concurrent calls on one context must not interfere.
+TEST(Matmul, ConcurrentCallsOnOneContext) {
+    Context context(2);
+    const Shape s{37, 300, 200};
+    constexpr int kCallers = 4;
+    std::vector<std::vector<float>> results(kCallers);
+    std::vector<std::thread> callers;
+    for (int caller = 0; caller < kCallers; ++caller) {
+        callers.emplace_back([&, caller] {
+            const uint32_t seed = 100 + 10 * static_cast<uint32_t>(caller);
+            Tensor x = make_f32(context, {s.m, s.k}, sn_test::random_floats(static_cast<size_t>(s.m * s.k), seed));
+            Tensor w = make_tensor(context, SN_DTYPE_F16, {s.n, s.k},
+                                   sn_test::random_floats(static_cast<size_t>(s.n * s.k), seed + 1));
+            Tensor out(context, SN_DTYPE_F32, {s.m, s.n});
+            for (int repeat = 0; repeat < 5; ++repeat) {
+                EXPECT_EQ(sn_matmul(context, x, w, nullptr, out), SN_OK) << sn_last_error();
+            }
+            results[caller] = sn_test::download_f32(out);
+        });
+    }
+    for (std::thread& caller : callers) caller.join();
+    for (int caller = 0; caller < kCallers; ++caller) {
+        const uint32_t seed = 100 + 10 * static_cast<uint32_t>(caller);
+        const std::vector<float> x = sn_test::random_floats(static_cast<size_t>(s.m * s.k), seed);
+        const std::vector<float> w =
+            sn_test::rounded_to(SN_DTYPE_F16, sn_test::random_floats(static_cast<size_t>(s.n * s.k), seed + 1));
+        std::vector<double> expected, magnitude;
+        reference_linear(x, w, nullptr, s, &expected, &magnitude);
+        expect_linear_close(results[caller], expected, magnitude, "caller " + std::to_string(caller));
+    }
 }

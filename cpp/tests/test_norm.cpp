@@ -101,7 +101,8 @@ TEST(Norm, ArgumentChecks) {
     Tensor wrong = make_f32(context, {5}, std::vector<float>(5, 1.0f));
     Tensor weight = make_f32(context, {4}, std::vector<float>(4, 1.0f));
     Tensor out(context, SN_DTYPE_F32, {2, 4});
-    EXPECT_SN_ERROR(sn_rms_norm(context, x, wrong, 1e-5f, out), SN_ERR_SHAPE_MISMATCH, "weight: expected 1-D [D] = [4]");
+    EXPECT_SN_ERROR(sn_rms_norm(context, x, wrong, 1e-5f, out), SN_ERR_SHAPE_MISMATCH,
+                    "weight: expected 1-D [D] = [4]");
     EXPECT_SN_ERROR(sn_layer_norm(context, x, weight, wrong, 1e-5f, out), SN_ERR_SHAPE_MISMATCH, "bias");
     EXPECT_SN_ERROR(sn_rms_norm(context, x, weight, -1.0f, out), SN_ERR_INVALID_ARGUMENT, "eps");
     EXPECT_SN_ERROR(sn_rms_norm(context, x, weight, NAN, out), SN_ERR_INVALID_ARGUMENT, "eps");

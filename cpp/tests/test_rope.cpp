@@ -87,7 +87,8 @@ TEST(Rope, ArgumentChecks) {
     Tensor flat(context, SN_DTYPE_F32, {2, 8});
     EXPECT_SN_ERROR(sn_rope(context, flat, positions, 10000.0f, flat), SN_ERR_SHAPE_MISMATCH, "x: expected 3-D");
     Tensor x(context, SN_DTYPE_F32, {3, 2, 8});
-    EXPECT_SN_ERROR(sn_rope(context, x, positions, 10000.0f, x), SN_ERR_SHAPE_MISMATCH, "positions: expected 1-D [T] = [3]");
+    EXPECT_SN_ERROR(sn_rope(context, x, positions, 10000.0f, x), SN_ERR_SHAPE_MISMATCH,
+                    "positions: expected 1-D [T] = [3]");
     Tensor float_positions(context, SN_DTYPE_F32, {3});
     EXPECT_SN_ERROR(sn_rope(context, x, float_positions, 10000.0f, x), SN_ERR_DTYPE_MISMATCH, "positions");
     Tensor three = sn_test::make_i32(context, {3}, {0, 1, 2});

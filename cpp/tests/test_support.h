@@ -16,21 +16,21 @@
 #include <vector>
 
 // Asserts SN_OK and shows the status name and the library's message otherwise.
-#define ASSERT_SN_OK(expression)                                                                     \
-    do {                                                                                             \
-        const sn_status sn_test_status_ = (expression);                                              \
-        ASSERT_EQ(sn_test_status_, SN_OK) << #expression << " -> " << sn_status_name(sn_test_status_) \
-                                          << ": " << sn_last_error();                                \
+#define ASSERT_SN_OK(expression)                                                                    \
+    do {                                                                                            \
+        const sn_status sn_test_status_ = (expression);                                             \
+        ASSERT_EQ(sn_test_status_, SN_OK)                                                           \
+            << #expression << " -> " << sn_status_name(sn_test_status_) << ": " << sn_last_error(); \
     } while (0)
 
 // Expects `status` from `expression` and a last-error message that contains `fragment`.
-#define EXPECT_SN_ERROR(expression, status, fragment)                                                        \
-    do {                                                                                                     \
-        sn_clear_error();                                                                                    \
-        const sn_status sn_test_status_ = (expression);                                                      \
-        EXPECT_EQ(sn_test_status_, status) << #expression << " -> " << sn_status_name(sn_test_status_) << ": " \
-                                           << sn_last_error();                                               \
-        EXPECT_NE(std::string(sn_last_error()).find(fragment), std::string::npos)                           \
+#define EXPECT_SN_ERROR(expression, status, fragment)                                                         \
+    do {                                                                                                      \
+        sn_clear_error();                                                                                     \
+        const sn_status sn_test_status_ = (expression);                                                       \
+        EXPECT_EQ(sn_test_status_, status)                                                                    \
+            << #expression << " -> " << sn_status_name(sn_test_status_) << ": " << sn_last_error();           \
+        EXPECT_NE(std::string(sn_last_error()).find(fragment), std::string::npos)                             \
             << "message of " << #expression << " does not mention '" << fragment << "': " << sn_last_error(); \
     } while (0)
 

@@ -63,14 +63,16 @@ void for_each_block(const Context& context, int64_t total, int64_t cost_per_elem
 sn_status silu(Context& context, const UnaryArgs& args) {
     const float* x = args.x->data_as<const float>();
     float* out = args.out->data_as<float>();
-    for_each_block(context, args.x->numel, 8, [&](int64_t begin, int64_t count) { silu_block(x + begin, out + begin, count); });
+    for_each_block(context, args.x->numel, 8,
+                   [&](int64_t begin, int64_t count) { silu_block(x + begin, out + begin, count); });
     return SN_OK;
 }
 
 sn_status relu(Context& context, const UnaryArgs& args) {
     const float* x = args.x->data_as<const float>();
     float* out = args.out->data_as<float>();
-    for_each_block(context, args.x->numel, 1, [&](int64_t begin, int64_t count) { relu_block(x + begin, out + begin, count); });
+    for_each_block(context, args.x->numel, 1,
+                   [&](int64_t begin, int64_t count) { relu_block(x + begin, out + begin, count); });
     return SN_OK;
 }
 
@@ -78,7 +80,8 @@ sn_status gelu(Context& context, const GeluArgs& args) {
     const float* x = args.x->data_as<const float>();
     float* out = args.out->data_as<float>();
     auto kernel = args.tanh_approximation ? gelu_tanh_block : gelu_erf_block;
-    for_each_block(context, args.x->numel, 32, [&](int64_t begin, int64_t count) { kernel(x + begin, out + begin, count); });
+    for_each_block(context, args.x->numel, 32,
+                   [&](int64_t begin, int64_t count) { kernel(x + begin, out + begin, count); });
     return SN_OK;
 }
 

@@ -194,10 +194,18 @@ SN_ALWAYS_INLINE void attention_task_body(const AttentionProblem& p, int64_t hea
             if (j_begin >= j_end) continue;
             const float* q_rows = ws.q_scaled + g * dh;
             switch (group_rows) {
-                case 1: group_scores<W, 1>(q_rows, ws.kt, ws.scores, dh, j_begin, j_end); break;
-                case 2: group_scores<W, 2>(q_rows, ws.kt, ws.scores, dh, j_begin, j_end); break;
-                case 3: group_scores<W, 3>(q_rows, ws.kt, ws.scores, dh, j_begin, j_end); break;
-                default: group_scores<W, kGroup>(q_rows, ws.kt, ws.scores, dh, j_begin, j_end); break;
+                case 1:
+                    group_scores<W, 1>(q_rows, ws.kt, ws.scores, dh, j_begin, j_end);
+                    break;
+                case 2:
+                    group_scores<W, 2>(q_rows, ws.kt, ws.scores, dh, j_begin, j_end);
+                    break;
+                case 3:
+                    group_scores<W, 3>(q_rows, ws.kt, ws.scores, dh, j_begin, j_end);
+                    break;
+                default:
+                    group_scores<W, kGroup>(q_rows, ws.kt, ws.scores, dh, j_begin, j_end);
+                    break;
             }
             for (int64_t r = 0; r < group_rows; ++r) {
                 const int64_t position = first_position + r;
@@ -232,10 +240,17 @@ void task_baseline(const AttentionProblem& p, int64_t h, int64_t b, int64_t e, c
 
 sn_status attention(Context& context, const AttentionArgs& args) {
     const AttentionProblem problem{
-        args.q->data_as<const float>(), args.k_cache->data_as<const float>(), args.v_cache->data_as<const float>(),
-        args.out->data_as<float>(),     args.q->dims[0],                      args.q->dims[1],
-        args.k_cache->dims[1],          args.q->dims[2],                      args.past_len,
-        args.window,                    args.scale,
+        args.q->data_as<const float>(),
+        args.k_cache->data_as<const float>(),
+        args.v_cache->data_as<const float>(),
+        args.out->data_as<float>(),
+        args.q->dims[0],
+        args.q->dims[1],
+        args.k_cache->dims[1],
+        args.q->dims[2],
+        args.past_len,
+        args.window,
+        args.scale,
     };
     auto task = host_isa() == Isa::avx512 ? task_avx512 : host_isa() == Isa::avx2 ? task_avx2 : task_baseline;
 
@@ -249,8 +264,8 @@ sn_status attention(Context& context, const AttentionArgs& args) {
 
 #pragma omp parallel num_threads(threads)
     {
-        const Workspace ws = carve_workspace(scratch + static_cast<size_t>(omp_get_thread_num()) * per_thread,
-                                             problem.head_dim);
+        const Workspace ws =
+            carve_workspace(scratch + static_cast<size_t>(omp_get_thread_num()) * per_thread, problem.head_dim);
 #pragma omp for schedule(dynamic)
         for (int64_t index = 0; index < tasks; ++index) {
             // Latest query blocks first: they see the most keys, and finishing them early balances threads.
@@ -264,4 +279,3 @@ sn_status attention(Context& context, const AttentionArgs& args) {
 }
 
 }  // namespace sn::cpu
-

@@ -23,7 +23,8 @@ SN_TARGET_AVX2 void f16_to_f32_f16c(const uint16_t* source, float* destination, 
 SN_TARGET_AVX2 void f32_to_f16_f16c(const float* source, uint16_t* destination, int64_t count) {
     int64_t i = 0;
     for (; i + 8 <= count; i += 8) {
-        const __m128i halves = _mm256_cvtps_ph(_mm256_loadu_ps(source + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        const __m128i halves =
+            _mm256_cvtps_ph(_mm256_loadu_ps(source + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
         _mm_storeu_si128(reinterpret_cast<__m128i*>(destination + i), halves);
     }
     for (; i < count; ++i) destination[i] = ::sn::f32_to_f16(source[i]);
@@ -43,15 +44,13 @@ SN_ALWAYS_INLINE void bf16_widen_body(const uint16_t* source, float* destination
 #pragma omp simd
     for (int64_t i = 0; i < count; ++i) destination[i] = ::sn::bf16_to_f32(source[i]);
 }
-SN_MULTIVERSION(bf16_widen, (const uint16_t* source, float* destination, int64_t count),
-                (source, destination, count))
+SN_MULTIVERSION(bf16_widen, (const uint16_t* source, float* destination, int64_t count), (source, destination, count))
 
 SN_ALWAYS_INLINE void bf16_narrow_body(const float* source, uint16_t* destination, int64_t count) {
 #pragma omp simd
     for (int64_t i = 0; i < count; ++i) destination[i] = ::sn::f32_to_bf16(source[i]);
 }
-SN_MULTIVERSION(bf16_narrow, (const float* source, uint16_t* destination, int64_t count),
-                (source, destination, count))
+SN_MULTIVERSION(bf16_narrow, (const float* source, uint16_t* destination, int64_t count), (source, destination, count))
 
 }  // namespace
 
@@ -71,15 +70,25 @@ void f32_to_f16(const float* source, uint16_t* destination, int64_t count) {
     }
 }
 
-void bf16_to_f32(const uint16_t* source, float* destination, int64_t count) { bf16_widen(source, destination, count); }
+void bf16_to_f32(const uint16_t* source, float* destination, int64_t count) {
+    bf16_widen(source, destination, count);
+}
 
-void f32_to_bf16(const float* source, uint16_t* destination, int64_t count) { bf16_narrow(source, destination, count); }
+void f32_to_bf16(const float* source, uint16_t* destination, int64_t count) {
+    bf16_narrow(source, destination, count);
+}
 
 void widen_to_f32(sn_dtype dtype, const void* source, float* destination, int64_t count) {
     switch (dtype) {
-        case SN_DTYPE_F16: f16_to_f32(static_cast<const uint16_t*>(source), destination, count); return;
-        case SN_DTYPE_BF16: bf16_to_f32(static_cast<const uint16_t*>(source), destination, count); return;
-        default: std::memcpy(destination, source, static_cast<size_t>(count) * sizeof(float)); return;
+        case SN_DTYPE_F16:
+            f16_to_f32(static_cast<const uint16_t*>(source), destination, count);
+            return;
+        case SN_DTYPE_BF16:
+            bf16_to_f32(static_cast<const uint16_t*>(source), destination, count);
+            return;
+        default:
+            std::memcpy(destination, source, static_cast<size_t>(count) * sizeof(float));
+            return;
     }
 }
 

@@ -54,8 +54,7 @@ sn_status copy(Context& context, const CopyArgs& args) {
         for (int64_t block = 0; block < blocks; ++block) {
             const int64_t begin = block * kBlock;
             convert_block(src_dtype, source + static_cast<size_t>(begin) * src_size, dst_dtype,
-                          destination + static_cast<size_t>(begin) * dst_size, std::min(kBlock, total - begin),
-                          buffer);
+                          destination + static_cast<size_t>(begin) * dst_size, std::min(kBlock, total - begin), buffer);
         }
     }
     return SN_OK;

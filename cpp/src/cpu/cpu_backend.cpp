@@ -10,9 +10,13 @@
 namespace sn::cpu {
 namespace {
 
-bool available(char* /*reason*/, size_t /*reason_capacity*/) { return true; }
+bool available(char* /*reason*/, size_t /*reason_capacity*/) {
+    return true;
+}
 
-sn_status init_context(Context& /*context*/) { return SN_OK; }
+sn_status init_context(Context& /*context*/) {
+    return SN_OK;
+}
 
 void release_context(Context& /*context*/) noexcept {}
 
@@ -26,7 +30,9 @@ sn_status allocate(Context& /*context*/, size_t nbytes, void** out_data) {
     return SN_OK;
 }
 
-void release(Context& /*context*/, void* data) noexcept { std::free(data); }
+void release(Context& /*context*/, void* data) noexcept {
+    std::free(data);
+}
 
 sn_status upload(Context& /*context*/, void* dst, const void* host_src, size_t nbytes) {
     std::memcpy(dst, host_src, nbytes);
@@ -38,7 +44,9 @@ sn_status download(Context& /*context*/, void* host_dst, const void* src, size_t
     return SN_OK;
 }
 
-sn_status synchronize(Context& /*context*/) { return SN_OK; }
+sn_status synchronize(Context& /*context*/) {
+    return SN_OK;
+}
 
 // Activations and outputs are F32 on the CPU; weights, norm parameters, biases and embedding
 // tables may be any float dtype; indices are I32.
@@ -66,8 +74,8 @@ OpTable make_ops() {
 
 const Backend& backend() {
     static const Backend instance = {
-        SN_BACKEND_CPU, "CPU", available, init_context, release_context, allocate, release, upload, download,
-        synchronize, make_ops(),
+        SN_BACKEND_CPU, "CPU",  available, init_context, release_context, allocate,
+        release,        upload, download,  synchronize,  make_ops(),
     };
     return instance;
 }

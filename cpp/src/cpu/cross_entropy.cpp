@@ -28,7 +28,9 @@ SN_TARGET_AVX512 float row_loss_avx512(const float* logits, int64_t width, int32
 SN_TARGET_AVX2 float row_loss_avx2(const float* logits, int64_t width, int32_t target) {
     return row_loss_body(logits, width, target);
 }
-float row_loss_baseline(const float* logits, int64_t width, int32_t target) { return row_loss_body(logits, width, target); }
+float row_loss_baseline(const float* logits, int64_t width, int32_t target) {
+    return row_loss_body(logits, width, target);
+}
 
 }  // namespace
 

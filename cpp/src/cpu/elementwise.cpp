@@ -48,8 +48,12 @@ sn_status binary(const Context& context, const BinaryArgs& args, Binary op) {
 
 }  // namespace
 
-sn_status add(Context& context, const BinaryArgs& args) { return binary(context, args, Binary::add); }
+sn_status add(Context& context, const BinaryArgs& args) {
+    return binary(context, args, Binary::add);
+}
 
-sn_status mul(Context& context, const BinaryArgs& args) { return binary(context, args, Binary::mul); }
+sn_status mul(Context& context, const BinaryArgs& args) {
+    return binary(context, args, Binary::mul);
+}
 
 }  // namespace sn::cpu

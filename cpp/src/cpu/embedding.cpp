@@ -14,8 +14,7 @@ sn_status embedding(Context& context, const EmbeddingArgs& args) {
     for (int64_t t = 0; t < tokens; ++t) {
         SN_CHECK(ids[t] >= 0 && ids[t] < vocabulary, SN_ERR_INVALID_ARGUMENT,
                  "ids[%lld] = %d is outside [0, V) with V = %lld (table %lld×%lld)", static_cast<long long>(t), ids[t],
-                 static_cast<long long>(vocabulary), static_cast<long long>(vocabulary),
-                 static_cast<long long>(width));
+                 static_cast<long long>(vocabulary), static_cast<long long>(vocabulary), static_cast<long long>(width));
     }
     const char* table = static_cast<const char*>(args.table->data());
     const size_t row_bytes = static_cast<size_t>(width) * args.table->element_size();

@@ -12,8 +12,8 @@ Isa detect() {
     const bool v4 = __builtin_cpu_supports("x86-64-v4");
     const bool v3 = __builtin_cpu_supports("x86-64-v3");
 #else
-    const bool v3 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                    __builtin_cpu_supports("f16c") && __builtin_cpu_supports("bmi2");
+    const bool v3 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c") &&
+                    __builtin_cpu_supports("bmi2");
     const bool v4 = v3 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                     __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
 #endif
@@ -34,9 +34,12 @@ Isa host_isa() {
 
 const char* isa_name(Isa isa) {
     switch (isa) {
-        case Isa::avx512: return "avx512 (x86-64-v4)";
-        case Isa::avx2: return "avx2 (x86-64-v3)";
-        case Isa::baseline: return "baseline (x86-64)";
+        case Isa::avx512:
+            return "avx512 (x86-64-v4)";
+        case Isa::avx2:
+            return "avx2 (x86-64-v3)";
+        case Isa::baseline:
+            return "baseline (x86-64)";
     }
     return "unknown";
 }

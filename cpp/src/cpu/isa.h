@@ -59,8 +59,9 @@ SN_ALWAYS_INLINE V splat(float value) {
 
 }  // namespace sn::cpu
 
-// Defines static `name_avx512`, `name_avx2`, `name_baseline` wrapping the always-inline
-// `name_body`, and a static dispatcher `name` with the same parameters.
+// Defines `name_avx512`, `name_avx2`, `name_baseline` wrapping the always-inline `name_body`, and
+// a dispatcher `name` with the same parameters. Use it inside an anonymous namespace.
+// clang-format off
 #define SN_MULTIVERSION(name, params, args)                              \
     SN_TARGET_AVX512 void name##_avx512 params { name##_body args; }     \
     SN_TARGET_AVX2 void name##_avx2 params { name##_body args; }         \
@@ -73,3 +74,4 @@ SN_ALWAYS_INLINE V splat(float value) {
         }                                                                \
         name##_baseline args;                                            \
     }
+// clang-format on

@@ -10,7 +10,7 @@
 // GEMM (prefill, perplexity): BLIS-style blocking.
 //
 //   for each chunk of up to kChunkCols output columns        (its packed W fits the scratch)
-//     for each slice of up to kKc along K
+//     for each of the equal slices (<= kKcMax deep) along K
 //       all threads: pack W[chunk, slice] into NR-wide panels  (F16/BF16 widened here, once per slice)
 //       barrier
 //       all threads, dynamic: tasks of kMc rows × kNc columns:
@@ -25,9 +25,11 @@
 //     acc[MR][NR] lives in registers; for each k: NR/W loads of the W panel, MR broadcasts from
 //     the x panel, MR·NR/W FMAs. avx512: 12×32 (24 zmm accumulators of 32), avx2: 6×16
 //     (12 ymm of 16), baseline SSE2: 6×8 (12 xmm of 16).
-//   Cache blocking (empirical, for >= 32 KiB L1d and >= 512 KiB L2): a W panel (kKc×NR floats,
-//   32 KiB for avx512) is reused by the kMc/MR micro-kernel calls of a task; the packed x block
-//   (kMc×kKc floats, 120 KiB) stays in L2 across the task's kNc/NR panels.
+//   Cache blocking (empirical, tuned on Zen 4: 32 KiB L1d, 1 MiB L2): a W panel (kc×NR floats,
+//   48 KiB for avx512 at kc = 384) is reused by the kMc/MR micro-kernel calls of a task from L1/L2;
+//   the packed x block (kMc×kc floats, 180 KiB) stays in L2 across the task's kNc/NR panels. One
+//   slice for K <= 384 (all of this project's hidden sizes) means C is written once, not
+//   re-read per slice (slices of 256 measured slower).
 #include "cpu/convert.h"
 #include "cpu/isa.h"
 #include "cpu/ops.h"
@@ -42,17 +44,21 @@ namespace {
 constexpr int64_t kGemvMaxRows = 4;
 constexpr int64_t kGemvRowsPerStep = 4;
 constexpr int64_t kGemvChunk = 512;
-constexpr int64_t kKc = 256;
+constexpr int64_t kKcMax = 384;
 constexpr int64_t kMc = 120;  // a multiple of every MR below (12 and 6)
 constexpr int64_t kNc = 256;  // a multiple of every NR below (32, 16 and 8)
 constexpr int64_t kChunkCols = 4096;
 
-constexpr int64_t round_up(int64_t value, int64_t multiple) { return (value + multiple - 1) / multiple * multiple; }
-constexpr int64_t ceil_div(int64_t value, int64_t divisor) { return (value + divisor - 1) / divisor; }
+constexpr int64_t round_up(int64_t value, int64_t multiple) {
+    return (value + multiple - 1) / multiple * multiple;
+}
+constexpr int64_t ceil_div(int64_t value, int64_t divisor) {
+    return (value + divisor - 1) / divisor;
+}
 
 struct GemmProblem {
-    const float* x;     // [m, k]
-    const void* w;      // [n, k] of w_dtype
+    const float* x;  // [m, k]
+    const void* w;   // [n, k] of w_dtype
     sn_dtype w_dtype;
     const float* bias;  // [round_up(n, NR)] zero-padded, or null
     float* out;         // [m, n]
@@ -220,7 +226,8 @@ SN_ALWAYS_INLINE void gemv_body(const GemmProblem& problem, int64_t n_begin, int
         }
         for (int64_t m = 0; m < problem.m; ++m) {
             for (int64_t r = 0; r < rows; ++r) {
-                problem.out[m * problem.n + n + r] = sums[m][r] + (problem.bias != nullptr ? problem.bias[n + r] : 0.0f);
+                problem.out[m * problem.n + n + r] =
+                    sums[m][r] + (problem.bias != nullptr ? problem.bias[n + r] : 0.0f);
             }
         }
     }
@@ -251,8 +258,12 @@ SN_TARGET_AVX2 void gemv_avx2(const GemmProblem& p, int64_t b, int64_t e, float*
 void pack_w_baseline(const GemmProblem& p, const GemmSlice& s, int64_t b, int64_t e, float* row) {
     pack_w_body<8>(p, s, b, e, row);
 }
-void tile_baseline(const GemmProblem& p, const GemmSlice& s, const GemmTile& t) { gemm_tile_body<4, 6, 2>(p, s, t); }
-void gemv_baseline(const GemmProblem& p, int64_t b, int64_t e, float* widened) { gemv_body<4>(p, b, e, widened); }
+void tile_baseline(const GemmProblem& p, const GemmSlice& s, const GemmTile& t) {
+    gemm_tile_body<4, 6, 2>(p, s, t);
+}
+void gemv_baseline(const GemmProblem& p, int64_t b, int64_t e, float* widened) {
+    gemv_body<4>(p, b, e, widened);
+}
 
 struct GemmVariant {
     int64_t mr, nr;
@@ -266,9 +277,12 @@ const GemmVariant& variant_for(Isa isa) {
     static const GemmVariant avx2{6, 16, pack_w_avx2, tile_avx2, gemv_avx2};
     static const GemmVariant baseline{6, 8, pack_w_baseline, tile_baseline, gemv_baseline};
     switch (isa) {
-        case Isa::avx512: return avx512;
-        case Isa::avx2: return avx2;
-        case Isa::baseline: break;
+        case Isa::avx512:
+            return avx512;
+        case Isa::avx2:
+            return avx2;
+        case Isa::baseline:
+            break;
     }
     return baseline;
 }
@@ -289,18 +303,20 @@ void run_gemv(const Context& context, const GemmVariant& variant, const GemmProb
 void run_gemm(const Context& context, const GemmVariant& variant, const GemmProblem& problem, float* packed_w,
               float* per_thread, size_t per_thread_floats) {
     const int64_t chunk_cols = std::min(round_up(problem.n, variant.nr), kChunkCols);
+    // Equal K slices of at most kKcMax: K = 1024 runs as 3 × 342 rather than 384 + 384 + 256.
+    const int64_t kc_step = ceil_div(problem.k, ceil_div(problem.k, kKcMax));
     const int threads = worker_count(context, problem.m * problem.n * problem.k / 8);
 #pragma omp parallel num_threads(threads)
     {
         const int thread = omp_get_thread_num();
         const int team = omp_get_num_threads();
         float* packed_x = per_thread + static_cast<size_t>(thread) * per_thread_floats;
-        float* row_buffer = packed_x + kMc * kKc;
+        float* row_buffer = packed_x + kMc * kKcMax;
         for (int64_t n0 = 0; n0 < problem.n; n0 += chunk_cols) {
             const int64_t cols = std::min(chunk_cols, problem.n - n0);
             const int64_t panels = ceil_div(cols, variant.nr);
-            for (int64_t k0 = 0; k0 < problem.k; k0 += kKc) {
-                const GemmSlice slice{n0, cols, k0, std::min(kKc, problem.k - k0), packed_w};
+            for (int64_t k0 = 0; k0 < problem.k; k0 += kc_step) {
+                const GemmSlice slice{n0, cols, k0, std::min(kc_step, problem.k - k0), packed_w};
                 const int64_t panel_begin = panels * thread / team;
                 const int64_t panel_end = panels * (thread + 1) / team;
                 variant.pack_w(problem, slice, panel_begin, panel_end, row_buffer);
@@ -333,9 +349,9 @@ sn_status matmul(Context& context, const MatmulArgs& args) {
     const size_t bias_floats = args.bias != nullptr ? aligned_count(static_cast<size_t>(round_up(n, variant.nr))) : 0;
     const bool gemv = m <= kGemvMaxRows;
     const int64_t chunk_cols = std::min(round_up(n, variant.nr), kChunkCols);
-    const size_t packed_w_floats = gemv ? 0 : aligned_count(static_cast<size_t>(chunk_cols * kKc));
+    const size_t packed_w_floats = gemv ? 0 : aligned_count(static_cast<size_t>(chunk_cols * kKcMax));
     const size_t per_thread_floats =
-        aligned_count(static_cast<size_t>(gemv ? kGemvRowsPerStep * kGemvChunk : kMc * kKc + kKc));
+        aligned_count(static_cast<size_t>(gemv ? kGemvRowsPerStep * kGemvChunk : kMc * kKcMax + kKcMax));
     float* scratch = scratch_floats(bias_floats + packed_w_floats + static_cast<size_t>(threads) * per_thread_floats);
 
     float* bias = nullptr;
@@ -344,8 +360,8 @@ sn_status matmul(Context& context, const MatmulArgs& args) {
         widen_to_f32(args.bias->dtype, args.bias->data(), bias, n);
         std::fill(bias + n, bias + bias_floats, 0.0f);
     }
-    const GemmProblem problem{args.x->data_as<float>(), args.weight->data(), args.weight->dtype, bias,
-                              args.out->data_as<float>(), m, n, k};
+    const GemmProblem problem{
+        args.x->data_as<float>(), args.weight->data(), args.weight->dtype, bias, args.out->data_as<float>(), m, n, k};
     if (gemv) {
         run_gemv(context, variant, problem, scratch + bias_floats);
     } else {

@@ -25,8 +25,8 @@ SN_MULTIVERSION(rms_norm_row, (const float* x, const float* weight, float eps, f
                 (x, weight, eps, out, width))
 
 // (x − mean) / sqrt(biased variance + eps) · weight + bias; bias may be null.
-SN_ALWAYS_INLINE void layer_norm_row_body(const float* x, const float* weight, const float* bias, float eps,
-                                          float* out, int64_t width) {
+SN_ALWAYS_INLINE void layer_norm_row_body(const float* x, const float* weight, const float* bias, float eps, float* out,
+                                          int64_t width) {
     double sum = 0.0;
 #pragma omp simd reduction(+ : sum)
     for (int64_t i = 0; i < width; ++i) sum += x[i];
@@ -77,8 +77,12 @@ sn_status norm(const Context& context, const NormArgs& args, bool layer_norm) {
 
 }  // namespace
 
-sn_status rms_norm(Context& context, const NormArgs& args) { return norm(context, args, false); }
+sn_status rms_norm(Context& context, const NormArgs& args) {
+    return norm(context, args, false);
+}
 
-sn_status layer_norm(Context& context, const NormArgs& args) { return norm(context, args, true); }
+sn_status layer_norm(Context& context, const NormArgs& args) {
+    return norm(context, args, true);
+}
 
 }  // namespace sn::cpu

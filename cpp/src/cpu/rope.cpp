@@ -46,7 +46,8 @@ sn_status rope(Context& context, const RopeArgs& args) {
     float* sines = cosines + table;
     for (int64_t i = 0; i < half; ++i) {
         const float exponent = static_cast<float>(2 * i) / static_cast<float>(head_dim);
-        const float power = static_cast<float>(std::pow(static_cast<double>(args.theta), static_cast<double>(exponent)));
+        const float power =
+            static_cast<float>(std::pow(static_cast<double>(args.theta), static_cast<double>(exponent)));
         inv_freq[i] = 1.0f / power;
     }
 

@@ -12,6 +12,8 @@ namespace sn::cpu {
 float* scratch_floats(size_t count);
 
 // Rounds n up to a multiple of 16 floats (64 bytes), for carving aligned sub-buffers.
-constexpr size_t aligned_count(size_t n) { return (n + 15) / 16 * 16; }
+constexpr size_t aligned_count(size_t n) {
+    return (n + 15) / 16 * 16;
+}
 
 }  // namespace sn::cpu

@@ -10,10 +10,10 @@
 #include <cstring>
 
 namespace sn::cpu::exp_constants {
-constexpr float kLowest = -87.33654475f;   // ln(2^-126): smaller inputs underflow to 0
-constexpr float kHighest = 88.72283905f;   // ln(FLT_MAX)
+constexpr float kLowest = -87.33654475f;  // ln(2^-126): smaller inputs underflow to 0
+constexpr float kHighest = 88.72283905f;  // ln(FLT_MAX)
 constexpr float kLog2e = 1.44269504088896341f;
-constexpr float kLn2High = 0.693359375f;   // ln2 = kLn2High + kLn2Low, kLn2High exact in 9 bits
+constexpr float kLn2High = 0.693359375f;  // ln2 = kLn2High + kLn2Low, kLn2High exact in 9 bits
 constexpr float kLn2Low = -2.12194440e-4f;
 constexpr float kRoundShifter = 12582912.0f;  // 1.5·2^23: adding it rounds to an integer in the low bits
 constexpr float kP0 = 1.9875691500e-4f, kP1 = 1.3981999507e-3f, kP2 = 8.3334519073e-3f;
