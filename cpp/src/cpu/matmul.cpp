@@ -193,6 +193,26 @@ SN_ALWAYS_INLINE float horizontal_sum(typename vec<W>::f32 value) {
     return sum;
 }
 
+// Requests the W chunk that the next step reads (same rows from column k_next, or the next rows
+// from column 0). Widening F16/BF16 reads one row chunk after another, which alone keeps a single
+// DRAM stream busy; prefetching the next chunk of all rows keeps several in flight (measured on
+// one Zen 4 core, 4096×4096 F16: 5.4 → 4.3 ms). F32 rows are read interleaved by the dot product
+// itself and got slower with the extra prefetches, so they go without.
+SN_ALWAYS_INLINE void prefetch_next_chunk(const GemmProblem& problem, int64_t n, int64_t rows, int64_t k_next,
+                                          int64_t n_end) {
+    if (k_next >= problem.k) {
+        n += rows;
+        rows = std::min<int64_t>(kGemvRowsPerStep, n_end - n);
+        k_next = 0;
+    }
+    const size_t element = sn_dtype_size(problem.w_dtype);
+    const size_t bytes = static_cast<size_t>(std::min(kGemvChunk, problem.k - k_next)) * element;
+    for (int64_t r = 0; r < rows; ++r) {
+        const char* start = static_cast<const char*>(problem.w) + ((n + r) * problem.k + k_next) * element;
+        for (size_t offset = 0; offset < bytes; offset += 64) __builtin_prefetch(start + offset);
+    }
+}
+
 // out rows [n_begin, n_end) for every row of x; `widened` holds kGemvRowsPerStep × kGemvChunk floats.
 template <int W>
 SN_ALWAYS_INLINE void gemv_body(const GemmProblem& problem, int64_t n_begin, int64_t n_end, float* widened) {
@@ -203,6 +223,7 @@ SN_ALWAYS_INLINE void gemv_body(const GemmProblem& problem, int64_t n_begin, int
         float sums[kGemvMaxRows][R] = {};
         for (int64_t k0 = 0; k0 < problem.k; k0 += kGemvChunk) {
             const int64_t kc = std::min<int64_t>(kGemvChunk, problem.k - k0);
+            if (problem.w_dtype != SN_DTYPE_F32) prefetch_next_chunk(problem, n, rows, k0 + kGemvChunk, n_end);
             const float* w_rows[R];
             for (int64_t r = 0; r < R; ++r) {
                 // Missing rows of the last step re-read row 0; their sums are never stored.
