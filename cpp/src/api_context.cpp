@@ -19,8 +19,9 @@ SN_API sn_status sn_context_create(const sn_context_options* options, sn_context
                  "options->backend: unknown backend kind %lld", static_cast<long long>(kind));
         SN_CHECK(options->num_threads >= 0, SN_ERR_INVALID_ARGUMENT,
                  "options->num_threads: must be >= 0 (0 = one per core), got %d", options->num_threads);
-        SN_CHECK(options->device >= 0, SN_ERR_INVALID_ARGUMENT, "options->device: must be >= 0, got %d",
-                 options->device);
+        // The device ordinal means nothing to the CPU backend, which ignores it (header contract).
+        SN_CHECK(kind == SN_BACKEND_CPU || options->device >= 0, SN_ERR_INVALID_ARGUMENT,
+                 "options->device: must be >= 0, got %d", options->device);
 
         char reason[256] = "";
         const sn::Backend* backend = sn::find_backend(options->backend, reason, sizeof reason);
@@ -55,7 +56,9 @@ SN_API sn_status sn_context_destroy(sn_context* context) {
         SN_CHECK(tensors == 0, SN_ERR_INVALID_ARGUMENT,
                  "context still has %lld live tensor(s); destroy every tensor and view first (the context stays alive)",
                  static_cast<long long>(tensors));
-        sn::registry::remove_context(context);
+        // Only the caller that unregisters the handle frees it (two racing destroys: one wins).
+        SN_CHECK(sn::registry::remove_context(context) == live, SN_ERR_INVALID_HANDLE,
+                 "context was destroyed concurrently by another thread");
         live->backend->release_context(*live);
         delete live;
         return SN_OK;

@@ -115,9 +115,11 @@ SN_API sn_status sn_tensor_view(sn_tensor* base, int64_t offset_elements, const 
 SN_API sn_status sn_tensor_destroy(sn_tensor* tensor) {
     return sn::guarded(__func__, [&]() -> sn_status {
         if (tensor == nullptr) return SN_OK;
-        sn::Tensor* live = nullptr;
-        SN_TRY(sn::resolve_tensor(tensor, "tensor", &live));
-        sn::registry::remove_tensor(tensor);
+        // Unregistering is the validity check, so of two racing destroys only one frees.
+        sn::Tensor* live = sn::registry::remove_tensor(tensor);
+        SN_CHECK(live != nullptr, SN_ERR_INVALID_HANDLE,
+                 "tensor (%p) is not a live tensor: destroyed, never created, or another kind of handle",
+                 static_cast<const void*>(tensor));
         sn::Context* context = live->context;
         delete live;  // frees the storage when this was its last tensor
         context->live_tensors.fetch_sub(1);

@@ -99,6 +99,11 @@ TEST(Context, InvalidOptions) {
     EXPECT_SN_ERROR(sn_context_create(&options, &context), SN_ERR_INVALID_ARGUMENT, "options->backend");
     EXPECT_SN_ERROR(sn_context_create(nullptr, &context), SN_ERR_NULL_ARGUMENT, "options");
     EXPECT_EQ(context, nullptr);
+    // The device ordinal is ignored by the CPU backend.
+    options.backend = SN_BACKEND_CPU;
+    options.device = -3;
+    ASSERT_SN_OK(sn_context_create(&options, &context));
+    ASSERT_SN_OK(sn_context_destroy(context));
 }
 
 TEST(Context, UseAfterDestroyIsAnInvalidHandle) {
