@@ -1,0 +1,86 @@
+// Context lifecycle.
+#include "backend.h"
+#include "error.h"
+#include "registry.h"
+#include "validate.h"
+
+#include <memory>
+#include <omp.h>
+
+extern "C" {
+
+SN_API sn_status sn_context_create(const sn_context_options* options, sn_context** out_context) {
+    return sn::guarded(__func__, [&]() -> sn_status {
+        SN_TRY(sn::require_not_null(out_context, "out_context"));
+        *out_context = nullptr;
+        SN_TRY(sn::require_not_null(options, "options"));
+        const int64_t kind = sn::raw_enum(options->backend);
+        SN_CHECK(kind == SN_BACKEND_CPU || kind == SN_BACKEND_CUDA, SN_ERR_INVALID_ARGUMENT,
+                 "options->backend: unknown backend kind %lld", static_cast<long long>(kind));
+        SN_CHECK(options->num_threads >= 0, SN_ERR_INVALID_ARGUMENT,
+                 "options->num_threads: must be >= 0 (0 = one per core), got %d", options->num_threads);
+        // The device ordinal means nothing to the CPU backend, which ignores it (header contract).
+        SN_CHECK(kind == SN_BACKEND_CPU || options->device >= 0, SN_ERR_INVALID_ARGUMENT,
+                 "options->device: must be >= 0, got %d", options->device);
+
+        char reason[256] = "";
+        const sn::Backend* backend = sn::find_backend(options->backend, reason, sizeof reason);
+        SN_CHECK(backend != nullptr, SN_ERR_BACKEND_UNAVAILABLE, "options->backend: %s", reason);
+        SN_CHECK(backend->available(reason, sizeof reason), SN_ERR_BACKEND_UNAVAILABLE,
+                 "options->backend: the %s backend is unavailable: %s", backend->name, reason);
+
+        auto context = std::make_unique<sn::Context>();
+        context->backend = backend;
+        context->device = options->device;
+        context->num_threads = options->num_threads > 0 ? options->num_threads : omp_get_num_procs();
+        if (context->num_threads < 1) context->num_threads = 1;
+        SN_TRY(backend->init_context(*context));
+
+        try {
+            *out_context = sn::registry::add_context(context.get());
+        } catch (...) {
+            backend->release_context(*context);
+            throw;
+        }
+        context.release();  // owned through the handle now
+        return SN_OK;
+    });
+}
+
+SN_API sn_status sn_context_destroy(sn_context* context) {
+    return sn::guarded(__func__, [&]() -> sn_status {
+        if (context == nullptr) return SN_OK;
+        sn::Context* live = nullptr;
+        SN_TRY(sn::resolve_context(context, "context", &live));
+        const int64_t tensors = live->live_tensors.load();
+        SN_CHECK(tensors == 0, SN_ERR_INVALID_ARGUMENT,
+                 "context still has %lld live tensor(s); destroy every tensor and view first (the context stays alive)",
+                 static_cast<long long>(tensors));
+        // Only the caller that unregisters the handle frees it (two racing destroys: one wins).
+        SN_CHECK(sn::registry::remove_context(context) == live, SN_ERR_INVALID_HANDLE,
+                 "context was destroyed concurrently by another thread");
+        live->backend->release_context(*live);
+        delete live;
+        return SN_OK;
+    });
+}
+
+SN_API sn_status sn_context_get_backend(const sn_context* context, sn_backend_kind* out_backend) {
+    return sn::guarded(__func__, [&]() -> sn_status {
+        sn::Context* live = nullptr;
+        SN_TRY(sn::resolve_context(context, "context", &live));
+        SN_TRY(sn::require_not_null(out_backend, "out_backend"));
+        *out_backend = live->backend->kind;
+        return SN_OK;
+    });
+}
+
+SN_API sn_status sn_context_synchronize(sn_context* context) {
+    return sn::guarded(__func__, [&]() -> sn_status {
+        sn::Context* live = nullptr;
+        SN_TRY(sn::resolve_context(context, "context", &live));
+        return live->backend->synchronize(*live);
+    });
+}
+
+}  // extern "C"

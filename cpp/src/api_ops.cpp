@@ -1,0 +1,336 @@
+// The exported operations: each validates its arguments against the contract in
+// squeeze_native.h (handles, one context, dtypes, shapes, aliasing, scalar ranges) and then runs
+// the context's backend implementation through the op table (backend.h).
+#include "backend.h"
+#include "error.h"
+#include "validate.h"
+
+#include <cmath>
+
+namespace {
+
+using sn::kMaskFloat;
+using sn::kMaskI32;
+
+sn_status resolve_unary(sn_context* context, const sn_tensor* x, sn_tensor* out, sn::Context** live_context,
+                        sn::Tensor** live_x, sn::Tensor** live_out) {
+    SN_TRY(sn::resolve_context(context, "context", live_context));
+    SN_TRY(sn::resolve_tensor_in(**live_context, x, "x", live_x));
+    SN_TRY(sn::resolve_tensor_in(**live_context, out, "out", live_out));
+    SN_TRY(sn::require_dtype(**live_x, "x", kMaskFloat));
+    SN_TRY(sn::require_same_dtype(**live_out, "out", **live_x, "x"));
+    SN_TRY(sn::require_same_shape(**live_out, "out", **live_x, "x"));
+    return sn::require_no_partial_overlap(**live_out, "out", **live_x, "x");
+}
+
+// add, mul: b has a's shape or is [D] (a's last dimension); out has a's shape.
+sn_status resolve_binary(sn_context* context, const sn_tensor* a, const sn_tensor* b, sn_tensor* out,
+                         sn::BinaryArgs* args, sn::Context** live_context) {
+    sn::Tensor *live_a = nullptr, *live_b = nullptr, *live_out = nullptr;
+    SN_TRY(sn::resolve_context(context, "context", live_context));
+    SN_TRY(sn::resolve_tensor_in(**live_context, a, "a", &live_a));
+    SN_TRY(sn::resolve_tensor_in(**live_context, b, "b", &live_b));
+    SN_TRY(sn::resolve_tensor_in(**live_context, out, "out", &live_out));
+    SN_TRY(sn::require_dtype(*live_a, "a", kMaskFloat));
+    SN_TRY(sn::require_dtype(*live_b, "b", kMaskFloat));
+    SN_TRY(sn::require_same_dtype(*live_out, "out", *live_a, "a"));
+    const bool broadcast_row = live_b->ndim == 1 && live_b->dims[0] == live_a->last_dim() && live_a->ndim > 1;
+    if (!broadcast_row) {
+        bool same = live_b->ndim == live_a->ndim;
+        for (int32_t i = 0; same && i < live_a->ndim; ++i) same = live_b->dims[i] == live_a->dims[i];
+        SN_CHECK(same, SN_ERR_SHAPE_MISMATCH, "b: expected a's shape %s or [%lld] (a's last dimension), got %s",
+                 sn::shape_text(*live_a).text, static_cast<long long>(live_a->last_dim()),
+                 sn::shape_text(*live_b).text);
+    }
+    SN_TRY(sn::require_same_shape(*live_out, "out", *live_a, "a"));
+    SN_TRY(sn::require_no_partial_overlap(*live_out, "out", *live_a, "a"));
+    if (broadcast_row) {
+        SN_TRY(sn::require_no_overlap(*live_out, "out", *live_b, "b"));
+    } else {
+        SN_TRY(sn::require_no_partial_overlap(*live_out, "out", *live_b, "b"));
+    }
+    *args = sn::BinaryArgs{live_a, live_b, live_out};
+    return SN_OK;
+}
+
+sn_status validate_norm(sn_context* context, const sn_tensor* x, const sn_tensor* weight, const sn_tensor* bias,
+                        float eps, sn_tensor* out, sn::NormArgs* args, sn::Context** live_context) {
+    sn::Tensor *live_x = nullptr, *live_weight = nullptr, *live_bias = nullptr, *live_out = nullptr;
+    SN_TRY(resolve_unary(context, x, out, live_context, &live_x, &live_out));
+    SN_TRY(sn::resolve_tensor_in(**live_context, weight, "weight", &live_weight));
+    SN_TRY(sn::resolve_optional_tensor_in(**live_context, bias, "bias", &live_bias));
+    SN_TRY(sn::require_dtype(*live_weight, "weight", kMaskFloat));
+    SN_TRY(sn::require_vector(*live_weight, "weight", live_x->last_dim(), "D"));
+    if (live_bias != nullptr) {
+        SN_TRY(sn::require_dtype(*live_bias, "bias", kMaskFloat));
+        SN_TRY(sn::require_vector(*live_bias, "bias", live_x->last_dim(), "D"));
+        SN_TRY(sn::require_no_overlap(*live_out, "out", *live_bias, "bias"));
+    }
+    SN_TRY(sn::require_no_overlap(*live_out, "out", *live_weight, "weight"));
+    SN_CHECK(std::isfinite(eps) && eps >= 0.0f, SN_ERR_INVALID_ARGUMENT, "eps: must be finite and >= 0, got %g",
+             static_cast<double>(eps));
+    *args = sn::NormArgs{live_x, live_weight, live_bias, eps, live_out};
+    return SN_OK;
+}
+
+}  // namespace
+
+extern "C" {
+
+SN_API sn_status sn_copy(sn_context* context, const sn_tensor* src, sn_tensor* dst) {
+    return sn::guarded(__func__, [&]() -> sn_status {
+        sn::Context* live = nullptr;
+        sn::Tensor *live_src = nullptr, *live_dst = nullptr;
+        SN_TRY(sn::resolve_context(context, "context", &live));
+        SN_TRY(sn::resolve_tensor_in(*live, src, "src", &live_src));
+        SN_TRY(sn::resolve_tensor_in(*live, dst, "dst", &live_dst));
+        SN_CHECK(live_src->numel == live_dst->numel, SN_ERR_SHAPE_MISMATCH,
+                 "dst has %lld elements %s but src has %lld %s", static_cast<long long>(live_dst->numel),
+                 sn::shape_text(*live_dst).text, static_cast<long long>(live_src->numel),
+                 sn::shape_text(*live_src).text);
+        // Converting copies never overlap: a view always has its base's dtype. Same-dtype copies
+        // between overlapping views are moves.
+        if (live_src->dtype != live_dst->dtype) {
+            SN_TRY(sn::require_dtype(*live_src, "src", kMaskFloat));
+            SN_TRY(sn::require_dtype(*live_dst, "dst", kMaskFloat));
+        }
+        return SN_RUN_OP(*live, copy, (sn::CopyArgs{live_src, live_dst}));
+    });
+}
+
+SN_API sn_status sn_matmul(sn_context* context, const sn_tensor* x, const sn_tensor* weight, const sn_tensor* bias,
+                           sn_tensor* out) {
+    return sn::guarded(__func__, [&]() -> sn_status {
+        sn::Context* live = nullptr;
+        sn::Tensor *live_x = nullptr, *live_weight = nullptr, *live_bias = nullptr, *live_out = nullptr;
+        SN_TRY(sn::resolve_context(context, "context", &live));
+        SN_TRY(sn::resolve_tensor_in(*live, x, "x", &live_x));
+        SN_TRY(sn::resolve_tensor_in(*live, weight, "weight", &live_weight));
+        SN_TRY(sn::resolve_optional_tensor_in(*live, bias, "bias", &live_bias));
+        SN_TRY(sn::resolve_tensor_in(*live, out, "out", &live_out));
+        SN_TRY(sn::require_dtype(*live_x, "x", kMaskFloat));
+        SN_TRY(sn::require_dtype(*live_weight, "weight", kMaskFloat));
+        SN_TRY(sn::require_same_dtype(*live_out, "out", *live_x, "x"));
+        SN_TRY(sn::require_ndim(*live_weight, "weight", 2, "[N, K]"));
+        const int64_t n = live_weight->dims[0];
+        const int64_t k = live_weight->dims[1];
+        SN_CHECK(live_x->last_dim() == k, SN_ERR_SHAPE_MISMATCH,
+                 "x: last dimension must be K = %lld (weight is %s = [N, K]), got x %s", static_cast<long long>(k),
+                 sn::shape_text(*live_weight).text, sn::shape_text(*live_x).text);
+        SN_CHECK(live_out->last_dim() == n && live_out->rows() == live_x->rows(), SN_ERR_SHAPE_MISMATCH,
+                 "out: expected %lld rows of N = %lld (x is %s, weight %s), got %s",
+                 static_cast<long long>(live_x->rows()), static_cast<long long>(n), sn::shape_text(*live_x).text,
+                 sn::shape_text(*live_weight).text, sn::shape_text(*live_out).text);
+        if (live_bias != nullptr) {
+            SN_TRY(sn::require_dtype(*live_bias, "bias", kMaskFloat));
+            SN_TRY(sn::require_vector(*live_bias, "bias", n, "N"));
+            SN_TRY(sn::require_no_overlap(*live_out, "out", *live_bias, "bias"));
+        }
+        SN_TRY(sn::require_no_overlap(*live_out, "out", *live_x, "x"));
+        SN_TRY(sn::require_no_overlap(*live_out, "out", *live_weight, "weight"));
+        return SN_RUN_OP(*live, matmul, (sn::MatmulArgs{live_x, live_weight, live_bias, live_out}));
+    });
+}
+
+SN_API sn_status sn_add(sn_context* context, const sn_tensor* a, const sn_tensor* b, sn_tensor* out) {
+    return sn::guarded(__func__, [&]() -> sn_status {
+        sn::Context* live = nullptr;
+        sn::BinaryArgs args{};
+        SN_TRY(resolve_binary(context, a, b, out, &args, &live));
+        return SN_RUN_OP(*live, add, args);
+    });
+}
+
+SN_API sn_status sn_mul(sn_context* context, const sn_tensor* a, const sn_tensor* b, sn_tensor* out) {
+    return sn::guarded(__func__, [&]() -> sn_status {
+        sn::Context* live = nullptr;
+        sn::BinaryArgs args{};
+        SN_TRY(resolve_binary(context, a, b, out, &args, &live));
+        return SN_RUN_OP(*live, mul, args);
+    });
+}
+
+SN_API sn_status sn_rms_norm(sn_context* context, const sn_tensor* x, const sn_tensor* weight, float eps,
+                             sn_tensor* out) {
+    return sn::guarded(__func__, [&]() -> sn_status {
+        sn::Context* live = nullptr;
+        sn::NormArgs args{};
+        SN_TRY(validate_norm(context, x, weight, nullptr, eps, out, &args, &live));
+        return SN_RUN_OP(*live, rms_norm, args);
+    });
+}
+
+SN_API sn_status sn_layer_norm(sn_context* context, const sn_tensor* x, const sn_tensor* weight, const sn_tensor* bias,
+                               float eps, sn_tensor* out) {
+    return sn::guarded(__func__, [&]() -> sn_status {
+        sn::Context* live = nullptr;
+        sn::NormArgs args{};
+        SN_TRY(validate_norm(context, x, weight, bias, eps, out, &args, &live));
+        return SN_RUN_OP(*live, layer_norm, args);
+    });
+}
+
+SN_API sn_status sn_silu(sn_context* context, const sn_tensor* x, sn_tensor* out) {
+    return sn::guarded(__func__, [&]() -> sn_status {
+        sn::Context* live = nullptr;
+        sn::Tensor *live_x = nullptr, *live_out = nullptr;
+        SN_TRY(resolve_unary(context, x, out, &live, &live_x, &live_out));
+        return SN_RUN_OP(*live, silu, (sn::UnaryArgs{live_x, live_out}));
+    });
+}
+
+SN_API sn_status sn_relu(sn_context* context, const sn_tensor* x, sn_tensor* out) {
+    return sn::guarded(__func__, [&]() -> sn_status {
+        sn::Context* live = nullptr;
+        sn::Tensor *live_x = nullptr, *live_out = nullptr;
+        SN_TRY(resolve_unary(context, x, out, &live, &live_x, &live_out));
+        return SN_RUN_OP(*live, relu, (sn::UnaryArgs{live_x, live_out}));
+    });
+}
+
+SN_API sn_status sn_gelu(sn_context* context, const sn_tensor* x, int32_t approximate, sn_tensor* out) {
+    return sn::guarded(__func__, [&]() -> sn_status {
+        sn::Context* live = nullptr;
+        sn::Tensor *live_x = nullptr, *live_out = nullptr;
+        SN_TRY(resolve_unary(context, x, out, &live, &live_x, &live_out));
+        SN_CHECK(approximate == 0 || approximate == 1, SN_ERR_INVALID_ARGUMENT,
+                 "approximate: must be 0 (erf) or 1 (tanh), got %d", approximate);
+        return SN_RUN_OP(*live, gelu, (sn::GeluArgs{live_x, approximate == 1, live_out}));
+    });
+}
+
+SN_API sn_status sn_swiglu(sn_context* context, const sn_tensor* gate, const sn_tensor* up, sn_tensor* out) {
+    return sn::guarded(__func__, [&]() -> sn_status {
+        sn::Context* live = nullptr;
+        sn::Tensor *live_gate = nullptr, *live_up = nullptr, *live_out = nullptr;
+        SN_TRY(sn::resolve_context(context, "context", &live));
+        SN_TRY(sn::resolve_tensor_in(*live, gate, "gate", &live_gate));
+        SN_TRY(sn::resolve_tensor_in(*live, up, "up", &live_up));
+        SN_TRY(sn::resolve_tensor_in(*live, out, "out", &live_out));
+        SN_TRY(sn::require_dtype(*live_gate, "gate", kMaskFloat));
+        SN_TRY(sn::require_same_dtype(*live_up, "up", *live_gate, "gate"));
+        SN_TRY(sn::require_same_dtype(*live_out, "out", *live_gate, "gate"));
+        SN_TRY(sn::require_same_shape(*live_up, "up", *live_gate, "gate"));
+        SN_TRY(sn::require_same_shape(*live_out, "out", *live_gate, "gate"));
+        SN_TRY(sn::require_no_partial_overlap(*live_out, "out", *live_gate, "gate"));
+        SN_TRY(sn::require_no_partial_overlap(*live_out, "out", *live_up, "up"));
+        return SN_RUN_OP(*live, swiglu, (sn::SwigluArgs{live_gate, live_up, live_out}));
+    });
+}
+
+SN_API sn_status sn_softmax(sn_context* context, const sn_tensor* x, sn_tensor* out) {
+    return sn::guarded(__func__, [&]() -> sn_status {
+        sn::Context* live = nullptr;
+        sn::Tensor *live_x = nullptr, *live_out = nullptr;
+        SN_TRY(resolve_unary(context, x, out, &live, &live_x, &live_out));
+        return SN_RUN_OP(*live, softmax, (sn::UnaryArgs{live_x, live_out}));
+    });
+}
+
+SN_API sn_status sn_rope(sn_context* context, const sn_tensor* x, const sn_tensor* positions, float theta,
+                         sn_tensor* out) {
+    return sn::guarded(__func__, [&]() -> sn_status {
+        sn::Context* live = nullptr;
+        sn::Tensor *live_x = nullptr, *live_positions = nullptr, *live_out = nullptr;
+        SN_TRY(resolve_unary(context, x, out, &live, &live_x, &live_out));
+        SN_TRY(sn::resolve_tensor_in(*live, positions, "positions", &live_positions));
+        SN_TRY(sn::require_ndim(*live_x, "x", 3, "[T, H, Dh]"));
+        SN_CHECK(live_x->dims[2] % 2 == 0, SN_ERR_SHAPE_MISMATCH, "x: head dimension Dh must be even, got x %s",
+                 sn::shape_text(*live_x).text);
+        SN_TRY(sn::require_dtype(*live_positions, "positions", kMaskI32));
+        SN_TRY(sn::require_vector(*live_positions, "positions", live_x->dims[0], "T"));
+        SN_TRY(sn::require_no_overlap(*live_out, "out", *live_positions, "positions"));
+        SN_CHECK(std::isfinite(theta) && theta > 0.0f, SN_ERR_INVALID_ARGUMENT, "theta: must be finite and > 0, got %g",
+                 static_cast<double>(theta));
+        return SN_RUN_OP(*live, rope, (sn::RopeArgs{live_x, live_positions, theta, live_out}));
+    });
+}
+
+SN_API sn_status sn_embedding(sn_context* context, const sn_tensor* table, const sn_tensor* ids, sn_tensor* out) {
+    return sn::guarded(__func__, [&]() -> sn_status {
+        sn::Context* live = nullptr;
+        sn::Tensor *live_table = nullptr, *live_ids = nullptr, *live_out = nullptr;
+        SN_TRY(sn::resolve_context(context, "context", &live));
+        SN_TRY(sn::resolve_tensor_in(*live, table, "table", &live_table));
+        SN_TRY(sn::resolve_tensor_in(*live, ids, "ids", &live_ids));
+        SN_TRY(sn::resolve_tensor_in(*live, out, "out", &live_out));
+        SN_TRY(sn::require_dtype(*live_table, "table", kMaskFloat));
+        SN_TRY(sn::require_dtype(*live_ids, "ids", kMaskI32));
+        SN_TRY(sn::require_dtype(*live_out, "out", kMaskFloat));
+        SN_TRY(sn::require_ndim(*live_table, "table", 2, "[V, D]"));
+        SN_TRY(sn::require_ndim(*live_ids, "ids", 1, "[T]"));
+        const int64_t t = live_ids->dims[0];
+        const int64_t d = live_table->dims[1];
+        SN_CHECK(live_out->ndim == 2 && live_out->dims[0] == t && live_out->dims[1] == d, SN_ERR_SHAPE_MISMATCH,
+                 "out: expected [T, D] = [%lld, %lld] (ids %s, table %s), got %s", static_cast<long long>(t),
+                 static_cast<long long>(d), sn::shape_text(*live_ids).text, sn::shape_text(*live_table).text,
+                 sn::shape_text(*live_out).text);
+        SN_TRY(sn::require_no_overlap(*live_out, "out", *live_table, "table"));
+        SN_TRY(sn::require_no_overlap(*live_out, "out", *live_ids, "ids"));
+        return SN_RUN_OP(*live, embedding, (sn::EmbeddingArgs{live_table, live_ids, live_out}));
+    });
+}
+
+SN_API sn_status sn_attention(sn_context* context, const sn_tensor* q, const sn_tensor* k_cache,
+                              const sn_tensor* v_cache, int32_t past_len, int32_t window, float scale, sn_tensor* out) {
+    return sn::guarded(__func__, [&]() -> sn_status {
+        sn::Context* live = nullptr;
+        sn::Tensor *live_q = nullptr, *live_k = nullptr, *live_v = nullptr, *live_out = nullptr;
+        SN_TRY(sn::resolve_context(context, "context", &live));
+        SN_TRY(sn::resolve_tensor_in(*live, q, "q", &live_q));
+        SN_TRY(sn::resolve_tensor_in(*live, k_cache, "k_cache", &live_k));
+        SN_TRY(sn::resolve_tensor_in(*live, v_cache, "v_cache", &live_v));
+        SN_TRY(sn::resolve_tensor_in(*live, out, "out", &live_out));
+        SN_TRY(sn::require_dtype(*live_q, "q", kMaskFloat));
+        SN_TRY(sn::require_dtype(*live_k, "k_cache", kMaskFloat));
+        SN_TRY(sn::require_same_dtype(*live_v, "v_cache", *live_k, "k_cache"));
+        SN_TRY(sn::require_same_dtype(*live_out, "out", *live_q, "q"));
+        SN_TRY(sn::require_ndim(*live_q, "q", 3, "[T, Hq, Dh]"));
+        SN_TRY(sn::require_ndim(*live_k, "k_cache", 3, "[S, Hkv, Dh]"));
+        SN_TRY(sn::require_same_shape(*live_v, "v_cache", *live_k, "k_cache"));
+        SN_TRY(sn::require_same_shape(*live_out, "out", *live_q, "q"));
+        const int64_t t = live_q->dims[0], hq = live_q->dims[1], dh = live_q->dims[2];
+        const int64_t s = live_k->dims[0], hkv = live_k->dims[1];
+        SN_CHECK(live_k->dims[2] == dh, SN_ERR_SHAPE_MISMATCH,
+                 "k_cache: head dimension must equal q's Dh = %lld, got k_cache %s", static_cast<long long>(dh),
+                 sn::shape_text(*live_k).text);
+        SN_CHECK(hq % hkv == 0, SN_ERR_SHAPE_MISMATCH,
+                 "k_cache: Hq = %lld (q %s) must be a multiple of Hkv = %lld (k_cache %s)", static_cast<long long>(hq),
+                 sn::shape_text(*live_q).text, static_cast<long long>(hkv), sn::shape_text(*live_k).text);
+        SN_CHECK(past_len >= 0, SN_ERR_INVALID_ARGUMENT, "past_len: must be >= 0, got %d", past_len);
+        SN_CHECK(window >= 0, SN_ERR_INVALID_ARGUMENT, "window: must be >= 0 (0 = no sliding window), got %d", window);
+        SN_CHECK(past_len + t <= s, SN_ERR_INVALID_ARGUMENT,
+                 "past_len: past_len + T = %d + %lld exceeds the cache length S = %lld", past_len,
+                 static_cast<long long>(t), static_cast<long long>(s));
+        SN_CHECK(std::isfinite(scale), SN_ERR_INVALID_ARGUMENT, "scale: must be finite, got %g",
+                 static_cast<double>(scale));
+        SN_TRY(sn::require_no_overlap(*live_out, "out", *live_q, "q"));
+        SN_TRY(sn::require_no_overlap(*live_out, "out", *live_k, "k_cache"));
+        SN_TRY(sn::require_no_overlap(*live_out, "out", *live_v, "v_cache"));
+        return SN_RUN_OP(*live, attention,
+                         (sn::AttentionArgs{live_q, live_k, live_v, past_len, window, scale, live_out}));
+    });
+}
+
+SN_API sn_status sn_cross_entropy(sn_context* context, const sn_tensor* logits, const sn_tensor* targets,
+                                  sn_tensor* losses) {
+    return sn::guarded(__func__, [&]() -> sn_status {
+        sn::Context* live = nullptr;
+        sn::Tensor *live_logits = nullptr, *live_targets = nullptr, *live_losses = nullptr;
+        SN_TRY(sn::resolve_context(context, "context", &live));
+        SN_TRY(sn::resolve_tensor_in(*live, logits, "logits", &live_logits));
+        SN_TRY(sn::resolve_tensor_in(*live, targets, "targets", &live_targets));
+        SN_TRY(sn::resolve_tensor_in(*live, losses, "losses", &live_losses));
+        SN_TRY(sn::require_dtype(*live_logits, "logits", kMaskFloat));
+        SN_TRY(sn::require_dtype(*live_targets, "targets", kMaskI32));
+        SN_TRY(sn::require_dtype(*live_losses, "losses", sn::kMaskF32));
+        SN_TRY(sn::require_ndim(*live_logits, "logits", 2, "[T, V]"));
+        SN_TRY(sn::require_vector(*live_targets, "targets", live_logits->dims[0], "T"));
+        SN_TRY(sn::require_vector(*live_losses, "losses", live_logits->dims[0], "T"));
+        SN_TRY(sn::require_no_overlap(*live_losses, "losses", *live_logits, "logits"));
+        SN_TRY(sn::require_no_overlap(*live_losses, "losses", *live_targets, "targets"));
+        return SN_RUN_OP(*live, cross_entropy, (sn::CrossEntropyArgs{live_logits, live_targets, live_losses}));
+    });
+}
+
+}  // extern "C"

@@ -1,0 +1,77 @@
+// Rotary position embedding, rotate-half layout (HF LLaMA):
+//   x, out: [T, H, Dh]; pair (i, i + Dh/2) of every head of token t is rotated by
+//   angle = positions[t] · inv_freq_i.
+// The angles follow HF's float32 arithmetic step by step so logits stay within 1e-3 of HF:
+//   inv_freq_i = 1.0f / (float)(theta ^ ((float)(2i) / (float)Dh))   (torch: F32 tensor ops)
+//   angle      = (float)position * inv_freq_i                         (F32 product, as the K=1 matmul)
+//   cos, sin   = F32 cos/sin of that F32 angle
+// The cos/sin table [T][Dh/2] is built once per call and shared by all H heads.
+#include "cpu/isa.h"
+#include "cpu/ops.h"
+#include "cpu/scratch.h"
+
+#include <cmath>
+
+namespace sn::cpu {
+namespace {
+
+// One head: out[i] = x[i]·c − x[i+h]·s, out[i+h] = x[i+h]·c + x[i]·s. In place is safe: each
+// iteration reads its pair before writing it (hence `omp simd` despite possible aliasing).
+SN_ALWAYS_INLINE void rotate_head_body(const float* x, const float* cosines, const float* sines, float* out,
+                                       int64_t half) {
+#pragma omp simd
+    for (int64_t i = 0; i < half; ++i) {
+        const float first = x[i];
+        const float second = x[i + half];
+        out[i] = first * cosines[i] - second * sines[i];
+        out[i + half] = second * cosines[i] + first * sines[i];
+    }
+}
+SN_MULTIVERSION(rotate_head, (const float* x, const float* cosines, const float* sines, float* out, int64_t half),
+                (x, cosines, sines, out, half))
+
+}  // namespace
+
+sn_status rope(Context& context, const RopeArgs& args) {
+    const int64_t tokens = args.x->dims[0];
+    const int64_t heads = args.x->dims[1];
+    const int64_t head_dim = args.x->dims[2];
+    const int64_t half = head_dim / 2;
+    const int32_t* positions = args.positions->data_as<const int32_t>();
+
+    // Scratch: inv_freq [half] | cos [T][half] | sin [T][half].
+    const size_t table = aligned_count(static_cast<size_t>(tokens * half));
+    float* inv_freq = scratch_floats(aligned_count(static_cast<size_t>(half)) + 2 * table);
+    float* cosines = inv_freq + aligned_count(static_cast<size_t>(half));
+    float* sines = cosines + table;
+    for (int64_t i = 0; i < half; ++i) {
+        const float exponent = static_cast<float>(2 * i) / static_cast<float>(head_dim);
+        const float power =
+            static_cast<float>(std::pow(static_cast<double>(args.theta), static_cast<double>(exponent)));
+        inv_freq[i] = 1.0f / power;
+    }
+
+    const int threads = worker_count(context, tokens * half * 40 + tokens * heads * head_dim);
+#pragma omp parallel num_threads(threads)
+    {
+#pragma omp for schedule(static)
+        for (int64_t t = 0; t < tokens; ++t) {
+            const float position = static_cast<float>(positions[t]);
+            for (int64_t i = 0; i < half; ++i) {
+                const float angle = position * inv_freq[i];
+                cosines[t * half + i] = std::cos(angle);
+                sines[t * half + i] = std::sin(angle);
+            }
+        }
+        const float* x = args.x->data_as<const float>();
+        float* out = args.out->data_as<float>();
+#pragma omp for schedule(static)
+        for (int64_t row = 0; row < tokens * heads; ++row) {
+            const int64_t t = row / heads;
+            rotate_head(x + row * head_dim, cosines + t * half, sines + t * half, out + row * head_dim, half);
+        }
+    }
+    return SN_OK;
+}
+
+}  // namespace sn::cpu

@@ -1,0 +1,192 @@
+// sn_matmul against a double-precision reference: odd shapes (K not a multiple of 8/16, N odd,
+// M = 1 and M > 1, sizes that cross the GEMV/GEMM switch and every blocking boundary), every
+// weight dtype, optional bias, 1-3 threads, and the argument checks.
+#include "test_support.h"
+
+#include <thread>
+#include <tuple>
+
+using sn_test::Context;
+using sn_test::make_f32;
+using sn_test::make_tensor;
+using sn_test::Tensor;
+
+namespace {
+
+struct Shape {
+    int64_t m, n, k;
+};
+
+// out[m][n] = Σ_k x[m][k]·w[n][k] + bias[n] in double, and Σ|x·w| for the tolerance.
+void reference_linear(const std::vector<float>& x, const std::vector<float>& w, const std::vector<float>* bias,
+                      const Shape& s, std::vector<double>* out, std::vector<double>* magnitude) {
+    out->assign(static_cast<size_t>(s.m * s.n), 0.0);
+    magnitude->assign(out->size(), 0.0);
+    for (int64_t i = 0; i < s.m; ++i) {
+        for (int64_t j = 0; j < s.n; ++j) {
+            double sum = bias != nullptr ? (*bias)[j] : 0.0;
+            double size = bias != nullptr ? std::fabs((*bias)[j]) : 0.0;
+            for (int64_t kk = 0; kk < s.k; ++kk) {
+                const double product = static_cast<double>(x[i * s.k + kk]) * w[j * s.k + kk];
+                sum += product;
+                size += std::fabs(product);
+            }
+            (*out)[i * s.n + j] = sum;
+            (*magnitude)[i * s.n + j] = size;
+        }
+    }
+}
+
+// F32 accumulation of K products: error well below 1e-5 of Σ|x·w| for K up to a few thousand;
+// a wrong index or a missed block gives errors of order Σ|x·w| itself.
+void expect_linear_close(const std::vector<float>& actual, const std::vector<double>& expected,
+                         const std::vector<double>& magnitude, const std::string& what) {
+    ASSERT_EQ(actual.size(), expected.size());
+    size_t failures = 0;
+    for (size_t i = 0; i < actual.size(); ++i) {
+        const double error = std::fabs(actual[i] - expected[i]);
+        if (error > 1e-5 * magnitude[i] + 1e-6) {
+            if (failures++ < 5) {
+                ADD_FAILURE() << what << ": element " << i << " is " << actual[i] << ", expected " << expected[i];
+            }
+        }
+    }
+    EXPECT_EQ(failures, 0u) << what;
+}
+
+void check_matmul(int32_t threads, const Shape& s, sn_dtype weight_dtype, sn_dtype bias_dtype, bool with_bias,
+                  uint32_t seed) {
+    Context context(threads);
+    const std::vector<float> x = sn_test::random_floats(static_cast<size_t>(s.m * s.k), seed);
+    const std::vector<float> w = sn_test::random_floats(static_cast<size_t>(s.n * s.k), seed + 1);
+    const std::vector<float> bias = sn_test::random_floats(static_cast<size_t>(s.n), seed + 2);
+    Tensor x_tensor = make_f32(context, {s.m, s.k}, x);
+    Tensor w_tensor = make_tensor(context, weight_dtype, {s.n, s.k}, w);
+    Tensor bias_tensor = with_bias ? make_tensor(context, bias_dtype, {s.n}, bias) : Tensor();
+    Tensor out(context, SN_DTYPE_F32, {s.m, s.n});
+    ASSERT_SN_OK(sn_matmul(context, x_tensor, w_tensor, bias_tensor.get(), out));
+
+    // The kernel sees the weights and bias as their dtype stores them.
+    const std::vector<float> w_seen = sn_test::rounded_to(weight_dtype, w);
+    const std::vector<float> bias_seen = sn_test::rounded_to(bias_dtype, bias);
+    std::vector<double> expected, magnitude;
+    reference_linear(x, w_seen, with_bias ? &bias_seen : nullptr, s, &expected, &magnitude);
+    expect_linear_close(sn_test::download_f32(out), expected, magnitude,
+                        "M=" + std::to_string(s.m) + " N=" + std::to_string(s.n) + " K=" + std::to_string(s.k) +
+                            " threads=" + std::to_string(threads));
+}
+
+void PrintTo(const Shape& s, std::ostream* os) {
+    *os << "M=" << s.m << " N=" << s.n << " K=" << s.k;
+}
+
+class MatmulShapes : public ::testing::TestWithParam<std::tuple<Shape, int32_t>> {};
+
+std::string shape_name(const ::testing::TestParamInfo<std::tuple<Shape, int32_t>>& info) {
+    const Shape& s = std::get<0>(info.param);
+    return "M" + std::to_string(s.m) + "_N" + std::to_string(s.n) + "_K" + std::to_string(s.k) + "_threads" +
+           std::to_string(std::get<1>(info.param));
+}
+
+}  // namespace
+
+TEST_P(MatmulShapes, F32WeightsWithAndWithoutBias) {
+    const auto& [shape, threads] = GetParam();
+    check_matmul(threads, shape, SN_DTYPE_F32, SN_DTYPE_F32, false, 11);
+    check_matmul(threads, shape, SN_DTYPE_F32, SN_DTYPE_F32, true, 12);
+}
+
+TEST_P(MatmulShapes, F16WeightsAndBias) {
+    const auto& [shape, threads] = GetParam();
+    check_matmul(threads, shape, SN_DTYPE_F16, SN_DTYPE_F16, true, 21);
+}
+
+TEST_P(MatmulShapes, Bf16WeightsF32Bias) {
+    const auto& [shape, threads] = GetParam();
+    check_matmul(threads, shape, SN_DTYPE_BF16, SN_DTYPE_F32, true, 31);
+}
+
+// GEMV (M <= 4) and GEMM; K around the 8/16-float vectors and the 256-deep K slices; N around
+// the 8/16/32-wide panels, the 256-column tasks and the 4096-column chunks; M around the 6/12-row
+// micro-tiles and the 120-row blocks.
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, MatmulShapes,
+    ::testing::Combine(::testing::Values(Shape{1, 1, 1}, Shape{1, 13, 11}, Shape{1, 67, 600}, Shape{3, 17, 29},
+                                         Shape{4, 33, 100}, Shape{5, 31, 257}, Shape{13, 65, 129}, Shape{64, 96, 300},
+                                         Shape{130, 70, 515}, Shape{121, 257, 16}, Shape{7, 4133, 9}),
+                       ::testing::Values(1, 2, 3)),
+    shape_name);
+
+TEST(Matmul, LeadingDimensionsAreFlattenedIntoRows) {
+    Context context(2);
+    const Shape s{6, 5, 7};
+    const std::vector<float> x = sn_test::random_floats(42, 5);
+    const std::vector<float> w = sn_test::random_floats(35, 6);
+    Tensor x_tensor = make_f32(context, {2, 3, 7}, x);
+    Tensor w_tensor = make_f32(context, {5, 7}, w);
+    Tensor out(context, SN_DTYPE_F32, {2, 3, 5});
+    ASSERT_SN_OK(sn_matmul(context, x_tensor, w_tensor, nullptr, out));
+    std::vector<double> expected, magnitude;
+    reference_linear(x, w, nullptr, s, &expected, &magnitude);
+    expect_linear_close(sn_test::download_f32(out), expected, magnitude, "3-D x");
+}
+
+TEST(Matmul, ArgumentChecks) {
+    Context context(1);
+    Tensor x = make_f32(context, {2, 4}, std::vector<float>(8, 1.0f));
+    Tensor w = make_f32(context, {3, 4}, std::vector<float>(12, 1.0f));
+    Tensor out(context, SN_DTYPE_F32, {2, 3});
+    Tensor w_wrong_k = make_f32(context, {3, 5}, std::vector<float>(15, 1.0f));
+    EXPECT_SN_ERROR(sn_matmul(context, x, w_wrong_k, nullptr, out), SN_ERR_SHAPE_MISMATCH,
+                    "x: last dimension must be K = 5");
+    Tensor w_3d = make_f32(context, {1, 3, 4}, std::vector<float>(12, 1.0f));
+    EXPECT_SN_ERROR(sn_matmul(context, x, w_3d, nullptr, out), SN_ERR_SHAPE_MISMATCH, "weight: expected 2-D [N, K]");
+    Tensor out_wrong(context, SN_DTYPE_F32, {2, 4});
+    EXPECT_SN_ERROR(sn_matmul(context, x, w, nullptr, out_wrong), SN_ERR_SHAPE_MISMATCH,
+                    "out: expected 2 rows of N = 3");
+    Tensor bias_wrong = make_f32(context, {4}, std::vector<float>(4, 1.0f));
+    EXPECT_SN_ERROR(sn_matmul(context, x, w, bias_wrong, out), SN_ERR_SHAPE_MISMATCH, "bias: expected 1-D [N] = [3]");
+    Tensor w_i32 = sn_test::make_i32(context, {3, 4}, std::vector<int32_t>(12, 1));
+    EXPECT_SN_ERROR(sn_matmul(context, x, w_i32, nullptr, out), SN_ERR_DTYPE_MISMATCH, "weight: expected dtype");
+    Tensor bias_i32 = sn_test::make_i32(context, {3}, {1, 2, 3});
+    EXPECT_SN_ERROR(sn_matmul(context, x, w, bias_i32, out), SN_ERR_DTYPE_MISMATCH, "bias");
+
+    // x and out must not alias: a square product written over its own input.
+    Tensor square = make_f32(context, {4, 4}, std::vector<float>(16, 1.0f));
+    Tensor square_w = make_f32(context, {4, 4}, std::vector<float>(16, 1.0f));
+    EXPECT_SN_ERROR(sn_matmul(context, square, square_w, nullptr, square), SN_ERR_INVALID_ARGUMENT,
+                    "out must not alias x");
+}
+
+// Hosts call from many threads at once (a .NET thread pool): kernels keep their temporary
+// memory per calling thread, so concurrent calls on one context must not interfere.
+TEST(Matmul, ConcurrentCallsOnOneContext) {
+    Context context(2);
+    const Shape s{37, 300, 200};
+    constexpr int kCallers = 4;
+    std::vector<std::vector<float>> results(kCallers);
+    std::vector<std::thread> callers;
+    for (int caller = 0; caller < kCallers; ++caller) {
+        callers.emplace_back([&, caller] {
+            const uint32_t seed = 100 + 10 * static_cast<uint32_t>(caller);
+            Tensor x = make_f32(context, {s.m, s.k}, sn_test::random_floats(static_cast<size_t>(s.m * s.k), seed));
+            Tensor w = make_tensor(context, SN_DTYPE_F16, {s.n, s.k},
+                                   sn_test::random_floats(static_cast<size_t>(s.n * s.k), seed + 1));
+            Tensor out(context, SN_DTYPE_F32, {s.m, s.n});
+            for (int repeat = 0; repeat < 5; ++repeat) {
+                EXPECT_EQ(sn_matmul(context, x, w, nullptr, out), SN_OK) << sn_last_error();
+            }
+            results[caller] = sn_test::download_f32(out);
+        });
+    }
+    for (std::thread& caller : callers) caller.join();
+    for (int caller = 0; caller < kCallers; ++caller) {
+        const uint32_t seed = 100 + 10 * static_cast<uint32_t>(caller);
+        const std::vector<float> x = sn_test::random_floats(static_cast<size_t>(s.m * s.k), seed);
+        const std::vector<float> w =
+            sn_test::rounded_to(SN_DTYPE_F16, sn_test::random_floats(static_cast<size_t>(s.n * s.k), seed + 1));
+        std::vector<double> expected, magnitude;
+        reference_linear(x, w, nullptr, s, &expected, &magnitude);
+        expect_linear_close(results[caller], expected, magnitude, "caller " + std::to_string(caller));
+    }
+}
