@@ -101,6 +101,10 @@ cmd_demo() {
     [ -d "$model" ] || die "default model not found at $model (set SQUEEZE_SHARED)"
     log "squeeze inspect $model"
     squeeze inspect "$model"
+    log "squeeze generate $model (greedy, CPU)"
+    squeeze generate "$model" --prompt "The President of the United States said that" --max-tokens 48
+    log "squeeze eval $model --dataset wikitext2 --limit 4"
+    squeeze eval "$model" --dataset wikitext2 --limit 4
 }
 
 cmd_bench() {
