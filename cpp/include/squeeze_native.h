@@ -395,6 +395,96 @@ SN_API sn_status sn_attention(sn_context* context, const sn_tensor* q, const sn_
 SN_API sn_status sn_cross_entropy(sn_context* context, const sn_tensor* logits,
                                   const sn_tensor* targets, sn_tensor* losses);
 
+/* ------------------------------------------------------------------------------------------ */
+/* Quantized linears (SqueezeLLM LUT format)                                                  */
+/*                                                                                            */
+/* A LUT-quantized weight W [N, K] is stored in the reference checkpoint layout:               */
+/*   qweight      I32 [K·bits/32, N]  codes packed along the input dimension K (K % 32 == 0):   */
+/*                4-bit: word r of column n holds inputs 8r..8r+7, input 8r+j at bits 4j..4j+3; */
+/*                3-bit: GPTQ's layout, 32 inputs in 3 words per column (inputs 10 and 21 span   */
+/*                two words) — drawn in src/SqueezeNative.Runtime/Quantization/LutPacking.cs   */
+/*   lut          F16 [N, 2^bits]     per-output-row look-up table: W[n,k] = lut[n, code(n,k)]  */
+/*   sparse part  CSR over output rows (optional): rows I32 [N+1], cols I32 [nnz], vals F16     */
+/*                [nnz]; W[n, cols[j]] += vals[j] for rows[n] <= j < rows[n+1]                  */
+/* ------------------------------------------------------------------------------------------ */
+
+/**
+ * Quantized linear: out[M,N] (=, or += when accumulate != 0) x[M,K] · Wᵀ (+ bias[N]) with W the
+ * dense LUT part plus the sparse part described above. bits is 3 or 4. sparse_rows,
+ * sparse_cols and sparse_vals are all NULL (no sparse part) or all set. Accumulates in F32.
+ */
+SN_API sn_status sn_lut_matmul(sn_context* context, const sn_tensor* x, const sn_tensor* qweight,
+                               const sn_tensor* lut, int32_t bits, const sn_tensor* sparse_rows,
+                               const sn_tensor* sparse_cols, const sn_tensor* sparse_vals,
+                               const sn_tensor* bias, int32_t accumulate, sn_tensor* out);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Backward operations (gradients for the Fisher sensitivity of SqueezeLLM)                   */
+/* Each mirrors a forward op; shapes as in the forward. "dy" is the gradient of the loss with  */
+/* respect to the forward's output; results are written (not accumulated) unless stated.       */
+/* ------------------------------------------------------------------------------------------ */
+
+/** Input gradient of a linear: dx[M,K] = dy[M,N] · weight[N,K] (+= when accumulate != 0). */
+SN_API sn_status sn_matmul_backward_input(sn_context* context, const sn_tensor* dy, const sn_tensor* weight,
+                                          int32_t accumulate, sn_tensor* dx);
+
+/**
+ * Fisher accumulation for a linear over one sample: G = dy[T,N]ᵀ · x[T,K] (the weight gradient of
+ * the sample), then fisher[N,K] += G ⊙ G (F32). This is the empirical Fisher diagonal SqueezeLLM
+ * uses: Σ over samples of the squared per-sample gradient.
+ */
+SN_API sn_status sn_fisher_accumulate(sn_context* context, const sn_tensor* dy, const sn_tensor* x,
+                                      sn_tensor* fisher);
+
+/** Backward of sn_rms_norm with respect to x (weight fixed): dx = ∂/∂x of out·dy. */
+SN_API sn_status sn_rms_norm_backward(sn_context* context, const sn_tensor* x, const sn_tensor* weight,
+                                      float eps, const sn_tensor* dy, sn_tensor* dx);
+
+/** Backward of sn_layer_norm with respect to x (weight and bias fixed). */
+SN_API sn_status sn_layer_norm_backward(sn_context* context, const sn_tensor* x, const sn_tensor* weight,
+                                        float eps, const sn_tensor* dy, sn_tensor* dx);
+
+/** Backward of sn_swiglu: dgate = dy·up·silu'(gate), dup = dy·silu(gate). */
+SN_API sn_status sn_swiglu_backward(sn_context* context, const sn_tensor* gate, const sn_tensor* up,
+                                    const sn_tensor* dy, sn_tensor* dgate, sn_tensor* dup);
+
+/** Kinds of elementwise activation for sn_activation_backward. */
+typedef enum sn_activation {
+    /** max(x, 0). */
+    SN_ACTIVATION_RELU = 0,
+    /** x · sigmoid(x). */
+    SN_ACTIVATION_SILU = 1,
+    /** Exact (erf) GELU. */
+    SN_ACTIVATION_GELU = 2,
+    /** tanh-approximated GELU. */
+    SN_ACTIVATION_GELU_TANH = 3
+} sn_activation;
+
+/** Backward of an elementwise activation at its input x: dx = dy · act'(x). dx may alias dy. */
+SN_API sn_status sn_activation_backward(sn_context* context, sn_activation activation, const sn_tensor* x,
+                                        const sn_tensor* dy, sn_tensor* dx);
+
+/** Backward of sn_rope (a rotation): dx = rotation by −angle of dy. dx may alias dy. */
+SN_API sn_status sn_rope_backward(sn_context* context, const sn_tensor* dy, const sn_tensor* positions,
+                                  float theta, sn_tensor* dx);
+
+/**
+ * Backward of sn_attention for a whole sequence with no earlier cache: q [T,Hq,Dh] at positions
+ * (I32 [T]), k and v [T,Hkv,Dh] holding the keys/values of the same T positions (k_cache rows
+ * 0..T−1 with positions 0..T−1), dout [T,Hq,Dh] → dq [T,Hq,Dh], dk and dv [T,Hkv,Dh] (GQA heads
+ * summed). Recomputes the softmax (F32).
+ */
+SN_API sn_status sn_attention_backward(sn_context* context, const sn_tensor* q, const sn_tensor* positions,
+                                       const sn_tensor* k, const sn_tensor* v, int32_t window, float scale,
+                                       const sn_tensor* dout, sn_tensor* dq, sn_tensor* dk, sn_tensor* dv);
+
+/**
+ * Backward of the mean cross-entropy over rows: dlogits[t] = (softmax(logits[t]) − onehot(targets[t]))
+ * · scale (scale = 1/T for a mean). logits [T,V] F32, targets I32 [T], dlogits [T,V].
+ */
+SN_API sn_status sn_cross_entropy_backward(sn_context* context, const sn_tensor* logits, const sn_tensor* targets,
+                                           float scale, sn_tensor* dlogits);
+
 /**
  * Fills a float tensor with pseudo-random values uniform in [-scale, scale) from a counter-based
  * generator, identical on every backend: element i gets u = (z >> 40) · 2^-24 where z is
