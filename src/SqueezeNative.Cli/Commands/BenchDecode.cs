@@ -128,7 +128,7 @@ internal static class BenchDecode
             var deviceUse = mem.DeviceTotalBytes > 0
                 ? string.Create(CultureInfo.InvariantCulture, $"; device in use now {(mem.DeviceTotalBytes - mem.DeviceFreeBytes) / 1e9:F3} GB of {mem.DeviceTotalBytes / 1e9:F1} GB")
                 : "";
-            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"peak memory: tensors {mem.PeakAllocatedBytes / 1e9:F3} GB") + device);
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"peak memory: tensors {mem.PeakAllocatedBytes / 1e9:F3} GB") + deviceUse);
             return CliCommon.ExitOk;
         }));
         return command;
