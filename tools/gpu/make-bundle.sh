@@ -5,6 +5,7 @@
 #   squeeze/        the CLI, published self-contained and trimmed for linux-x64 (the GPU machine has no .NET)
 #   cpp/            the native sources (CMake builds them there with nvcc)
 #   googletest/     GoogleTest sources, for the native GPU tests (the GPU machine has no libgtest)
+#   data/           WikiText-2, PTB, C4 and calibration text from ../shared/data
 #   models/NAME.tar.xz   the chosen model folders from ../shared/models, compressed
 #   run-gpu.sh      builds libsqueezenative with CUDA, runs the GPU tests and benchmarks, writes results
 # The whole folder must stay under the device tool's 64 MiB: pick models accordingly
@@ -32,6 +33,9 @@ cp -r "$ROOT/cpp" "$OUT.tmp/cpp"
 rm -rf "$OUT.tmp/cpp/build"
 cp -r /usr/src/googletest "$OUT.tmp/googletest"
 cp "$ROOT/tools/gpu/run-gpu.sh" "$OUT.tmp/run-gpu.sh"
+# Evaluation and calibration data (squeeze eval/verify find it through SQUEEZE_SHARED=<bundle>).
+mkdir -p "$OUT.tmp/data"
+for d in wikitext2 ptb c4 calib; do cp -r "$SHARED/data/$d" "$OUT.tmp/data/$d"; done
 mkdir -p "$OUT.tmp/models"
 IFS=',' read -ra names <<< "$MODELS"
 for name in "${names[@]}"; do
