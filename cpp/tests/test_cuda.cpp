@@ -207,6 +207,31 @@ TEST_F(CudaVsCpu, MatmulOddShapesEveryDtypeBiasAndResidual) {
     }
 }
 
+// Views at odd element offsets (2-byte aligned F16 pointers): cuBLAS must pick kernels that do
+// not assume 16-byte alignment.
+TEST_F(CudaVsCpu, MatmulOnUnalignedViews) {
+    const int64_t n = 7, k = 33;
+    const std::vector<float> x = sn_test::rounded_to(SN_DTYPE_F16, sn_test::random_floats(k + 1, 50));
+    const std::vector<float> w = sn_test::rounded_to(SN_DTYPE_F16, sn_test::random_floats(n * k, 51));
+    Twin x_base = twin(cpu, gpu, SN_DTYPE_F16, {1, k + 1}, x);
+    Twin tw = twin(cpu, gpu, SN_DTYPE_F16, {n, k}, w, SN_DTYPE_F16);
+    Twin out_base = twin(cpu, gpu, SN_DTYPE_F16, {1, n + 3}, sn_test::random_floats(n + 3, 52));
+    const int64_t x_dims[] = {1, k}, out_dims[] = {1, n};
+    sn_tensor* raw = nullptr;
+    ASSERT_SN_OK(sn_tensor_view(x_base.cpu, 1, x_dims, 2, &raw));
+    Tensor x_cpu(raw);
+    ASSERT_SN_OK(sn_tensor_view(x_base.gpu, 1, x_dims, 2, &raw));
+    Tensor x_gpu(raw);
+    ASSERT_SN_OK(sn_tensor_view(out_base.cpu, 3, out_dims, 2, &raw));
+    Tensor out_cpu(raw);
+    ASSERT_SN_OK(sn_tensor_view(out_base.gpu, 3, out_dims, 2, &raw));
+    Tensor out_gpu(raw);
+    ASSERT_SN_OK(sn_matmul_add(cpu, x_cpu, tw.cpu, nullptr, out_cpu));
+    ASSERT_SN_OK(sn_matmul_add(gpu, x_gpu, tw.gpu, nullptr, out_gpu));
+    // Inputs in [-1, 1], K = 33: |result| < 34; F16 rounding of the result and the start value.
+    expect_match(out_base, 2e-2, 2e-3, "matmul_add on views at offsets 1 and 3");
+}
+
 TEST_F(CudaVsCpu, MatmulRejectsMixedOperandDtypes) {
     Tensor x(gpu, SN_DTYPE_F16, {2, 8});
     Tensor w(gpu, SN_DTYPE_F32, {3, 8});
