@@ -18,6 +18,9 @@ export SQUEEZE_SHARED="${SQUEEZE_SHARED:-$(cd "$ROOT/.." && pwd)/shared}"
 CONFIGURATION="${CONFIGURATION:-Release}"
 JOBS="$(nproc 2>/dev/null || echo 2)"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+# Native CPU kernels use OpenMP; passive waiting keeps idle workers from spinning against the
+# test runner and other processes on small machines (2 cores in CI).
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 die() { printf 'build.sh: %s\n' "$*" >&2; exit 1; }

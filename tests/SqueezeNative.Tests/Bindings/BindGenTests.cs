@@ -47,10 +47,11 @@ public sealed class BindGenTests
             .ToDictionary(m => m.Groups[1].Value,
                 m => Regex.Matches(m.Groups[2].Value, @"^\s*(SN_\w+) = (-?\d+)", RegexOptions.Multiline)
                     .Select(e => (Name: e.Groups[1].Value, Value: long.Parse(e.Groups[2].Value))).ToList());
-        Assert.Equal(["sn_backend_kind", "sn_dtype", "sn_status"], enums.Keys.Order().ToArray());
+        Assert.Equal(["sn_activation", "sn_backend_kind", "sn_dtype", "sn_status"], enums.Keys.Order().ToArray());
 
         var csharpTypes = new Dictionary<string, Type>
         {
+            ["sn_activation"] = typeof(SnActivation),
             ["sn_status"] = typeof(SnStatus),
             ["sn_backend_kind"] = typeof(SnBackendKind),
             ["sn_dtype"] = typeof(SnDtype),
@@ -93,9 +94,11 @@ public sealed class BindGenTests
         Assert.Equal(64, sizeof(SnTensorInfo));
         Assert.Equal(64, Marshal.SizeOf<SnTensorInfo>());
         Assert.Equal(12, sizeof(SnContextOptions));
+        Assert.Equal(32, sizeof(SnMemoryInfo));
 
         var csharpTypes = new Dictionary<string, Type>
         {
+            ["sn_memory_info"] = typeof(SnMemoryInfo),
             ["sn_tensor_info"] = typeof(SnTensorInfo),
             ["sn_context_options"] = typeof(SnContextOptions),
         };
@@ -115,9 +118,10 @@ public sealed class BindGenTests
     [Fact]
     public void HandlesAreSafeHandlesAndOnlyDestroyTakesARawPointer()
     {
-        Assert.Equal(["sn_context", "sn_tensor"], Model.Value.OpaqueTypes.Select(o => o.CName).ToArray());
+        Assert.Equal(["sn_context", "sn_tensor", "sn_graph"], Model.Value.OpaqueTypes.Select(o => o.CName).ToArray());
         Assert.True(typeof(SnContextHandle).IsSealed && typeof(SafeHandle).IsAssignableFrom(typeof(SnContextHandle)));
         Assert.True(typeof(SnTensorHandle).IsSealed && typeof(SafeHandle).IsAssignableFrom(typeof(SnTensorHandle)));
+        Assert.True(typeof(SnGraphHandle).IsSealed && typeof(SafeHandle).IsAssignableFrom(typeof(SnGraphHandle)));
 
         var imports = typeof(NativeMethods).GetMethods(BindingFlags.Public | BindingFlags.Static)
             .Where(m => m.GetCustomAttribute<LibraryImportAttribute>() is not null)
@@ -127,7 +131,7 @@ public sealed class BindGenTests
         {
             var entryPoint = import.GetCustomAttribute<LibraryImportAttribute>()!.EntryPoint;
             var parameterTypes = import.GetParameters().Select(p => p.ParameterType).ToArray();
-            if (entryPoint is "sn_context_destroy" or "sn_tensor_destroy")
+            if (entryPoint is "sn_context_destroy" or "sn_tensor_destroy" or "sn_graph_destroy")
                 Assert.Equal([typeof(nint)], parameterTypes);
             else
                 Assert.DoesNotContain(typeof(nint), parameterTypes);
