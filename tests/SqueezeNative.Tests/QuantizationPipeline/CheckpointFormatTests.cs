@@ -129,3 +129,55 @@ public sealed class CheckpointFormatTests
         Assert.Contains("wbits = 4", e.Message);
     }
 }
+
+/// <summary>The output folder's life cycle without a model: locking, resuming, refusing.</summary>
+public sealed class CheckpointWriterTests
+{
+    private static readonly Dictionary<string, string> Settings = new() { ["method"] = "rtn", ["wbits"] = "4" };
+
+    [Fact]
+    public void ASecondRunOnTheSameOutputIsRefusedWhileTheFirstWrites()
+    {
+        using var folder = new TempDirectory();
+        var output = folder.File("q");
+        var model = folder.File("model");
+        using var first = QuantizedCheckpointWriter.Open(output, force: false, model, layerCount: 2, Settings);
+        var e = Assert.Throws<InvalidOptionException>(() => QuantizedCheckpointWriter.Open(output, force: false, model, 2, Settings));
+        Assert.Equal("--out", e.OptionName);
+        Assert.Contains("another run", e.Message);
+    }
+
+    [Fact]
+    public void FinishedLayersAreTakenUpAndOtherSettingsRefused()
+    {
+        using var folder = new TempDirectory();
+        var output = folder.File("q");
+        var model = folder.File("model");
+        var stats = new[] { new MatrixStats("a.weight", 2, 32, 0, 4.5) };
+        using (var writer = QuantizedCheckpointWriter.Open(output, force: false, model, layerCount: 3, Settings))
+            writer.WriteLayer(0, [new SafetensorsTensor("a.bias", TensorDType.F32, [2], new byte[8])], stats);
+
+        using (var resumed = QuantizedCheckpointWriter.Open(output, force: false, model, layerCount: 3, Settings))
+        {
+            Assert.Equal(1, resumed.FinishedLayers);
+            Assert.Equal(stats, resumed.FinishedMatrices);
+        }
+        var other = new Dictionary<string, string>(Settings) { ["wbits"] = "3" };
+        var e = Assert.Throws<InvalidOptionException>(() => QuantizedCheckpointWriter.Open(output, force: false, model, 3, other));
+        Assert.Equal("--out", e.OptionName);
+        Assert.Contains("wbits: 4 then, 3 now", e.Message);
+    }
+
+    [Fact]
+    public void OtherSettingsStartOverWhenNoLayerWasFinished()
+    {
+        using var folder = new TempDirectory();
+        var output = folder.File("q");
+        var model = folder.File("model");
+        using (QuantizedCheckpointWriter.Open(output, force: false, model, layerCount: 3, Settings)) { }
+        var other = new Dictionary<string, string>(Settings) { ["wbits"] = "3" };
+        using var writer = QuantizedCheckpointWriter.Open(output, force: false, model, 3, other);
+        Assert.Equal(0, writer.FinishedLayers);
+        Assert.Contains("\"wbits\": \"3\"", File.ReadAllText(Path.Combine(writer.PartialPath, QuantizedCheckpointWriter.ProgressFileName)));
+    }
+}

@@ -17,8 +17,10 @@ namespace SqueezeNative.Runtime.Quantization.Checkpoint;
 /// </code>
 /// A run with the same settings on the same OUT resumes after the last layer recorded in
 /// progress.json; different settings are refused (the error names --out and the first setting
-/// that differs). An existing OUT is refused unless forced, and then replaced only once the new
-/// folder is complete.
+/// that differs) once a layer is finished, and start over before that. An existing OUT is
+/// refused unless forced, and then replaced only once the new folder is complete: it is moved
+/// aside, the new one renamed into place, the old one deleted (two renames, so for an instant
+/// neither is under OUT; a crash there leaves both, complete, under their names).
 /// </summary>
 public sealed class QuantizedCheckpointWriter : IDisposable
 {
@@ -303,9 +305,14 @@ public sealed class QuantizedCheckpointWriter : IDisposable
             foreach (var p in root.GetProperty("settings").EnumerateObject())
                 recorded[p.Name] = p.Value.GetString() ?? "";
             if (root.GetProperty("fingerprint").GetString() != fingerprint)
+            {
+                // Nothing finished yet (e.g. the earlier run stopped on a bad option): nothing to lose by starting over.
+                if (root.GetProperty("finished_layers").GetArrayLength() == 0)
+                    return [];
                 throw new InvalidOptionException(OutOption,
                     $"{partial} holds an unfinished run with different settings ({Difference(recorded, settings)}); " +
                     "rerun with the same settings to resume it, or delete it to start over");
+            }
             if (root.GetProperty("layer_count").GetInt32() != layerCount)
                 throw new InvalidOptionException(OutOption, $"{path} records {root.GetProperty("layer_count").GetInt32()} layers; the model has {layerCount}");
 

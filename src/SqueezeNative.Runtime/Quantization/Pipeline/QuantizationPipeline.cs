@@ -27,7 +27,10 @@ namespace SqueezeNative.Runtime.Quantization.Pipeline;
 /// <item>finalize — shards, index, quant_config.json, config and tokenizer files, rename.</item>
 /// </list>
 /// Every LUT is rounded to fp16 before it is handed on or written, so the model in memory and the
-/// checkpoint read back are the same numbers.
+/// checkpoint read back are the same numbers. A resumed run repeats the calibration, sensitivity
+/// and outlier-range stages (all deterministic, so the layers it adds are the ones the first run
+/// would have written) and skips the finished layers; GPTQ puts them back, quantized, into its
+/// calibration model first.
 /// </summary>
 public sealed class QuantizationPipeline
 {
@@ -80,7 +83,7 @@ public sealed class QuantizationPipeline
         public QuantizationResult Execute()
         {
             QuantizedCheckpointWriter.CheckTarget(options.Output, options.Force, modelPath);
-            if (IsSqueezeLlm && _split.SensitiveCount(1_000_000_000) > 0 && owner._sensitivity is UniformSensitivity)
+            if (IsSqueezeLlm && _split.SensitivePercent > 0 && owner._sensitivity is UniformSensitivity)
                 throw new InvalidOptionException("--sensitive",
                     "choosing sensitive values needs a sensitivity (Fisher) pass, and this run has none; set --sensitive 0");
 
@@ -249,6 +252,8 @@ public sealed class QuantizationPipeline
                 var hessians = gptq?.CaptureLayer(layer,
                     (done, total) => Report(QuantizationStage.Layers, layer, layers, $"layer {layer}: calibration window {done}/{total}"),
                     cancellationToken);
+                if (hessians is not null)
+                    _log.LogDebug("layer {Layer}: calibration inputs captured in {Ms} ms", layer, clock.ElapsedMilliseconds);
 
                 var tensors = new List<SafetensorsTensor>();
                 var stats = new List<MatrixStats>();
@@ -257,7 +262,9 @@ public sealed class QuantizationPipeline
                 {
                     cancellationToken.ThrowIfCancellationRequested();
                     Report(QuantizationStage.Layers, layer, layers, linear.Name);
+                    var matrixClock = Stopwatch.StartNew();
                     var data = Quantize(linear, hessians);
+                    _log.LogDebug("{Name}: quantized in {Ms} ms", linear.Name, matrixClock.ElapsedMilliseconds);
                     gptq?.Replace(linear.Weight, data);
                     callbacks.MatrixQuantized?.Invoke(linear, data);
                     quantized.Add(linear.Name, data);
