@@ -2,6 +2,7 @@
 #include "cpu/cpu_backend.h"
 
 #include "cpu/ops.h"
+#include "cpu/ops_quant_backward.h"
 #include "error.h"
 
 #include <cstdlib>
@@ -67,6 +68,7 @@ OpTable make_ops() {
     ops.embedding = {cpu::embedding, {kMaskFloat, kMaskI32, kMaskF32}};
     ops.attention = {cpu::attention, {kMaskF32, kMaskF32, kMaskF32, kMaskF32}};
     ops.cross_entropy = {cpu::cross_entropy, {kMaskF32, kMaskI32, kMaskF32}};
+    add_quant_backward_ops(ops);
     return ops;
 }
 
