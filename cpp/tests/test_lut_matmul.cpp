@@ -230,11 +230,12 @@ TEST(LutMatmul, MatchesDenseReference) {
     }
 }
 
-// The largest streaming M, several 16-column blocks per thread, and a panel product with several
+// Every streaming M (its column blocks: 16, 8, 5, 4), several 16-column blocks per thread, and a panel product with several
 // row and column tiles and two depth slices (K = 288 > 256).
 TEST(LutMatmul, BlockAndTileEdges) {
     run_case({4, 4, 100, 64, true, true, false}, 7);
     run_case({3, 2, 100, 64, true, false, true}, 8);
+    run_case({4, 3, 37, 4096, true, true, true}, 11);
     run_case({3, 130, 150, 288, true, true, true}, 9);
     run_case({4, 130, 150, 288, false, false, false}, 10);
 }
