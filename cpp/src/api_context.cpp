@@ -1,4 +1,4 @@
-// Context lifecycle.
+// Context lifecycle, memory figures and the device description.
 #include "backend.h"
 #include "error.h"
 #include "registry.h"
@@ -35,6 +35,7 @@ SN_API sn_status sn_context_create(const sn_context_options* options, sn_context
         context->num_threads = options->num_threads > 0 ? options->num_threads : omp_get_num_procs();
         if (context->num_threads < 1) context->num_threads = 1;
         SN_TRY(backend->init_context(*context));
+        backend->describe_device(*context, context->device_name, sizeof context->device_name);
 
         try {
             *out_context = sn::registry::add_context(context.get());
@@ -52,10 +53,16 @@ SN_API sn_status sn_context_destroy(sn_context* context) {
         if (context == nullptr) return SN_OK;
         sn::Context* live = nullptr;
         SN_TRY(sn::resolve_context(context, "context", &live));
+        SN_CHECK(!live->capturing.load(), SN_ERR_INVALID_ARGUMENT,
+                 "context is capturing a graph; end the capture with sn_graph_end_capture first");
         const int64_t tensors = live->live_tensors.load();
         SN_CHECK(tensors == 0, SN_ERR_INVALID_ARGUMENT,
                  "context still has %lld live tensor(s); destroy every tensor and view first (the context stays alive)",
                  static_cast<long long>(tensors));
+        const int64_t graphs = live->live_graphs.load();
+        SN_CHECK(graphs == 0, SN_ERR_INVALID_ARGUMENT,
+                 "context still has %lld live graph(s); destroy every graph first (the context stays alive)",
+                 static_cast<long long>(graphs));
         // Only the caller that unregisters the handle frees it (two racing destroys: one wins).
         SN_CHECK(sn::registry::remove_context(context) == live, SN_ERR_INVALID_HANDLE,
                  "context was destroyed concurrently by another thread");
@@ -79,8 +86,46 @@ SN_API sn_status sn_context_synchronize(sn_context* context) {
     return sn::guarded(__func__, [&]() -> sn_status {
         sn::Context* live = nullptr;
         SN_TRY(sn::resolve_context(context, "context", &live));
+        SN_CHECK(!live->capturing.load(), SN_ERR_INVALID_ARGUMENT,
+                 "context is capturing a graph: waiting for work is not possible until sn_graph_end_capture");
         return live->backend->synchronize(*live);
     });
+}
+
+SN_API sn_status sn_context_get_memory(const sn_context* context, sn_memory_info* out_info) {
+    return sn::guarded(__func__, [&]() -> sn_status {
+        sn::Context* live = nullptr;
+        SN_TRY(sn::resolve_context(context, "context", &live));
+        SN_TRY(sn::require_not_null(out_info, "out_info"));
+        int64_t free_bytes = 0, total_bytes = 0;
+        SN_TRY(live->backend->device_memory(*live, &free_bytes, &total_bytes));
+        out_info->allocated_bytes = live->allocated_bytes.load();
+        out_info->peak_allocated_bytes = live->peak_allocated_bytes.load();
+        out_info->device_free_bytes = free_bytes;
+        out_info->device_total_bytes = total_bytes;
+        return SN_OK;
+    });
+}
+
+SN_API sn_status sn_context_reset_peak_memory(sn_context* context) {
+    return sn::guarded(__func__, [&]() -> sn_status {
+        sn::Context* live = nullptr;
+        SN_TRY(sn::resolve_context(context, "context", &live));
+        live->peak_allocated_bytes.store(live->allocated_bytes.load());
+        return SN_OK;
+    });
+}
+
+// Returns a string, not a status: a dead handle gives "" with the reason in sn_last_error.
+SN_API const char* sn_context_device_name(const sn_context* context) {
+    const char* name = "";
+    const sn_status status = sn::guarded(__func__, [&]() -> sn_status {
+        sn::Context* live = nullptr;
+        SN_TRY(sn::resolve_context(context, "context", &live));
+        name = live->device_name;
+        return SN_OK;
+    });
+    return status == SN_OK ? name : "";
 }
 
 }  // extern "C"

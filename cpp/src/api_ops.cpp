@@ -73,12 +73,55 @@ sn_status validate_norm(sn_context* context, const sn_tensor* x, const sn_tensor
     return SN_OK;
 }
 
+// matmul, matmul_add: x [.., K], weight [N, K], optional bias [N], out [rows of x, N].
+sn_status validate_matmul(sn_context* context, const sn_tensor* x, const sn_tensor* weight, const sn_tensor* bias,
+                          sn_tensor* out, sn::MatmulArgs* args, sn::Context** live_context) {
+    sn::Tensor *live_x = nullptr, *live_weight = nullptr, *live_bias = nullptr, *live_out = nullptr;
+    SN_TRY(sn::resolve_context(context, "context", live_context));
+    sn::Context& live = **live_context;
+    SN_TRY(sn::resolve_tensor_in(live, x, "x", &live_x));
+    SN_TRY(sn::resolve_tensor_in(live, weight, "weight", &live_weight));
+    SN_TRY(sn::resolve_optional_tensor_in(live, bias, "bias", &live_bias));
+    SN_TRY(sn::resolve_tensor_in(live, out, "out", &live_out));
+    SN_TRY(sn::require_dtype(*live_x, "x", kMaskFloat));
+    SN_TRY(sn::require_dtype(*live_weight, "weight", kMaskFloat));
+    SN_TRY(sn::require_dtype(*live_out, "out", kMaskFloat));
+    SN_TRY(sn::require_ndim(*live_weight, "weight", 2, "[N, K]"));
+    const int64_t n = live_weight->dims[0];
+    const int64_t k = live_weight->dims[1];
+    SN_CHECK(live_x->last_dim() == k, SN_ERR_SHAPE_MISMATCH,
+             "x: last dimension must be K = %lld (weight is %s = [N, K]), got x %s", static_cast<long long>(k),
+             sn::shape_text(*live_weight).text, sn::shape_text(*live_x).text);
+    SN_CHECK(live_out->last_dim() == n && live_out->rows() == live_x->rows(), SN_ERR_SHAPE_MISMATCH,
+             "out: expected %lld rows of N = %lld (x is %s, weight %s), got %s", static_cast<long long>(live_x->rows()),
+             static_cast<long long>(n), sn::shape_text(*live_x).text, sn::shape_text(*live_weight).text,
+             sn::shape_text(*live_out).text);
+    if (live_bias != nullptr) {
+        SN_TRY(sn::require_dtype(*live_bias, "bias", kMaskFloat));
+        SN_TRY(sn::require_vector(*live_bias, "bias", n, "N"));
+        SN_TRY(sn::require_no_overlap(*live_out, "out", *live_bias, "bias"));
+    }
+    SN_TRY(sn::require_no_overlap(*live_out, "out", *live_x, "x"));
+    SN_TRY(sn::require_no_overlap(*live_out, "out", *live_weight, "weight"));
+    *args = sn::MatmulArgs{live_x, live_weight, live_bias, live_out};
+    return SN_OK;
+}
+
+// kv_write and attention: a cache [S, Hkv, Dh] whose head layout matches src/q.
+sn_status require_cache_layout(const sn::Tensor& cache, const char* cache_arg, int64_t heads, int64_t head_dim) {
+    SN_TRY(sn::require_ndim(cache, cache_arg, 3, "[S, Hkv, Dh]"));
+    SN_CHECK(cache.dims[1] == heads && cache.dims[2] == head_dim, SN_ERR_SHAPE_MISMATCH,
+             "%s: expected [S, %lld, %lld] (Hkv, Dh of the rows written), got %s", cache_arg,
+             static_cast<long long>(heads), static_cast<long long>(head_dim), sn::shape_text(cache).text);
+    return SN_OK;
+}
+
 }  // namespace
 
 extern "C" {
 
 SN_API sn_status sn_copy(sn_context* context, const sn_tensor* src, sn_tensor* dst) {
-    return sn::guarded(__func__, [&]() -> sn_status {
+    return sn::guarded_op(__func__, context, [&]() -> sn_status {
         sn::Context* live = nullptr;
         sn::Tensor *live_src = nullptr, *live_dst = nullptr;
         SN_TRY(sn::resolve_context(context, "context", &live));
@@ -100,40 +143,26 @@ SN_API sn_status sn_copy(sn_context* context, const sn_tensor* src, sn_tensor* d
 
 SN_API sn_status sn_matmul(sn_context* context, const sn_tensor* x, const sn_tensor* weight, const sn_tensor* bias,
                            sn_tensor* out) {
-    return sn::guarded(__func__, [&]() -> sn_status {
+    return sn::guarded_op(__func__, context, [&]() -> sn_status {
         sn::Context* live = nullptr;
-        sn::Tensor *live_x = nullptr, *live_weight = nullptr, *live_bias = nullptr, *live_out = nullptr;
-        SN_TRY(sn::resolve_context(context, "context", &live));
-        SN_TRY(sn::resolve_tensor_in(*live, x, "x", &live_x));
-        SN_TRY(sn::resolve_tensor_in(*live, weight, "weight", &live_weight));
-        SN_TRY(sn::resolve_optional_tensor_in(*live, bias, "bias", &live_bias));
-        SN_TRY(sn::resolve_tensor_in(*live, out, "out", &live_out));
-        SN_TRY(sn::require_dtype(*live_x, "x", kMaskFloat));
-        SN_TRY(sn::require_dtype(*live_weight, "weight", kMaskFloat));
-        SN_TRY(sn::require_same_dtype(*live_out, "out", *live_x, "x"));
-        SN_TRY(sn::require_ndim(*live_weight, "weight", 2, "[N, K]"));
-        const int64_t n = live_weight->dims[0];
-        const int64_t k = live_weight->dims[1];
-        SN_CHECK(live_x->last_dim() == k, SN_ERR_SHAPE_MISMATCH,
-                 "x: last dimension must be K = %lld (weight is %s = [N, K]), got x %s", static_cast<long long>(k),
-                 sn::shape_text(*live_weight).text, sn::shape_text(*live_x).text);
-        SN_CHECK(live_out->last_dim() == n && live_out->rows() == live_x->rows(), SN_ERR_SHAPE_MISMATCH,
-                 "out: expected %lld rows of N = %lld (x is %s, weight %s), got %s",
-                 static_cast<long long>(live_x->rows()), static_cast<long long>(n), sn::shape_text(*live_x).text,
-                 sn::shape_text(*live_weight).text, sn::shape_text(*live_out).text);
-        if (live_bias != nullptr) {
-            SN_TRY(sn::require_dtype(*live_bias, "bias", kMaskFloat));
-            SN_TRY(sn::require_vector(*live_bias, "bias", n, "N"));
-            SN_TRY(sn::require_no_overlap(*live_out, "out", *live_bias, "bias"));
-        }
-        SN_TRY(sn::require_no_overlap(*live_out, "out", *live_x, "x"));
-        SN_TRY(sn::require_no_overlap(*live_out, "out", *live_weight, "weight"));
-        return SN_RUN_OP(*live, matmul, (sn::MatmulArgs{live_x, live_weight, live_bias, live_out}));
+        sn::MatmulArgs args{};
+        SN_TRY(validate_matmul(context, x, weight, bias, out, &args, &live));
+        return SN_RUN_OP(*live, matmul, args);
+    });
+}
+
+SN_API sn_status sn_matmul_add(sn_context* context, const sn_tensor* x, const sn_tensor* weight, const sn_tensor* bias,
+                               sn_tensor* out) {
+    return sn::guarded_op(__func__, context, [&]() -> sn_status {
+        sn::Context* live = nullptr;
+        sn::MatmulArgs args{};
+        SN_TRY(validate_matmul(context, x, weight, bias, out, &args, &live));
+        return SN_RUN_OP(*live, matmul_add, args);
     });
 }
 
 SN_API sn_status sn_add(sn_context* context, const sn_tensor* a, const sn_tensor* b, sn_tensor* out) {
-    return sn::guarded(__func__, [&]() -> sn_status {
+    return sn::guarded_op(__func__, context, [&]() -> sn_status {
         sn::Context* live = nullptr;
         sn::BinaryArgs args{};
         SN_TRY(resolve_binary(context, a, b, out, &args, &live));
@@ -142,7 +171,7 @@ SN_API sn_status sn_add(sn_context* context, const sn_tensor* a, const sn_tensor
 }
 
 SN_API sn_status sn_mul(sn_context* context, const sn_tensor* a, const sn_tensor* b, sn_tensor* out) {
-    return sn::guarded(__func__, [&]() -> sn_status {
+    return sn::guarded_op(__func__, context, [&]() -> sn_status {
         sn::Context* live = nullptr;
         sn::BinaryArgs args{};
         SN_TRY(resolve_binary(context, a, b, out, &args, &live));
@@ -152,7 +181,7 @@ SN_API sn_status sn_mul(sn_context* context, const sn_tensor* a, const sn_tensor
 
 SN_API sn_status sn_rms_norm(sn_context* context, const sn_tensor* x, const sn_tensor* weight, float eps,
                              sn_tensor* out) {
-    return sn::guarded(__func__, [&]() -> sn_status {
+    return sn::guarded_op(__func__, context, [&]() -> sn_status {
         sn::Context* live = nullptr;
         sn::NormArgs args{};
         SN_TRY(validate_norm(context, x, weight, nullptr, eps, out, &args, &live));
@@ -162,7 +191,7 @@ SN_API sn_status sn_rms_norm(sn_context* context, const sn_tensor* x, const sn_t
 
 SN_API sn_status sn_layer_norm(sn_context* context, const sn_tensor* x, const sn_tensor* weight, const sn_tensor* bias,
                                float eps, sn_tensor* out) {
-    return sn::guarded(__func__, [&]() -> sn_status {
+    return sn::guarded_op(__func__, context, [&]() -> sn_status {
         sn::Context* live = nullptr;
         sn::NormArgs args{};
         SN_TRY(validate_norm(context, x, weight, bias, eps, out, &args, &live));
@@ -171,7 +200,7 @@ SN_API sn_status sn_layer_norm(sn_context* context, const sn_tensor* x, const sn
 }
 
 SN_API sn_status sn_silu(sn_context* context, const sn_tensor* x, sn_tensor* out) {
-    return sn::guarded(__func__, [&]() -> sn_status {
+    return sn::guarded_op(__func__, context, [&]() -> sn_status {
         sn::Context* live = nullptr;
         sn::Tensor *live_x = nullptr, *live_out = nullptr;
         SN_TRY(resolve_unary(context, x, out, &live, &live_x, &live_out));
@@ -180,7 +209,7 @@ SN_API sn_status sn_silu(sn_context* context, const sn_tensor* x, sn_tensor* out
 }
 
 SN_API sn_status sn_relu(sn_context* context, const sn_tensor* x, sn_tensor* out) {
-    return sn::guarded(__func__, [&]() -> sn_status {
+    return sn::guarded_op(__func__, context, [&]() -> sn_status {
         sn::Context* live = nullptr;
         sn::Tensor *live_x = nullptr, *live_out = nullptr;
         SN_TRY(resolve_unary(context, x, out, &live, &live_x, &live_out));
@@ -189,7 +218,7 @@ SN_API sn_status sn_relu(sn_context* context, const sn_tensor* x, sn_tensor* out
 }
 
 SN_API sn_status sn_gelu(sn_context* context, const sn_tensor* x, int32_t approximate, sn_tensor* out) {
-    return sn::guarded(__func__, [&]() -> sn_status {
+    return sn::guarded_op(__func__, context, [&]() -> sn_status {
         sn::Context* live = nullptr;
         sn::Tensor *live_x = nullptr, *live_out = nullptr;
         SN_TRY(resolve_unary(context, x, out, &live, &live_x, &live_out));
@@ -200,7 +229,7 @@ SN_API sn_status sn_gelu(sn_context* context, const sn_tensor* x, int32_t approx
 }
 
 SN_API sn_status sn_swiglu(sn_context* context, const sn_tensor* gate, const sn_tensor* up, sn_tensor* out) {
-    return sn::guarded(__func__, [&]() -> sn_status {
+    return sn::guarded_op(__func__, context, [&]() -> sn_status {
         sn::Context* live = nullptr;
         sn::Tensor *live_gate = nullptr, *live_up = nullptr, *live_out = nullptr;
         SN_TRY(sn::resolve_context(context, "context", &live));
@@ -219,7 +248,7 @@ SN_API sn_status sn_swiglu(sn_context* context, const sn_tensor* gate, const sn_
 }
 
 SN_API sn_status sn_softmax(sn_context* context, const sn_tensor* x, sn_tensor* out) {
-    return sn::guarded(__func__, [&]() -> sn_status {
+    return sn::guarded_op(__func__, context, [&]() -> sn_status {
         sn::Context* live = nullptr;
         sn::Tensor *live_x = nullptr, *live_out = nullptr;
         SN_TRY(resolve_unary(context, x, out, &live, &live_x, &live_out));
@@ -229,7 +258,7 @@ SN_API sn_status sn_softmax(sn_context* context, const sn_tensor* x, sn_tensor* 
 
 SN_API sn_status sn_rope(sn_context* context, const sn_tensor* x, const sn_tensor* positions, float theta,
                          sn_tensor* out) {
-    return sn::guarded(__func__, [&]() -> sn_status {
+    return sn::guarded_op(__func__, context, [&]() -> sn_status {
         sn::Context* live = nullptr;
         sn::Tensor *live_x = nullptr, *live_positions = nullptr, *live_out = nullptr;
         SN_TRY(resolve_unary(context, x, out, &live, &live_x, &live_out));
@@ -247,7 +276,7 @@ SN_API sn_status sn_rope(sn_context* context, const sn_tensor* x, const sn_tenso
 }
 
 SN_API sn_status sn_embedding(sn_context* context, const sn_tensor* table, const sn_tensor* ids, sn_tensor* out) {
-    return sn::guarded(__func__, [&]() -> sn_status {
+    return sn::guarded_op(__func__, context, [&]() -> sn_status {
         sn::Context* live = nullptr;
         sn::Tensor *live_table = nullptr, *live_ids = nullptr, *live_out = nullptr;
         SN_TRY(sn::resolve_context(context, "context", &live));
@@ -271,50 +300,72 @@ SN_API sn_status sn_embedding(sn_context* context, const sn_tensor* table, const
     });
 }
 
-SN_API sn_status sn_attention(sn_context* context, const sn_tensor* q, const sn_tensor* k_cache,
-                              const sn_tensor* v_cache, int32_t past_len, int32_t window, float scale, sn_tensor* out) {
-    return sn::guarded(__func__, [&]() -> sn_status {
+SN_API sn_status sn_kv_write(sn_context* context, const sn_tensor* src, const sn_tensor* positions, sn_tensor* cache) {
+    return sn::guarded_op(__func__, context, [&]() -> sn_status {
         sn::Context* live = nullptr;
-        sn::Tensor *live_q = nullptr, *live_k = nullptr, *live_v = nullptr, *live_out = nullptr;
+        sn::Tensor *live_src = nullptr, *live_positions = nullptr, *live_cache = nullptr;
+        SN_TRY(sn::resolve_context(context, "context", &live));
+        SN_TRY(sn::resolve_tensor_in(*live, src, "src", &live_src));
+        SN_TRY(sn::resolve_tensor_in(*live, positions, "positions", &live_positions));
+        SN_TRY(sn::resolve_tensor_in(*live, cache, "cache", &live_cache));
+        SN_TRY(sn::require_dtype(*live_src, "src", kMaskFloat));
+        SN_TRY(sn::require_dtype(*live_positions, "positions", kMaskI32));
+        SN_TRY(sn::require_dtype(*live_cache, "cache", kMaskFloat));
+        SN_TRY(sn::require_ndim(*live_src, "src", 3, "[T, Hkv, Dh]"));
+        SN_TRY(sn::require_vector(*live_positions, "positions", live_src->dims[0], "T"));
+        SN_TRY(require_cache_layout(*live_cache, "cache", live_src->dims[1], live_src->dims[2]));
+        SN_TRY(sn::require_no_overlap(*live_cache, "cache", *live_src, "src"));
+        SN_TRY(sn::require_no_overlap(*live_cache, "cache", *live_positions, "positions"));
+        return SN_RUN_OP(*live, kv_write, (sn::KvWriteArgs{live_src, live_positions, live_cache}));
+    });
+}
+
+SN_API sn_status sn_attention(sn_context* context, const sn_tensor* q, const sn_tensor* positions,
+                              const sn_tensor* k_cache, const sn_tensor* v_cache, int32_t window, float scale,
+                              sn_tensor* out) {
+    return sn::guarded_op(__func__, context, [&]() -> sn_status {
+        sn::Context* live = nullptr;
+        sn::Tensor *live_q = nullptr, *live_positions = nullptr, *live_k = nullptr, *live_v = nullptr,
+                   *live_out = nullptr;
         SN_TRY(sn::resolve_context(context, "context", &live));
         SN_TRY(sn::resolve_tensor_in(*live, q, "q", &live_q));
+        SN_TRY(sn::resolve_tensor_in(*live, positions, "positions", &live_positions));
         SN_TRY(sn::resolve_tensor_in(*live, k_cache, "k_cache", &live_k));
         SN_TRY(sn::resolve_tensor_in(*live, v_cache, "v_cache", &live_v));
         SN_TRY(sn::resolve_tensor_in(*live, out, "out", &live_out));
         SN_TRY(sn::require_dtype(*live_q, "q", kMaskFloat));
+        SN_TRY(sn::require_dtype(*live_positions, "positions", kMaskI32));
         SN_TRY(sn::require_dtype(*live_k, "k_cache", kMaskFloat));
         SN_TRY(sn::require_same_dtype(*live_v, "v_cache", *live_k, "k_cache"));
         SN_TRY(sn::require_same_dtype(*live_out, "out", *live_q, "q"));
         SN_TRY(sn::require_ndim(*live_q, "q", 3, "[T, Hq, Dh]"));
+        SN_TRY(sn::require_vector(*live_positions, "positions", live_q->dims[0], "T"));
         SN_TRY(sn::require_ndim(*live_k, "k_cache", 3, "[S, Hkv, Dh]"));
         SN_TRY(sn::require_same_shape(*live_v, "v_cache", *live_k, "k_cache"));
         SN_TRY(sn::require_same_shape(*live_out, "out", *live_q, "q"));
-        const int64_t t = live_q->dims[0], hq = live_q->dims[1], dh = live_q->dims[2];
-        const int64_t s = live_k->dims[0], hkv = live_k->dims[1];
+        const int64_t hq = live_q->dims[1], dh = live_q->dims[2];
+        const int64_t hkv = live_k->dims[1];
         SN_CHECK(live_k->dims[2] == dh, SN_ERR_SHAPE_MISMATCH,
                  "k_cache: head dimension must equal q's Dh = %lld, got k_cache %s", static_cast<long long>(dh),
                  sn::shape_text(*live_k).text);
         SN_CHECK(hq % hkv == 0, SN_ERR_SHAPE_MISMATCH,
                  "k_cache: Hq = %lld (q %s) must be a multiple of Hkv = %lld (k_cache %s)", static_cast<long long>(hq),
                  sn::shape_text(*live_q).text, static_cast<long long>(hkv), sn::shape_text(*live_k).text);
-        SN_CHECK(past_len >= 0, SN_ERR_INVALID_ARGUMENT, "past_len: must be >= 0, got %d", past_len);
         SN_CHECK(window >= 0, SN_ERR_INVALID_ARGUMENT, "window: must be >= 0 (0 = no sliding window), got %d", window);
-        SN_CHECK(past_len + t <= s, SN_ERR_INVALID_ARGUMENT,
-                 "past_len: past_len + T = %d + %lld exceeds the cache length S = %lld", past_len,
-                 static_cast<long long>(t), static_cast<long long>(s));
         SN_CHECK(std::isfinite(scale), SN_ERR_INVALID_ARGUMENT, "scale: must be finite, got %g",
                  static_cast<double>(scale));
         SN_TRY(sn::require_no_overlap(*live_out, "out", *live_q, "q"));
+        SN_TRY(sn::require_no_overlap(*live_out, "out", *live_positions, "positions"));
         SN_TRY(sn::require_no_overlap(*live_out, "out", *live_k, "k_cache"));
         SN_TRY(sn::require_no_overlap(*live_out, "out", *live_v, "v_cache"));
         return SN_RUN_OP(*live, attention,
-                         (sn::AttentionArgs{live_q, live_k, live_v, past_len, window, scale, live_out}));
+                         (sn::AttentionArgs{live_q, live_positions, live_k, live_v, window, scale, live_out}));
     });
 }
 
 SN_API sn_status sn_cross_entropy(sn_context* context, const sn_tensor* logits, const sn_tensor* targets,
                                   sn_tensor* losses) {
-    return sn::guarded(__func__, [&]() -> sn_status {
+    return sn::guarded_op(__func__, context, [&]() -> sn_status {
         sn::Context* live = nullptr;
         sn::Tensor *live_logits = nullptr, *live_targets = nullptr, *live_losses = nullptr;
         SN_TRY(sn::resolve_context(context, "context", &live));
@@ -330,6 +381,19 @@ SN_API sn_status sn_cross_entropy(sn_context* context, const sn_tensor* logits, 
         SN_TRY(sn::require_no_overlap(*live_losses, "losses", *live_logits, "logits"));
         SN_TRY(sn::require_no_overlap(*live_losses, "losses", *live_targets, "targets"));
         return SN_RUN_OP(*live, cross_entropy, (sn::CrossEntropyArgs{live_logits, live_targets, live_losses}));
+    });
+}
+
+SN_API sn_status sn_fill_random(sn_context* context, sn_tensor* tensor, uint64_t seed, float scale) {
+    return sn::guarded_op(__func__, context, [&]() -> sn_status {
+        sn::Context* live = nullptr;
+        sn::Tensor* live_tensor = nullptr;
+        SN_TRY(sn::resolve_context(context, "context", &live));
+        SN_TRY(sn::resolve_tensor_in(*live, tensor, "tensor", &live_tensor));
+        SN_TRY(sn::require_dtype(*live_tensor, "tensor", kMaskFloat));
+        SN_CHECK(std::isfinite(scale), SN_ERR_INVALID_ARGUMENT, "scale: must be finite, got %g",
+                 static_cast<double>(scale));
+        return SN_RUN_OP(*live, fill_random, (sn::FillRandomArgs{live_tensor, seed, scale}));
     });
 }
 

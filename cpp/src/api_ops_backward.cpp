@@ -57,7 +57,7 @@ extern "C" {
 
 SN_API sn_status sn_matmul_backward_input(sn_context* context, const sn_tensor* dy, const sn_tensor* weight,
                                           int32_t accumulate, sn_tensor* dx) {
-    return sn::guarded(__func__, [&]() -> sn_status {
+    return sn::guarded_op(__func__, context, [&]() -> sn_status {
         sn::Context* live = nullptr;
         sn::Tensor *live_dy = nullptr, *live_weight = nullptr, *live_dx = nullptr;
         SN_TRY(sn::resolve_context(context, "context", &live));
@@ -86,7 +86,7 @@ SN_API sn_status sn_matmul_backward_input(sn_context* context, const sn_tensor* 
 
 SN_API sn_status sn_fisher_accumulate(sn_context* context, const sn_tensor* dy, const sn_tensor* x,
                                       sn_tensor* fisher) {
-    return sn::guarded(__func__, [&]() -> sn_status {
+    return sn::guarded_op(__func__, context, [&]() -> sn_status {
         sn::Context* live = nullptr;
         sn::Tensor *live_dy = nullptr, *live_x = nullptr, *live_fisher = nullptr;
         SN_TRY(sn::resolve_context(context, "context", &live));
@@ -117,7 +117,7 @@ SN_API sn_status sn_fisher_accumulate(sn_context* context, const sn_tensor* dy, 
 
 SN_API sn_status sn_rms_norm_backward(sn_context* context, const sn_tensor* x, const sn_tensor* weight, float eps,
                                       const sn_tensor* dy, sn_tensor* dx) {
-    return sn::guarded(__func__, [&]() -> sn_status {
+    return sn::guarded_op(__func__, context, [&]() -> sn_status {
         sn::Context* live = nullptr;
         sn::NormBackwardArgs args{};
         SN_TRY(validate_norm_backward(context, x, weight, eps, dy, dx, &args, &live));
@@ -127,7 +127,7 @@ SN_API sn_status sn_rms_norm_backward(sn_context* context, const sn_tensor* x, c
 
 SN_API sn_status sn_layer_norm_backward(sn_context* context, const sn_tensor* x, const sn_tensor* weight, float eps,
                                         const sn_tensor* dy, sn_tensor* dx) {
-    return sn::guarded(__func__, [&]() -> sn_status {
+    return sn::guarded_op(__func__, context, [&]() -> sn_status {
         sn::Context* live = nullptr;
         sn::NormBackwardArgs args{};
         SN_TRY(validate_norm_backward(context, x, weight, eps, dy, dx, &args, &live));
@@ -137,7 +137,7 @@ SN_API sn_status sn_layer_norm_backward(sn_context* context, const sn_tensor* x,
 
 SN_API sn_status sn_swiglu_backward(sn_context* context, const sn_tensor* gate, const sn_tensor* up,
                                     const sn_tensor* dy, sn_tensor* dgate, sn_tensor* dup) {
-    return sn::guarded(__func__, [&]() -> sn_status {
+    return sn::guarded_op(__func__, context, [&]() -> sn_status {
         sn::Context* live = nullptr;
         sn::Tensor *live_gate = nullptr, *live_up = nullptr, *live_dy = nullptr, *live_dgate = nullptr,
                    *live_dup = nullptr;
@@ -165,7 +165,7 @@ SN_API sn_status sn_swiglu_backward(sn_context* context, const sn_tensor* gate, 
 
 SN_API sn_status sn_activation_backward(sn_context* context, sn_activation activation, const sn_tensor* x,
                                         const sn_tensor* dy, sn_tensor* dx) {
-    return sn::guarded(__func__, [&]() -> sn_status {
+    return sn::guarded_op(__func__, context, [&]() -> sn_status {
         sn::Context* live = nullptr;
         sn::Tensor *live_x = nullptr, *live_dy = nullptr, *live_dx = nullptr;
         SN_TRY(sn::resolve_context(context, "context", &live));
@@ -190,7 +190,7 @@ SN_API sn_status sn_activation_backward(sn_context* context, sn_activation activ
 
 SN_API sn_status sn_rope_backward(sn_context* context, const sn_tensor* dy, const sn_tensor* positions, float theta,
                                   sn_tensor* dx) {
-    return sn::guarded(__func__, [&]() -> sn_status {
+    return sn::guarded_op(__func__, context, [&]() -> sn_status {
         sn::Context* live = nullptr;
         sn::Tensor *live_dy = nullptr, *live_positions = nullptr, *live_dx = nullptr;
         SN_TRY(sn::resolve_context(context, "context", &live));
@@ -215,7 +215,7 @@ SN_API sn_status sn_rope_backward(sn_context* context, const sn_tensor* dy, cons
 SN_API sn_status sn_attention_backward(sn_context* context, const sn_tensor* q, const sn_tensor* positions,
                                        const sn_tensor* k, const sn_tensor* v, int32_t window, float scale,
                                        const sn_tensor* dout, sn_tensor* dq, sn_tensor* dk, sn_tensor* dv) {
-    return sn::guarded(__func__, [&]() -> sn_status {
+    return sn::guarded_op(__func__, context, [&]() -> sn_status {
         sn::Context* live = nullptr;
         sn::Tensor *live_q = nullptr, *live_positions = nullptr, *live_k = nullptr, *live_v = nullptr,
                    *live_dout = nullptr, *live_dq = nullptr, *live_dk = nullptr, *live_dv = nullptr;
@@ -268,7 +268,7 @@ SN_API sn_status sn_attention_backward(sn_context* context, const sn_tensor* q, 
 
 SN_API sn_status sn_cross_entropy_backward(sn_context* context, const sn_tensor* logits, const sn_tensor* targets,
                                            float scale, sn_tensor* dlogits) {
-    return sn::guarded(__func__, [&]() -> sn_status {
+    return sn::guarded_op(__func__, context, [&]() -> sn_status {
         sn::Context* live = nullptr;
         sn::Tensor *live_logits = nullptr, *live_targets = nullptr, *live_dlogits = nullptr;
         SN_TRY(sn::resolve_context(context, "context", &live));

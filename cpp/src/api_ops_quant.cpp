@@ -41,7 +41,7 @@ SN_API sn_status sn_lut_matmul(sn_context* context, const sn_tensor* x, const sn
                                const sn_tensor* lut, int32_t bits, const sn_tensor* sparse_rows,
                                const sn_tensor* sparse_cols, const sn_tensor* sparse_vals, const sn_tensor* bias,
                                int32_t accumulate, sn_tensor* out) {
-    return sn::guarded(__func__, [&]() -> sn_status {
+    return sn::guarded_op(__func__, context, [&]() -> sn_status {
         sn::Context* live = nullptr;
         sn::Tensor *live_x = nullptr, *live_qweight = nullptr, *live_lut = nullptr, *live_bias = nullptr,
                    *live_out = nullptr;

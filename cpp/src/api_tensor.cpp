@@ -11,6 +11,7 @@ namespace sn {
 
 Storage::~Storage() {
     context->backend->release(*context, data);
+    context->count_release(static_cast<int64_t>(nbytes));
 }
 
 namespace {
@@ -31,6 +32,16 @@ sn_status checked_shape(const int64_t* dims, int32_t ndim, sn_dtype dtype, int64
     SN_CHECK(numel <= max_bytes / static_cast<int64_t>(sn_dtype_size(dtype)), SN_ERR_INVALID_ARGUMENT,
              "dims: shape %s is too large", shape_text(dims, ndim).text);
     *out_numel = numel;
+    return SN_OK;
+}
+
+// Transfers and allocations wait for or disturb the device, which a capture cannot record.
+sn_status require_not_capturing(const Context& context, const char* what) {
+    SN_CHECK(
+        !context.capturing.load(), SN_ERR_INVALID_ARGUMENT,
+        "the tensor's context is capturing a graph: %s is not allowed until sn_graph_end_capture (keep values that "
+        "change per replay in tensors and upload them before sn_graph_launch)",
+        what);
     return SN_OK;
 }
 
@@ -60,6 +71,8 @@ SN_API sn_status sn_tensor_create(sn_context* context, sn_dtype dtype, const int
         *out_tensor = nullptr;
         sn::Context* live = nullptr;
         SN_TRY(sn::resolve_context(context, "context", &live));
+        SN_CHECK(!live->capturing.load(), SN_ERR_INVALID_ARGUMENT,
+                 "context is capturing a graph: create tensors before sn_graph_begin_capture (views are allowed)");
         SN_CHECK(sn::is_valid_dtype(sn::raw_enum(dtype)), SN_ERR_INVALID_ARGUMENT, "dtype: unknown dtype %lld",
                  static_cast<long long>(sn::raw_enum(dtype)));
         int64_t numel = 0;
@@ -150,6 +163,7 @@ SN_API sn_status sn_tensor_upload(sn_tensor* tensor, const void* src, size_t nby
         SN_CHECK(nbytes == live->nbytes(), SN_ERR_INVALID_ARGUMENT,
                  "nbytes: %zu does not match the tensor's size, %zu bytes (%s %s)", nbytes, live->nbytes(),
                  sn::dtype_name(live->dtype), sn::shape_text(*live).text);
+        SN_TRY(sn::require_not_capturing(*live->context, "an upload"));
         return live->context->backend->upload(*live->context, live->data(), src, nbytes);
     });
 }
@@ -162,6 +176,7 @@ SN_API sn_status sn_tensor_download(const sn_tensor* tensor, void* dst, size_t n
         SN_CHECK(nbytes == live->nbytes(), SN_ERR_INVALID_ARGUMENT,
                  "nbytes: %zu does not match the tensor's size, %zu bytes (%s %s)", nbytes, live->nbytes(),
                  sn::dtype_name(live->dtype), sn::shape_text(*live).text);
+        SN_TRY(sn::require_not_capturing(*live->context, "a download"));
         SN_TRY(live->context->backend->synchronize(*live->context));
         return live->context->backend->download(*live->context, dst, live->data(), nbytes);
     });

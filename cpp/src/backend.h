@@ -7,6 +7,9 @@
 // so adding an op is one line here, one Args struct, one public function in api_ops.cpp and one
 // entry per backend; nothing is kept in sync by hand.
 //
+// Graph capture is a mode of the context, not an op: while the context captures, run_op() hands
+// each call to the capture (capture_call below) after the same checks as always.
+//
 // Calling convention: every op function is `sn_status fn(Context&, const XxxArgs&)`. The public
 // sn_* function (api_ops.cpp) has already checked handles, contexts, dtypes against the API
 // contract, shapes and aliasing; run_op() then checks the dtypes against what the backend
@@ -21,6 +24,9 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <mutex>
+#include <utility>
 
 namespace sn {
 
@@ -28,6 +34,7 @@ namespace sn {
 #define SN_OP_LIST(X)                                 \
     X(copy, CopyArgs)                                 \
     X(matmul, MatmulArgs)                             \
+    X(matmul_add, MatmulArgs)                         \
     X(add, BinaryArgs)                                \
     X(mul, BinaryArgs)                                \
     X(rms_norm, NormArgs)                             \
@@ -39,8 +46,10 @@ namespace sn {
     X(softmax, UnaryArgs)                             \
     X(rope, RopeArgs)                                 \
     X(embedding, EmbeddingArgs)                       \
+    X(kv_write, KvWriteArgs)                          \
     X(attention, AttentionArgs)                       \
     X(cross_entropy, CrossEntropyArgs)                \
+    X(fill_random, FillRandomArgs)                    \
     X(lut_matmul, LutMatmulArgs)                      \
     X(matmul_backward_input, MatmulBackwardInputArgs) \
     X(fisher_accumulate, FisherAccumulateArgs)        \
@@ -54,14 +63,22 @@ namespace sn {
 
 // Each Args struct lists its tensors in API argument order with their role names (used in
 // messages and matched index by index with OpImpl::accepts). Optional tensors may be null.
+// remap_tensors(f) replaces every tensor pointer p by f(p): a recorded call (CPU graphs) points
+// its arguments at its own copies of the tensors, so replay never follows a destroyed handle.
 
 struct CopyArgs {
     static constexpr std::array<const char*, 2> kRoles{"src", "dst"};
     const Tensor* src;
     Tensor* dst;
     std::array<const Tensor*, 2> tensors() const { return {src, dst}; }
+    template <class F>
+    void remap_tensors(F&& f) {
+        src = f(src);
+        dst = f(dst);
+    }
 };
 
+// matmul: out = x·Wᵀ (+ bias); matmul_add: out += x·Wᵀ (+ bias).
 struct MatmulArgs {
     static constexpr std::array<const char*, 4> kRoles{"x", "weight", "bias", "out"};
     const Tensor* x;       // [M, K] (rows flattened)
@@ -69,6 +86,13 @@ struct MatmulArgs {
     const Tensor* bias;    // [N] or null
     Tensor* out;           // [M, N]
     std::array<const Tensor*, 4> tensors() const { return {x, weight, bias, out}; }
+    template <class F>
+    void remap_tensors(F&& f) {
+        x = f(x);
+        weight = f(weight);
+        bias = f(bias);
+        out = f(out);
+    }
 };
 
 // add and mul: b has a's shape, or is [D] with D = a's last dimension (broadcast over rows).
@@ -78,6 +102,12 @@ struct BinaryArgs {
     const Tensor* b;
     Tensor* out;
     std::array<const Tensor*, 3> tensors() const { return {a, b, out}; }
+    template <class F>
+    void remap_tensors(F&& f) {
+        a = f(a);
+        b = f(b);
+        out = f(out);
+    }
 };
 
 // rms_norm (bias always null) and layer_norm over the last dimension D.
@@ -89,6 +119,13 @@ struct NormArgs {
     float eps;
     Tensor* out;
     std::array<const Tensor*, 4> tensors() const { return {x, weight, bias, out}; }
+    template <class F>
+    void remap_tensors(F&& f) {
+        x = f(x);
+        weight = f(weight);
+        bias = f(bias);
+        out = f(out);
+    }
 };
 
 struct UnaryArgs {
@@ -96,6 +133,11 @@ struct UnaryArgs {
     const Tensor* x;
     Tensor* out;
     std::array<const Tensor*, 2> tensors() const { return {x, out}; }
+    template <class F>
+    void remap_tensors(F&& f) {
+        x = f(x);
+        out = f(out);
+    }
 };
 
 struct GeluArgs {
@@ -104,6 +146,11 @@ struct GeluArgs {
     bool tanh_approximation;
     Tensor* out;
     std::array<const Tensor*, 2> tensors() const { return {x, out}; }
+    template <class F>
+    void remap_tensors(F&& f) {
+        x = f(x);
+        out = f(out);
+    }
 };
 
 struct SwigluArgs {
@@ -112,6 +159,12 @@ struct SwigluArgs {
     const Tensor* up;
     Tensor* out;
     std::array<const Tensor*, 3> tensors() const { return {gate, up, out}; }
+    template <class F>
+    void remap_tensors(F&& f) {
+        gate = f(gate);
+        up = f(up);
+        out = f(out);
+    }
 };
 
 struct RopeArgs {
@@ -121,6 +174,12 @@ struct RopeArgs {
     float theta;
     Tensor* out;  // [T, H, Dh]
     std::array<const Tensor*, 3> tensors() const { return {x, positions, out}; }
+    template <class F>
+    void remap_tensors(F&& f) {
+        x = f(x);
+        positions = f(positions);
+        out = f(out);
+    }
 };
 
 struct EmbeddingArgs {
@@ -129,18 +188,49 @@ struct EmbeddingArgs {
     const Tensor* ids;    // I32 [T]
     Tensor* out;          // [T, D]
     std::array<const Tensor*, 3> tensors() const { return {table, ids, out}; }
+    template <class F>
+    void remap_tensors(F&& f) {
+        table = f(table);
+        ids = f(ids);
+        out = f(out);
+    }
 };
 
+// cache[positions[t]] = src[t] for t < T.
+struct KvWriteArgs {
+    static constexpr std::array<const char*, 3> kRoles{"src", "positions", "cache"};
+    const Tensor* src;        // [T, Hkv, Dh]
+    const Tensor* positions;  // I32 [T]
+    Tensor* cache;            // [S, Hkv, Dh]
+    std::array<const Tensor*, 3> tensors() const { return {src, positions, cache}; }
+    template <class F>
+    void remap_tensors(F&& f) {
+        src = f(src);
+        positions = f(positions);
+        cache = f(cache);
+    }
+};
+
+// Query row t sits at position p = positions[t] and sees keys j with j <= p and, when
+// window > 0, p − j < window.
 struct AttentionArgs {
-    static constexpr std::array<const char*, 4> kRoles{"q", "k_cache", "v_cache", "out"};
-    const Tensor* q;        // [T, Hq, Dh]
-    const Tensor* k_cache;  // [S, Hkv, Dh]
-    const Tensor* v_cache;  // [S, Hkv, Dh]
-    int32_t past_len;
-    int32_t window;  // 0: no sliding window
+    static constexpr std::array<const char*, 5> kRoles{"q", "positions", "k_cache", "v_cache", "out"};
+    const Tensor* q;          // [T, Hq, Dh]
+    const Tensor* positions;  // I32 [T]
+    const Tensor* k_cache;    // [S, Hkv, Dh]
+    const Tensor* v_cache;    // [S, Hkv, Dh]
+    int32_t window;           // 0: no sliding window
     float scale;
     Tensor* out;  // [T, Hq, Dh]
-    std::array<const Tensor*, 4> tensors() const { return {q, k_cache, v_cache, out}; }
+    std::array<const Tensor*, 5> tensors() const { return {q, positions, k_cache, v_cache, out}; }
+    template <class F>
+    void remap_tensors(F&& f) {
+        q = f(q);
+        positions = f(positions);
+        k_cache = f(k_cache);
+        v_cache = f(v_cache);
+        out = f(out);
+    }
 };
 
 struct CrossEntropyArgs {
@@ -149,8 +239,43 @@ struct CrossEntropyArgs {
     const Tensor* targets;  // I32 [T]
     Tensor* losses;         // [T]
     std::array<const Tensor*, 3> tensors() const { return {logits, targets, losses}; }
+    template <class F>
+    void remap_tensors(F&& f) {
+        logits = f(logits);
+        targets = f(targets);
+        losses = f(losses);
+    }
 };
 
+// tensor[i] = scale·(2u − 1) with u from SplitMix64 (random_value() below).
+struct FillRandomArgs {
+    static constexpr std::array<const char*, 1> kRoles{"tensor"};
+    Tensor* tensor;
+    uint64_t seed;
+    float scale;
+    std::array<const Tensor*, 1> tensors() const { return {tensor}; }
+    template <class F>
+    void remap_tensors(F&& f) {
+        tensor = f(tensor);
+    }
+};
+
+// sn_fill_random's generator, shared by every backend (host and device code): element `index`
+// of a tensor filled with `seed` and `scale`, before rounding to the tensor's dtype. The F32
+// product is correctly rounded on every backend (2u − 1 is exact), so all agree bit for bit.
+#if defined(__CUDACC__)
+#define SN_HOST_DEVICE __host__ __device__
+#else
+#define SN_HOST_DEVICE
+#endif
+SN_HOST_DEVICE inline float random_value(uint64_t seed, uint64_t index, float scale) {
+    uint64_t z = seed + (index + 1) * 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    const float u = static_cast<float>(z >> 40) * 0x1.0p-24f;
+    return scale * (2.0f * u - 1.0f);
+}
 // ---- dtype sets ---------------------------------------------------------------------------------
 
 using DtypeMask = uint32_t;
@@ -203,6 +328,23 @@ struct Backend {
     sn_status (*upload)(Context& context, void* dst, const void* host_src, size_t nbytes);
     sn_status (*download)(Context& context, void* host_dst, const void* src, size_t nbytes);
     sn_status (*synchronize)(Context& context);
+    // Writes a short description of the context's device into `buffer` (sn_context_device_name).
+    void (*describe_device)(const Context& context, char* buffer, size_t capacity);
+    // Device memory free and total in bytes (0, 0 where the backend does not report them).
+    sn_status (*device_memory)(const Context& context, int64_t* out_free, int64_t* out_total);
+
+    // Graph capture through the device runtime (CUDA graphs). A backend without one leaves all
+    // four null: its ops are then recorded while capturing (Capture::ops) and replayed in order.
+    //   begin_capture   start capturing the context's work
+    //   end_capture     stop; when `keep` is false (an op failed) discard what was captured, else
+    //                   return the executable graph and its node count
+    //   launch_graph    replay on the context's stream, asynchronously
+    //   destroy_graph   free a graph end_capture returned
+    sn_status (*begin_capture)(Context& context);
+    sn_status (*end_capture)(Context& context, bool keep, void** out_graph, int64_t* out_node_count);
+    sn_status (*launch_graph)(Context& context, void* graph);
+    void (*destroy_graph)(Context& context, void* graph) noexcept;
+
     OpTable ops;
 };
 
@@ -218,12 +360,61 @@ bool backend_implements(const Backend& backend, OpId op);
 sn_status check_supported(const Context& context, OpId op, const char* const* roles, const Tensor* const* tensors,
                           const DtypeMask* accepts, size_t count);
 
+// One call made while the context captures (the lock on context.capture_mutex is held): its
+// storages join the capture; a backend with native graphs runs it (the device runtime records
+// the launches), any other backend records it for replay. A call that finds the capture already
+// ended (a racing sn_graph_end_capture) runs normally.
+template <class Args>
+sn_status capture_call(Context& context, sn_status (*run)(Context&, const Args&), const Args& args) {
+    std::unique_lock<std::mutex> lock(context.capture_mutex);
+    Capture* capture = context.capture.get();
+    if (capture == nullptr) {
+        lock.unlock();
+        return run(context, args);
+    }
+    for (const Tensor* tensor : args.tensors()) {
+        if (tensor != nullptr) capture->storages.push_back(tensor->storage);
+    }
+    if (context.backend->begin_capture != nullptr) return run(context, args);
+
+    // Own copies of the tensors (shape, dtype, offset, storage) that the recorded arguments
+    // point at: the call replays the same memory even after the caller destroys a handle.
+    struct Recorded {
+        Args args;
+        std::array<Tensor, std::tuple_size<decltype(Args::kRoles)>::value> tensors;
+    };
+    auto recorded = std::make_shared<Recorded>();
+    recorded->args = args;
+    size_t next = 0;
+    recorded->args.remap_tensors([&](const Tensor* tensor) -> Tensor* {
+        if (tensor == nullptr) return nullptr;
+        Tensor* copy = &recorded->tensors[next++];
+        *copy = *tensor;
+        return copy;
+    });
+    capture->ops.push_back([run, recorded](Context& replay_context) { return run(replay_context, recorded->args); });
+    return SN_OK;
+}
+
 template <class Args>
 sn_status run_op(Context& context, OpId op, OpImpl<Args> OpTable::*entry, const Args& args) {
     const OpImpl<Args>& impl = context.backend->ops.*entry;
     const auto tensors = args.tensors();
     SN_TRY(check_supported(context, op, Args::kRoles.data(), tensors.data(), impl.accepts.data(), tensors.size()));
+    if (context.capturing.load(std::memory_order_acquire)) return capture_call(context, impl.run, args);
     return impl.run(context, args);
+}
+
+// Runs the body of an op export like guarded(), and records a failure in the context's capture
+// when it is capturing, so that sn_graph_end_capture reports it instead of returning a graph
+// that silently lacks the operation.
+void note_op_failure(const sn_context* context, sn_status status) noexcept;
+
+template <class Body>
+sn_status guarded_op(const char* api_name, const sn_context* context, Body&& body) noexcept {
+    const sn_status status = guarded(api_name, std::forward<Body>(body));
+    if (status != SN_OK) note_op_failure(context, status);
+    return status;
 }
 
 }  // namespace sn

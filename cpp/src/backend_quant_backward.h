@@ -1,7 +1,8 @@
 // Argument structs of the LUT-quantized linear and of the backward ops (the Fisher pass), in the
 // convention of backend.h: tensors in API argument order, with role names matching the parameter
-// names of squeeze_native.h; optional tensors may be null. Included by backend.h, whose SN_OP_LIST
-// names these structs.
+// names of squeeze_native.h; optional tensors may be null; remap_tensors(f) replaces every tensor
+// pointer p by f(p) (graph capture records calls on its own copies of the tensors). Included by
+// backend.h, whose SN_OP_LIST names these structs.
 #pragma once
 
 #include "objects.h"
@@ -28,6 +29,17 @@ struct LutMatmulArgs {
     std::array<const Tensor*, 8> tensors() const {
         return {x, qweight, lut, sparse_rows, sparse_cols, sparse_vals, bias, out};
     }
+    template <class F>
+    void remap_tensors(F&& f) {
+        x = f(x);
+        qweight = f(qweight);
+        lut = f(lut);
+        sparse_rows = f(sparse_rows);
+        sparse_cols = f(sparse_cols);
+        sparse_vals = f(sparse_vals);
+        bias = f(bias);
+        out = f(out);
+    }
 };
 
 // dx[M, K] (=, or += when accumulate) dy[M, N] · weight[N, K].
@@ -38,6 +50,12 @@ struct MatmulBackwardInputArgs {
     bool accumulate;
     Tensor* dx;  // [M, K]
     std::array<const Tensor*, 3> tensors() const { return {dy, weight, dx}; }
+    template <class F>
+    void remap_tensors(F&& f) {
+        dy = f(dy);
+        weight = f(weight);
+        dx = f(dx);
+    }
 };
 
 // fisher[N, K] += (dyᵀ · x)², elementwise square of the per-sample weight gradient.
@@ -47,6 +65,12 @@ struct FisherAccumulateArgs {
     const Tensor* x;   // [T, K]
     Tensor* fisher;    // F32 [N, K]
     std::array<const Tensor*, 3> tensors() const { return {dy, x, fisher}; }
+    template <class F>
+    void remap_tensors(F&& f) {
+        dy = f(dy);
+        x = f(x);
+        fisher = f(fisher);
+    }
 };
 
 // rms_norm_backward and layer_norm_backward over the last dimension D (weight fixed, no bias
@@ -59,6 +83,13 @@ struct NormBackwardArgs {
     const Tensor* dy;  // x's shape
     Tensor* dx;        // x's shape
     std::array<const Tensor*, 4> tensors() const { return {x, weight, dy, dx}; }
+    template <class F>
+    void remap_tensors(F&& f) {
+        x = f(x);
+        weight = f(weight);
+        dy = f(dy);
+        dx = f(dx);
+    }
 };
 
 struct SwigluBackwardArgs {
@@ -69,6 +100,14 @@ struct SwigluBackwardArgs {
     Tensor* dgate;
     Tensor* dup;
     std::array<const Tensor*, 5> tensors() const { return {gate, up, dy, dgate, dup}; }
+    template <class F>
+    void remap_tensors(F&& f) {
+        gate = f(gate);
+        up = f(up);
+        dy = f(dy);
+        dgate = f(dgate);
+        dup = f(dup);
+    }
 };
 
 struct ActivationBackwardArgs {
@@ -78,6 +117,12 @@ struct ActivationBackwardArgs {
     const Tensor* dy;
     Tensor* dx;  // may be dy
     std::array<const Tensor*, 3> tensors() const { return {x, dy, dx}; }
+    template <class F>
+    void remap_tensors(F&& f) {
+        x = f(x);
+        dy = f(dy);
+        dx = f(dx);
+    }
 };
 
 struct RopeBackwardArgs {
@@ -87,6 +132,12 @@ struct RopeBackwardArgs {
     float theta;
     Tensor* dx;  // [T, H, Dh], may be dy
     std::array<const Tensor*, 3> tensors() const { return {dy, positions, dx}; }
+    template <class F>
+    void remap_tensors(F&& f) {
+        dy = f(dy);
+        positions = f(positions);
+        dx = f(dx);
+    }
 };
 
 struct AttentionBackwardArgs {
@@ -102,6 +153,17 @@ struct AttentionBackwardArgs {
     Tensor* dk;          // [T, Hkv, Dh]
     Tensor* dv;          // [T, Hkv, Dh]
     std::array<const Tensor*, 8> tensors() const { return {q, positions, k, v, dout, dq, dk, dv}; }
+    template <class F>
+    void remap_tensors(F&& f) {
+        q = f(q);
+        positions = f(positions);
+        k = f(k);
+        v = f(v);
+        dout = f(dout);
+        dq = f(dq);
+        dk = f(dk);
+        dv = f(dv);
+    }
 };
 
 struct CrossEntropyBackwardArgs {
@@ -111,6 +173,12 @@ struct CrossEntropyBackwardArgs {
     float scale;
     Tensor* dlogits;  // [T, V]
     std::array<const Tensor*, 3> tensors() const { return {logits, targets, dlogits}; }
+    template <class F>
+    void remap_tensors(F&& f) {
+        logits = f(logits);
+        targets = f(targets);
+        dlogits = f(dlogits);
+    }
 };
 
 }  // namespace sn

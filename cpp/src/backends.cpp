@@ -3,6 +3,7 @@
 
 #include "cpu/cpu_backend.h"
 #include "error.h"
+#include "registry.h"
 #include "validate.h"
 
 #include <cstdio>
@@ -79,6 +80,20 @@ sn_status check_supported(const Context& context, OpId op, const char* const* ro
     SN_FAIL(SN_ERR_UNSUPPORTED, "the %s backend does not implement %s for dtypes (%s); %s must be %s",
             context.backend->name, op_name(op), call, roles[rejected],
             describe_dtypes(accepts[rejected], accepted, sizeof accepted));
+}
+
+void note_op_failure(const sn_context* context, sn_status status) noexcept {
+    try {
+        Context* live = context != nullptr ? registry::find_context(context) : nullptr;
+        if (live == nullptr || !live->capturing.load(std::memory_order_acquire)) return;
+        std::lock_guard<std::mutex> lock(live->capture_mutex);
+        if (live->capture != nullptr && live->capture->failure == SN_OK) {
+            live->capture->failure = status;
+            live->capture->failure_message = sn_last_error();
+        }
+    } catch (...) {
+        // Out of memory while noting the failure: the op's own status already reports it.
+    }
 }
 
 }  // namespace sn

@@ -4,11 +4,16 @@
 // (registry.h) maps to objects, so a stale handle stays invalid even after its memory is reused.
 //
 // Ownership:
-//   Context  owns its backend state; it may only be destroyed when live_tensors == 0.
+//   Context  owns its backend state; it may only be destroyed when no tensor and no graph of it
+//            is live (live_tensors == 0 and live_graphs == 0).
 //   Tensor   holds a shared reference to a Storage; a view holds the same Storage at an offset,
 //            so the bytes stay alive until the last tensor (base or view) is destroyed.
-//   Storage  owns one backend allocation and frees it through its context's backend.
-// Every tensor counts once in its context's live_tensors, so a context outlives its storages.
+//   Storage  owns one backend allocation and frees it through its context's backend; while it
+//            lives its bytes count in the context's allocated_bytes.
+//   Graph    holds every Storage its recorded operations touch (replaying never reads freed
+//            memory, even if the caller destroyed a tensor first) and, on the CPU, copies of the
+//            recorded operations' tensors.
+// Every tensor and graph counts once in its context, so a context outlives its storages.
 #pragma once
 
 #include "squeeze_native.h"
@@ -16,21 +21,60 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
 
 namespace sn {
 
 struct Backend;
+struct Context;
+struct Storage;
+
+// An operation recorded by a backend without a native graph mechanism (the CPU): the op
+// function bound to its arguments, replayed by sn_graph_launch.
+using RecordedOp = std::function<sn_status(Context&)>;
+
+// What sn_graph_begin_capture starts collecting; sn_graph_end_capture moves it into a Graph.
+struct Capture {
+    // The first operation that failed while capturing (SN_OK if none) and its message.
+    sn_status failure = SN_OK;
+    std::string failure_message;
+    std::vector<RecordedOp> ops;                     // CPU: the calls to replay, in order
+    std::vector<std::shared_ptr<Storage>> storages;  // every storage an operation touched
+};
 
 struct Context {
     const Backend* backend = nullptr;
     int32_t device = 0;
     // Worker threads for CPU kernels, resolved at creation (>= 1).
     int32_t num_threads = 1;
-    // Tensors and views created in this context and not yet destroyed.
+    // Tensors, views and graphs created in this context and not yet destroyed.
     std::atomic<int64_t> live_tensors{0};
+    std::atomic<int64_t> live_graphs{0};
+    // Bytes of live tensor storage (views add nothing) and the largest value since the last reset.
+    std::atomic<int64_t> allocated_bytes{0};
+    std::atomic<int64_t> peak_allocated_bytes{0};
+    // sn_context_device_name's text, written once by the backend at creation.
+    char device_name[192] = "";
     // Backend-owned per-context state (a CUDA stream, a device handle), or null.
     void* backend_state = nullptr;
+
+    // Graph capture: `capturing` is read without the lock on every op; `capture` is guarded by
+    // capture_mutex and non-null exactly while capturing.
+    std::atomic<bool> capturing{false};
+    std::mutex capture_mutex;
+    std::unique_ptr<Capture> capture;
+
+    void count_allocation(int64_t bytes) {
+        const int64_t now = allocated_bytes.fetch_add(bytes) + bytes;
+        int64_t peak = peak_allocated_bytes.load();
+        while (now > peak && !peak_allocated_bytes.compare_exchange_weak(peak, now)) {
+        }
+    }
+    void count_release(int64_t bytes) { allocated_bytes.fetch_sub(bytes); }
 };
 
 struct Storage {
@@ -38,7 +82,9 @@ struct Storage {
     void* data;
     size_t nbytes;
 
-    Storage(Context* owner, void* bytes, size_t size) : context(owner), data(bytes), nbytes(size) {}
+    Storage(Context* owner, void* bytes, size_t size) : context(owner), data(bytes), nbytes(size) {
+        context->count_allocation(static_cast<int64_t>(nbytes));
+    }
     ~Storage();
     Storage(const Storage&) = delete;
     Storage& operator=(const Storage&) = delete;
@@ -66,6 +112,16 @@ struct Tensor {
     // Extent of the last dimension, and the number of rows (all leading dimensions flattened).
     int64_t last_dim() const { return dims[ndim - 1]; }
     int64_t rows() const { return numel / last_dim(); }
+};
+
+struct Graph {
+    Context* context = nullptr;
+    // Operations (kernel launches on CUDA) one replay performs.
+    int64_t node_count = 0;
+    // CPU: the recorded calls. CUDA: empty; backend_graph is the instantiated graph.
+    std::vector<RecordedOp> ops;
+    void* backend_graph = nullptr;
+    std::vector<std::shared_ptr<Storage>> storages;
 };
 
 }  // namespace sn

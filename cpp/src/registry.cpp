@@ -13,6 +13,7 @@ struct LiveHandles {
     uintptr_t next_handle = uintptr_t{1} << 20;
     std::unordered_map<uintptr_t, Context*> contexts;
     std::unordered_map<uintptr_t, Tensor*> tensors;
+    std::unordered_map<uintptr_t, Graph*> graphs;
 };
 
 // Leaked on purpose: a host may destroy handles from its own static destructors or finalizers,
@@ -85,6 +86,24 @@ Tensor* remove_tensor(const sn_tensor* handle) {
     LiveHandles& handles = live();
     std::lock_guard<std::mutex> lock(handles.mutex);
     return remove(handles.tensors, value_of(handle));
+}
+
+sn_graph* add_graph(Graph* graph) {
+    LiveHandles& handles = live();
+    std::lock_guard<std::mutex> lock(handles.mutex);
+    return reinterpret_cast<sn_graph*>(add(handles.graphs, graph, handles));
+}
+
+Graph* find_graph(const sn_graph* handle) {
+    LiveHandles& handles = live();
+    std::lock_guard<std::mutex> lock(handles.mutex);
+    return find(handles.graphs, value_of(handle));
+}
+
+Graph* remove_graph(const sn_graph* handle) {
+    LiveHandles& handles = live();
+    std::lock_guard<std::mutex> lock(handles.mutex);
+    return remove(handles.graphs, value_of(handle));
 }
 
 }  // namespace sn::registry

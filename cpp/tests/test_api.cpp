@@ -294,7 +294,7 @@ TEST(Ops, NullArgumentsAreNamed) {
     EXPECT_SN_ERROR(sn_softmax(context, x, nullptr), SN_ERR_NULL_ARGUMENT, "out");
     EXPECT_SN_ERROR(sn_rms_norm(context, x, nullptr, 1e-5f, x), SN_ERR_NULL_ARGUMENT, "weight");
     EXPECT_SN_ERROR(sn_cross_entropy(context, x, nullptr, out), SN_ERR_NULL_ARGUMENT, "targets");
-    EXPECT_SN_ERROR(sn_attention(context, nullptr, x, x, 0, 0, 1.0f, out), SN_ERR_NULL_ARGUMENT, "q");
+    EXPECT_SN_ERROR(sn_attention(context, nullptr, x, x, x, 0, 1.0f, out), SN_ERR_NULL_ARGUMENT, "q");
 }
 
 // The backend's op table decides what it accepts beyond the API contract: F16 activations are

@@ -63,6 +63,24 @@ std::vector<double> attention_forward(const Shape& s, const std::vector<int32_t>
     return out;
 }
 
+// The forward these are the gradients of: sn_attention over a cache holding exactly the T
+// positions agrees with attention_forward.
+void check_forward(sn_context* context, const Shape& s, const std::vector<int32_t>& positions,
+                   const std::vector<float>& q, const std::vector<float>& k, const std::vector<float>& v,
+                   float scale) {
+    const std::vector<int64_t> q_dims = {s.tokens, s.q_heads, s.head_dim};
+    const std::vector<int64_t> kv_dims = {s.tokens, s.kv_heads, s.head_dim};
+    Tensor tq = make_f32(context, q_dims, q);
+    Tensor tk = make_f32(context, kv_dims, k);
+    Tensor tv = make_f32(context, kv_dims, v);
+    Tensor tp = make_i32(context, {s.tokens}, positions);
+    Tensor out(context, SN_DTYPE_F32, q_dims);
+    ASSERT_SN_OK(sn_attention(context, tq, tp, tk, tv, s.window, scale, out));
+    const Inputs inputs{{q.begin(), q.end()}, {k.begin(), k.end()}, {v.begin(), v.end()}};
+    sn_test::expect_close(download_f32(out), attention_forward(s, positions, inputs, scale), 1e-5, 1e-5,
+                          "sn_attention forward");
+}
+
 struct Gradients {
     std::vector<float> dq, dk, dv;
 };
@@ -114,6 +132,7 @@ void check_every_coordinate(const Shape& s, uint32_t seed) {
     const std::vector<float> v = sn_test::random_floats(kv_count, seed + 2);
     const std::vector<float> r = sn_test::random_floats(q_count, seed + 3);
     const float scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim)) * 2.0f;  // sharper than usual softmax
+    check_forward(context, s, positions, q, k, v, scale);
     const Gradients actual = run_backward(context, s, positions, q, k, v, r, scale);
 
     const Inputs base{{q.begin(), q.end()}, {k.begin(), k.end()}, {v.begin(), v.end()}};
@@ -147,6 +166,7 @@ void check_directions(const Shape& s, uint32_t seed) {
     const std::vector<float> v = sn_test::random_floats(kv_count, seed + 2);
     const std::vector<float> r = sn_test::random_floats(q_count, seed + 3);
     const float scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
+    check_forward(context, s, positions, q, k, v, scale);
     const Gradients actual = run_backward(context, s, positions, q, k, v, r, scale);
 
     const Inputs base{{q.begin(), q.end()}, {k.begin(), k.end()}, {v.begin(), v.end()}};

@@ -329,3 +329,36 @@ TEST(LutMatmul, RejectsBadArguments) {
     EXPECT_SN_ERROR(sn_lut_matmul(context, owned_x, q, lut, 4, nullptr, nullptr, nullptr, nullptr, 0, owned_out),
                     SN_ERR_INVALID_ARGUMENT, "out must not alias x");
 }
+
+// A captured LUT linear (CPU graphs record the call) replays on the values uploaded since, with
+// its sparse part and bias: the recorded arguments cover every tensor of the op.
+TEST(LutMatmul, ReplaysFromAGraph) {
+    Context context(2);
+    const int64_t n = 5, k = 64;
+    std::mt19937 rng(3);
+    std::vector<uint8_t> codes(n * k);
+    for (uint8_t& code : codes) code = static_cast<uint8_t>(rng() % 8);
+    Tensor tq = make_i32(context, {k / 32 * 3, n}, pack_codes(codes, n, k, 3));
+    Tensor tlut = make_tensor(context, SN_DTYPE_F16, {n, 8}, sn_test::random_floats(n * 8, 4));
+    Tensor rows = make_i32(context, {n + 1}, {0, 1, 1, 3, 3, 4});
+    Tensor cols = make_i32(context, {4}, {7, 0, 63, 31});
+    Tensor vals = make_tensor(context, SN_DTYPE_F16, {4}, {0.5f, -1.0f, 2.0f, 0.25f});
+    Tensor bias = make_f32(context, {n}, {1.0f, 2.0f, 3.0f, 4.0f, 5.0f});
+    Tensor x(context, SN_DTYPE_F32, {1, k});
+    Tensor direct(context, SN_DTYPE_F32, {1, n});
+    Tensor replayed(context, SN_DTYPE_F32, {1, n});
+
+    ASSERT_SN_OK(sn_graph_begin_capture(context));
+    const sn_status captured = sn_lut_matmul(context, x, tq, tlut, 3, rows, cols, vals, bias, 0, replayed);
+    sn_graph* graph = nullptr;
+    ASSERT_SN_OK(sn_graph_end_capture(context, &graph));
+    ASSERT_SN_OK(captured);
+    const std::vector<float> values = sn_test::random_floats(k, 5);
+    ASSERT_SN_OK(sn_tensor_upload(x, values.data(), values.size() * sizeof(float)));
+    ASSERT_SN_OK(sn_graph_launch(graph));
+    ASSERT_SN_OK(sn_graph_destroy(graph));
+    ASSERT_SN_OK(sn_lut_matmul(context, x, tq, tlut, 3, rows, cols, vals, bias, 0, direct));
+    const std::vector<float> expected = download_f32(direct);
+    EXPECT_EQ(download_f32(replayed), expected);
+    EXPECT_NE(expected, std::vector<float>(n, 0.0f));
+}

@@ -1,4 +1,4 @@
-// sn_matmul against a double-precision reference: odd shapes (K not a multiple of 8/16, N odd,
+// sn_matmul and sn_matmul_add against a double-precision reference: odd shapes (K not a multiple of 8/16, N odd,
 // M = 1 and M > 1, sizes that cross the GEMV/GEMM switch and every blocking boundary), every
 // weight dtype, optional bias, 1-3 threads, and the argument checks.
 #include "test_support.h"
@@ -54,8 +54,9 @@ void expect_linear_close(const std::vector<float>& actual, const std::vector<dou
     EXPECT_EQ(failures, 0u) << what;
 }
 
+// accumulate: sn_matmul_add onto an out that starts with random values (which the reference adds).
 void check_matmul(int32_t threads, const Shape& s, sn_dtype weight_dtype, sn_dtype bias_dtype, bool with_bias,
-                  uint32_t seed) {
+                  uint32_t seed, bool accumulate = false) {
     Context context(threads);
     const std::vector<float> x = sn_test::random_floats(static_cast<size_t>(s.m * s.k), seed);
     const std::vector<float> w = sn_test::random_floats(static_cast<size_t>(s.n * s.k), seed + 1);
@@ -63,17 +64,28 @@ void check_matmul(int32_t threads, const Shape& s, sn_dtype weight_dtype, sn_dty
     Tensor x_tensor = make_f32(context, {s.m, s.k}, x);
     Tensor w_tensor = make_tensor(context, weight_dtype, {s.n, s.k}, w);
     Tensor bias_tensor = with_bias ? make_tensor(context, bias_dtype, {s.n}, bias) : Tensor();
-    Tensor out(context, SN_DTYPE_F32, {s.m, s.n});
-    ASSERT_SN_OK(sn_matmul(context, x_tensor, w_tensor, bias_tensor.get(), out));
+    const std::vector<float> initial = sn_test::random_floats(static_cast<size_t>(s.m * s.n), seed + 3, -4.0f, 4.0f);
+    Tensor out = make_f32(context, {s.m, s.n}, initial);
+    if (accumulate) {
+        ASSERT_SN_OK(sn_matmul_add(context, x_tensor, w_tensor, bias_tensor.get(), out));
+    } else {
+        ASSERT_SN_OK(sn_matmul(context, x_tensor, w_tensor, bias_tensor.get(), out));
+    }
 
     // The kernel sees the weights and bias as their dtype stores them.
     const std::vector<float> w_seen = sn_test::rounded_to(weight_dtype, w);
     const std::vector<float> bias_seen = sn_test::rounded_to(bias_dtype, bias);
     std::vector<double> expected, magnitude;
     reference_linear(x, w_seen, with_bias ? &bias_seen : nullptr, s, &expected, &magnitude);
+    if (accumulate) {
+        for (size_t i = 0; i < expected.size(); ++i) {
+            expected[i] += initial[i];
+            magnitude[i] += std::fabs(initial[i]);
+        }
+    }
     expect_linear_close(sn_test::download_f32(out), expected, magnitude,
-                        "M=" + std::to_string(s.m) + " N=" + std::to_string(s.n) + " K=" + std::to_string(s.k) +
-                            " threads=" + std::to_string(threads));
+                        std::string(accumulate ? "matmul_add" : "matmul") + " M=" + std::to_string(s.m) + " N=" +
+                            std::to_string(s.n) + " K=" + std::to_string(s.k) + " threads=" + std::to_string(threads));
 }
 
 void PrintTo(const Shape& s, std::ostream* os) {
@@ -104,6 +116,13 @@ TEST_P(MatmulShapes, F16WeightsAndBias) {
 TEST_P(MatmulShapes, Bf16WeightsF32Bias) {
     const auto& [shape, threads] = GetParam();
     check_matmul(threads, shape, SN_DTYPE_BF16, SN_DTYPE_F32, true, 31);
+}
+
+// The residual form: out += x·Wᵀ (+ bias), the bias added exactly once whatever the K slicing.
+TEST_P(MatmulShapes, AddAccumulatesOntoOut) {
+    const auto& [shape, threads] = GetParam();
+    check_matmul(threads, shape, SN_DTYPE_F16, SN_DTYPE_F32, true, 41, true);
+    check_matmul(threads, shape, SN_DTYPE_F32, SN_DTYPE_F32, false, 42, true);
 }
 
 // GEMV (M <= 4) and GEMM; K around the 8/16-float vectors and the 256-deep K slices; N around
@@ -155,6 +174,11 @@ TEST(Matmul, ArgumentChecks) {
     Tensor square = make_f32(context, {4, 4}, std::vector<float>(16, 1.0f));
     Tensor square_w = make_f32(context, {4, 4}, std::vector<float>(16, 1.0f));
     EXPECT_SN_ERROR(sn_matmul(context, square, square_w, nullptr, square), SN_ERR_INVALID_ARGUMENT,
+                    "out must not alias x");
+    // sn_matmul_add shares the checks, named after itself.
+    EXPECT_SN_ERROR(sn_matmul_add(context, x, w_wrong_k, nullptr, out), SN_ERR_SHAPE_MISMATCH,
+                    "sn_matmul_add: x: last dimension must be K = 5");
+    EXPECT_SN_ERROR(sn_matmul_add(context, square, square_w, nullptr, square), SN_ERR_INVALID_ARGUMENT,
                     "out must not alias x");
 }
 

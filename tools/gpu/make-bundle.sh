@@ -5,8 +5,11 @@
 #   squeeze/        the CLI, published self-contained and trimmed for linux-x64 (the GPU machine has no .NET)
 #   cpp/            the native sources (CMake builds them there with nvcc)
 #   googletest/     GoogleTest sources, for the native GPU tests (the GPU machine has no libgtest)
+#   data/           WikiText-2, PTB, C4 and calibration text from ../shared/data
 #   models/NAME.tar.xz   the chosen model folders from ../shared/models, compressed
 #   run-gpu.sh      builds libsqueezenative with CUDA, runs the GPU tests and benchmarks, writes results
+#   unpack.sh       run first on the GPU machine: expands payload.tar.xz (all but the models) and the models
+# On the GPU machine:  gpu-bundle/unpack.sh && gpu-bundle/run-gpu.sh "$OUT" build test ...
 # The whole folder must stay under the device tool's 64 MiB: pick models accordingly
 # (llama 57 MB, mistral 46 MB, opt 39 MB uncompressed; send a big one in a call of its own).
 set -euo pipefail
@@ -25,13 +28,18 @@ done
 rm -rf "$OUT.tmp"; mkdir -p "$OUT.tmp"
 echo "==> publishing squeeze (self-contained, trimmed, linux-x64)"
 dotnet publish "$ROOT/src/SqueezeNative.Cli" -c Release -r linux-x64 --self-contained true \
-    -p:PublishTrimmed=true -p:DebugType=none -p:GenerateDocumentationFile=false \
+    -p:SqueezeTrimmed=true -p:DebugType=none -p:GenerateDocumentationFile=false \
     -o "$OUT.tmp/squeeze" -v quiet -nologo
 rm -f "$OUT.tmp/squeeze/libsqueezenative.so"   # built for the GPU machine there, with CUDA
+# Debugger support and alternative GCs of the runtime: not needed to run, 6 MB the tool must ship.
+rm -f "$OUT.tmp/squeeze/"{libmscordbi.so,libmscordaccore.so,libclrgc.so,libclrgcexp.so,createdump}
 cp -r "$ROOT/cpp" "$OUT.tmp/cpp"
 rm -rf "$OUT.tmp/cpp/build"
 cp -r /usr/src/googletest "$OUT.tmp/googletest"
 cp "$ROOT/tools/gpu/run-gpu.sh" "$OUT.tmp/run-gpu.sh"
+# Evaluation and calibration data (squeeze eval/verify find it through SQUEEZE_SHARED=<bundle>).
+mkdir -p "$OUT.tmp/data"
+for d in wikitext2 ptb c4 calib; do cp -r "$SHARED/data/$d" "$OUT.tmp/data/$d"; done
 mkdir -p "$OUT.tmp/models"
 IFS=',' read -ra names <<< "$MODELS"
 for name in "${names[@]}"; do
@@ -40,6 +48,11 @@ for name in "${names[@]}"; do
     echo "==> packing model $name"
     tar -C "$SHARED/models" -cf - "$name" | xz -9 -T0 -c > "$OUT.tmp/models/$name.tar.xz"
 done
+# Everything but the models and the two scripts travels as one xz payload (the device tool ships at
+# most 64 MiB with the tree); unpack.sh restores it on the GPU machine (xz or Python's lzma).
+tar -C "$OUT.tmp" -cf - squeeze cpp googletest data | xz -9 -T0 -c > "$OUT.tmp/payload.tar.xz"
+rm -rf "$OUT.tmp/squeeze" "$OUT.tmp/cpp" "$OUT.tmp/googletest" "$OUT.tmp/data"
+cp "$ROOT/tools/gpu/unpack.sh" "$OUT.tmp/unpack.sh"
 rm -rf "$OUT"; mv "$OUT.tmp" "$OUT"
 du -sh "$OUT" "$OUT"/* | sed 's/^/   /'
 size=$(du -sb "$OUT" | cut -f1)

@@ -1,16 +1,18 @@
 // Causal multi-head attention over a KV cache (GQA, sliding window), flash-style: an online
 // softmax over blocks of keys, so memory per thread is O(Dh·kKeyBlock) whatever T and S are.
 //
-//   q, out: [T, Hq, Dh]      query row t sits at position p = past_len + t
+//   q, out: [T, Hq, Dh]      query row t sits at position p = positions[t] (any order, any gaps)
 //   k, v:   [S, Hkv, Dh]     query head h reads kv head h / (Hq / Hkv)
 //   row p attends keys j with first_key(p) <= j <= p, first_key(p) = max(0, p − window + 1)
 //   when window > 0, else 0.
 //
 // Work split: a task is (query head, kQueryBlock consecutive query rows); tasks run with a
-// dynamic schedule, costliest (latest rows, most keys) first. Within a task, for each block of
-// up to kKeyBlock keys:
+// dynamic schedule, latest rows first (with the usual consecutive positions they see the most
+// keys). A task covers the keys from its rows' smallest first_key to their largest position;
+// within it, for each block of up to kKeyBlock keys:
 //   1. transpose the block of K into kt[Dh][kKtStride] so scores vectorise over keys;
-//   2. per group of up to kGroup rows: scores[r][j] = (scale·q_r) · k_j for the keys the group sees;
+//   2. per group of up to kGroup rows: scores[r][j] = (scale·q_r) · k_j over the union of the keys
+//      the group's rows see (each row then masks the keys outside its own range);
 //   3. per row, the online-softmax update with running max m, sum l and accumulator acc[Dh]:
 //        m' = max(m, max_j s_j);  c = e^(m − m')
 //        l  = l·c + Σ_j e^(s_j − m');   acc = acc·c + Σ_j e^(s_j − m')·v_j
@@ -22,8 +24,10 @@
 #include "cpu/ops.h"
 #include "cpu/scratch.h"
 #include "cpu/vmath.h"
+#include "error.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <omp.h>
 
 namespace sn::cpu {
@@ -41,8 +45,9 @@ struct AttentionProblem {
     const float* k;
     const float* v;
     float* out;
+    const int32_t* positions;  // [tokens], each in [0, S)
     int64_t tokens, q_heads, kv_heads, head_dim;
-    int64_t past_len, window;
+    int64_t window;
     float scale;
 };
 
@@ -207,8 +212,12 @@ SN_ALWAYS_INLINE void attention_task_body(const AttentionProblem& p, int64_t hea
         ws.row_sum[r] = 0.0f;
     }
 
-    const int64_t key_begin = first_key(p, p.past_len + t_begin);
-    const int64_t key_end = p.past_len + t_end;
+    // The keys any row of the task sees: [smallest first key, largest position].
+    int64_t key_begin = INT64_MAX, key_end = 0;
+    for (int64_t t = t_begin; t < t_end; ++t) {
+        key_begin = std::min(key_begin, first_key(p, p.positions[t]));
+        key_end = std::max<int64_t>(key_end, p.positions[t] + 1);
+    }
     for (int64_t block = key_begin; block < key_end; block += kKeyBlock) {
         const int64_t count = std::min(kKeyBlock, key_end - block);
         const float* k_block = p.k + block * kv_stride + kv_head * dh;
@@ -222,9 +231,14 @@ SN_ALWAYS_INLINE void attention_task_body(const AttentionProblem& p, int64_t hea
 
         for (int64_t g = 0; g < rows; g += kGroup) {
             const int64_t group_rows = std::min<int64_t>(kGroup, rows - g);
-            const int64_t first_position = p.past_len + t_begin + g;
-            const int64_t j_begin = std::max(block, first_key(p, first_position)) - block;
-            const int64_t j_end = std::min(block + count, first_position + group_rows) - block;
+            const int32_t* group_positions = p.positions + t_begin + g;
+            int64_t group_first = INT64_MAX, group_end = 0;
+            for (int64_t r = 0; r < group_rows; ++r) {
+                group_first = std::min(group_first, first_key(p, group_positions[r]));
+                group_end = std::max<int64_t>(group_end, group_positions[r] + 1);
+            }
+            const int64_t j_begin = std::max(block, group_first) - block;
+            const int64_t j_end = std::min(block + count, group_end) - block;
             if (j_begin >= j_end) continue;
             const float* q_rows = ws.q_scaled + g * dh;
             switch (group_rows) {
@@ -242,12 +256,15 @@ SN_ALWAYS_INLINE void attention_task_body(const AttentionProblem& p, int64_t hea
                     break;
             }
             for (int64_t r = 0; r < group_rows; ++r) {
-                const int64_t position = first_position + r;
-                const int64_t a = std::max(block, first_key(p, position)) - block;
-                const int64_t b = std::min(block + count, position + 1) - block;
+                // The row's visible keys [a, b) clamped into the group's range [j_begin, j_end), and
+                // empty (a == b) when the row sees none of this block: a row whose keys all lie
+                // before the block would otherwise give b < j_begin.
+                const int64_t position = group_positions[r];
+                const int64_t a = std::clamp(first_key(p, position) - block, j_begin, j_end);
+                const int64_t b = std::clamp(position + 1 - block, a, j_end);
                 const int64_t row = g + r;
-                softmax_update_row<W>(ws.scores + r * kKtStride, j_begin, j_end, std::max(a, j_begin),
-                                      std::min(b, j_end), dh, ws.acc + row * dh, ws.row_max + row, ws.row_sum + row);
+                softmax_update_row<W>(ws.scores + r * kKtStride, j_begin, j_end, a, b, dh, ws.acc + row * dh,
+                                      ws.row_max + row, ws.row_sum + row);
             }
             float* acc = ws.acc + g * dh;
             switch (group_rows) {
@@ -287,16 +304,29 @@ void task_baseline(const AttentionProblem& p, int64_t h, int64_t b, int64_t e, c
 }  // namespace
 
 sn_status attention(Context& context, const AttentionArgs& args) {
+    const int64_t tokens = args.q->dims[0];
+    const int64_t cache_len = args.k_cache->dims[0];
+    const int32_t* positions = args.positions->data_as<const int32_t>();
+    int64_t keys = 0;  // the largest position + 1
+    for (int64_t t = 0; t < tokens; ++t) {
+        SN_CHECK(positions[t] >= 0 && positions[t] < cache_len, SN_ERR_INVALID_ARGUMENT,
+                 "positions[%lld] = %d is outside the cache: positions must be in [0, S) with S = %lld (k_cache "
+                 "%lld×%lld×%lld)",
+                 static_cast<long long>(t), positions[t], static_cast<long long>(cache_len),
+                 static_cast<long long>(cache_len), static_cast<long long>(args.k_cache->dims[1]),
+                 static_cast<long long>(args.k_cache->dims[2]));
+        keys = std::max<int64_t>(keys, positions[t] + 1);
+    }
     const AttentionProblem problem{
         args.q->data_as<const float>(),
         args.k_cache->data_as<const float>(),
         args.v_cache->data_as<const float>(),
         args.out->data_as<float>(),
-        args.q->dims[0],
+        positions,
+        tokens,
         args.q->dims[1],
         args.k_cache->dims[1],
         args.q->dims[2],
-        args.past_len,
         args.window,
         args.scale,
     };
@@ -304,7 +334,6 @@ sn_status attention(Context& context, const AttentionArgs& args) {
 
     const int64_t query_blocks = (problem.tokens + kQueryBlock - 1) / kQueryBlock;
     const int64_t tasks = query_blocks * problem.q_heads;
-    const int64_t keys = problem.past_len + problem.tokens;
     const int threads = static_cast<int>(
         std::min<int64_t>(tasks, worker_count(context, problem.tokens * problem.q_heads * problem.head_dim * keys)));
     const size_t per_thread = workspace_floats(problem.head_dim);

@@ -1,10 +1,12 @@
 // CPU backend: storage in 64-byte-aligned host memory, ops from the cpu/*.cpp families.
 #include "cpu/cpu_backend.h"
 
+#include "cpu/isa.h"
 #include "cpu/ops.h"
 #include "cpu/ops_quant_backward.h"
 #include "error.h"
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -49,12 +51,25 @@ sn_status synchronize(Context& /*context*/) {
     return SN_OK;
 }
 
+void describe_device(const Context& context, char* buffer, size_t capacity) {
+    std::snprintf(buffer, capacity, "CPU, %d threads (%s kernels)", context.num_threads, isa_name(host_isa()));
+}
+
+// Host memory is not a device budget the library can report meaningfully: 0 = not reported.
+sn_status device_memory(const Context& /*context*/, int64_t* out_free, int64_t* out_total) {
+    *out_free = 0;
+    *out_total = 0;
+    return SN_OK;
+}
+
 // Activations and outputs are F32 on the CPU; weights, norm parameters, biases and embedding
-// tables may be any float dtype; indices are I32.
+// tables may be any float dtype; indices are I32. KV writes convert between any float dtypes.
+// No device graph mechanism: the capture hooks stay null and graphs replay recorded calls.
 OpTable make_ops() {
     OpTable ops;
     ops.copy = {cpu::copy, {kMaskAny, kMaskAny}};
     ops.matmul = {cpu::matmul, {kMaskF32, kMaskFloat, kMaskFloat, kMaskF32}};
+    ops.matmul_add = {cpu::matmul_add, {kMaskF32, kMaskFloat, kMaskFloat, kMaskF32}};
     ops.add = {cpu::add, {kMaskF32, kMaskF32, kMaskF32}};
     ops.mul = {cpu::mul, {kMaskF32, kMaskF32, kMaskF32}};
     ops.rms_norm = {cpu::rms_norm, {kMaskF32, kMaskFloat, kMaskFloat, kMaskF32}};
@@ -66,8 +81,10 @@ OpTable make_ops() {
     ops.softmax = {cpu::softmax, {kMaskF32, kMaskF32}};
     ops.rope = {cpu::rope, {kMaskF32, kMaskI32, kMaskF32}};
     ops.embedding = {cpu::embedding, {kMaskFloat, kMaskI32, kMaskF32}};
-    ops.attention = {cpu::attention, {kMaskF32, kMaskF32, kMaskF32, kMaskF32}};
+    ops.kv_write = {cpu::kv_write, {kMaskFloat, kMaskI32, kMaskFloat}};
+    ops.attention = {cpu::attention, {kMaskF32, kMaskI32, kMaskF32, kMaskF32, kMaskF32}};
     ops.cross_entropy = {cpu::cross_entropy, {kMaskF32, kMaskI32, kMaskF32}};
+    ops.fill_random = {cpu::fill_random, {kMaskFloat}};
     add_quant_backward_ops(ops);
     return ops;
 }
@@ -77,7 +94,12 @@ OpTable make_ops() {
 const Backend& backend() {
     static const Backend instance = {
         SN_BACKEND_CPU, "CPU",  available, init_context, release_context, allocate,
-        release,        upload, download,  synchronize,  make_ops(),
+        release,        upload, download,  synchronize,  describe_device, device_memory,
+        nullptr,  // begin_capture
+        nullptr,  // end_capture
+        nullptr,  // launch_graph
+        nullptr,  // destroy_graph
+        make_ops(),
     };
     return instance;
 }

@@ -1,4 +1,5 @@
 // Linear layer on the CPU: out[M, N] = x[M, K] · W[N, K]ᵀ (+ bias[N]); W is F32, F16 or BF16.
+// matmul_add is the same product added to out (out += x·Wᵀ + bias), for residual connections.
 //
 // Two paths, chosen by M:
 //
@@ -63,6 +64,7 @@ struct GemmProblem {
     const float* bias;  // [round_up(n, NR)] zero-padded, or null
     float* out;         // [m, n]
     int64_t m, n, k;
+    bool accumulate;  // matmul_add: add the product to out instead of overwriting it
 };
 
 // One chunk of output columns [n0, n0 + cols) and one slice of K [k0, k0 + kc).
@@ -122,10 +124,10 @@ SN_ALWAYS_INLINE void pack_x_body(const GemmProblem& problem, const GemmSlice& s
     }
 }
 
-// C[rows × cols] (row stride ldc) = (accumulate ? C : bias) + x_panel · w_panel over kc.
+// C[rows × cols] (row stride ldc) = (load_c ? C : 0) + bias + x_panel · w_panel over kc; bias may be null.
 template <int W, int MR, int NV>
 SN_ALWAYS_INLINE void micro_kernel(int64_t kc, const float* x_panel, const float* w_panel, float* c, int64_t ldc,
-                                   int64_t rows, int64_t cols, const float* bias, bool accumulate) {
+                                   int64_t rows, int64_t cols, const float* bias, bool load_c) {
     using V = typename vec<W>::f32;
     constexpr int NR = W * NV;
     V acc[MR][NV];
@@ -145,11 +147,8 @@ SN_ALWAYS_INLINE void micro_kernel(int64_t kc, const float* x_panel, const float
             for (int v = 0; v < NV; ++v) {
                 float* target = c + i * ldc + v * W;
                 V result = acc[i][v];
-                if (accumulate) {
-                    result += load_vec<V>(target);
-                } else if (bias != nullptr) {
-                    result += load_vec<V>(bias + v * W);
-                }
+                if (load_c) result += load_vec<V>(target);
+                if (bias != nullptr) result += load_vec<V>(bias + v * W);
                 store_vec(target, result);
             }
         }
@@ -161,8 +160,10 @@ SN_ALWAYS_INLINE void micro_kernel(int64_t kc, const float* x_panel, const float
     }
     for (int64_t i = 0; i < rows; ++i) {
         for (int64_t j = 0; j < cols; ++j) {
-            const float base = accumulate ? c[i * ldc + j] : (bias != nullptr ? bias[j] : 0.0f);
-            c[i * ldc + j] = base + tile[i][j];
+            float result = tile[i][j];
+            if (load_c) result += c[i * ldc + j];
+            if (bias != nullptr) result += bias[j];
+            c[i * ldc + j] = result;
         }
     }
 }
@@ -171,17 +172,20 @@ template <int W, int MR, int NV>
 SN_ALWAYS_INLINE void gemm_tile_body(const GemmProblem& problem, const GemmSlice& slice, const GemmTile& tile) {
     constexpr int NR = W * NV;
     pack_x_body<MR>(problem, slice, tile);
-    const bool accumulate = slice.k0 > 0;
+    // Later K slices add to what the first wrote; matmul_add's first slice adds to out too. The
+    // bias goes in once, with the first slice.
+    const bool load_c = slice.k0 > 0 || problem.accumulate;
+    const bool add_bias = slice.k0 == 0 && problem.bias != nullptr;
     for (int64_t jr = 0; jr < tile.cols; jr += NR) {
         const int64_t chunk_column = tile.c0 + jr;
         const int64_t column = slice.n0 + chunk_column;
         const float* w_panel = slice.packed_w + (chunk_column / NR) * slice.kc * NR;
         const int64_t cols = std::min<int64_t>(NR, problem.n - column);
-        const float* bias = problem.bias != nullptr ? problem.bias + column : nullptr;
+        const float* bias = add_bias ? problem.bias + column : nullptr;
         for (int64_t ir = 0; ir < tile.rows; ir += MR) {
             micro_kernel<W, MR, NV>(slice.kc, tile.packed_x + (ir / MR) * slice.kc * MR, w_panel,
                                     problem.out + (tile.m0 + ir) * problem.n + column, problem.n,
-                                    std::min<int64_t>(MR, tile.rows - ir), cols, bias, accumulate);
+                                    std::min<int64_t>(MR, tile.rows - ir), cols, bias, load_c);
         }
     }
 }
@@ -247,8 +251,9 @@ SN_ALWAYS_INLINE void gemv_body(const GemmProblem& problem, int64_t n_begin, int
         }
         for (int64_t m = 0; m < problem.m; ++m) {
             for (int64_t r = 0; r < rows; ++r) {
-                problem.out[m * problem.n + n + r] =
-                    sums[m][r] + (problem.bias != nullptr ? problem.bias[n + r] : 0.0f);
+                float& target = problem.out[m * problem.n + n + r];
+                const float product = sums[m][r] + (problem.bias != nullptr ? problem.bias[n + r] : 0.0f);
+                target = problem.accumulate ? target + product : product;
             }
         }
     }
@@ -357,9 +362,7 @@ void run_gemm(const Context& context, const GemmVariant& variant, const GemmProb
     }
 }
 
-}  // namespace
-
-sn_status matmul(Context& context, const MatmulArgs& args) {
+sn_status linear(Context& context, const MatmulArgs& args, bool accumulate) {
     const GemmVariant& variant = variant_for(host_isa());
     const int64_t n = args.weight->dims[0];
     const int64_t k = args.weight->dims[1];
@@ -381,8 +384,15 @@ sn_status matmul(Context& context, const MatmulArgs& args) {
         widen_to_f32(args.bias->dtype, args.bias->data(), bias, n);
         std::fill(bias + n, bias + bias_floats, 0.0f);
     }
-    const GemmProblem problem{
-        args.x->data_as<float>(), args.weight->data(), args.weight->dtype, bias, args.out->data_as<float>(), m, n, k};
+    const GemmProblem problem{args.x->data_as<float>(),
+                              args.weight->data(),
+                              args.weight->dtype,
+                              bias,
+                              args.out->data_as<float>(),
+                              m,
+                              n,
+                              k,
+                              accumulate};
     if (gemv) {
         run_gemv(context, variant, problem, scratch + bias_floats);
     } else {
@@ -390,6 +400,16 @@ sn_status matmul(Context& context, const MatmulArgs& args) {
                  per_thread_floats);
     }
     return SN_OK;
+}
+
+}  // namespace
+
+sn_status matmul(Context& context, const MatmulArgs& args) {
+    return linear(context, args, false);
+}
+
+sn_status matmul_add(Context& context, const MatmulArgs& args) {
+    return linear(context, args, true);
 }
 
 }  // namespace sn::cpu

@@ -64,3 +64,16 @@ public enum SnDtype : uint
     /// <summary>Unsigned byte.</summary>
     U8 = 4,
 }
+
+/// <summary>Kinds of elementwise activation for sn_activation_backward.</summary>
+public enum SnActivation : uint
+{
+    /// <summary>max(x, 0).</summary>
+    Relu = 0,
+    /// <summary>x · sigmoid(x).</summary>
+    Silu = 1,
+    /// <summary>Exact (erf) GELU.</summary>
+    Gelu = 2,
+    /// <summary>tanh-approximated GELU.</summary>
+    GeluTanh = 3,
+}

@@ -284,6 +284,62 @@ public static unsafe partial class NativeMethods
     public static partial SnStatus CrossEntropy(SnContextHandle context, SnTensorHandle logits, SnTensorHandle targets, SnTensorHandle losses);
 
     /// <summary>
+    /// Quantized linear: out[M,N] (=, or += when accumulate != 0) x[M,K] · Wᵀ (+ bias[N]) with W the
+    /// dense LUT part plus the sparse part described above. bits is 3 or 4. sparse_rows,
+    /// sparse_cols and sparse_vals are all NULL (no sparse part) or all set. Accumulates in F32.
+    /// </summary>
+    [LibraryImport(NativeLibraryName.Value, EntryPoint = "sn_lut_matmul")]
+    public static partial SnStatus LutMatmul(SnContextHandle context, SnTensorHandle x, SnTensorHandle qweight, SnTensorHandle lut, int bits, SnTensorHandle sparseRows, SnTensorHandle sparseCols, SnTensorHandle sparseVals, SnTensorHandle bias, int accumulate, SnTensorHandle @out);
+
+    /// <summary>Input gradient of a linear: dx[M,K] = dy[M,N] · weight[N,K] (+= when accumulate != 0).</summary>
+    [LibraryImport(NativeLibraryName.Value, EntryPoint = "sn_matmul_backward_input")]
+    public static partial SnStatus MatmulBackwardInput(SnContextHandle context, SnTensorHandle dy, SnTensorHandle weight, int accumulate, SnTensorHandle dx);
+
+    /// <summary>
+    /// Fisher accumulation for a linear over one sample: G = dy[T,N]ᵀ · x[T,K] (the weight gradient of
+    /// the sample), then fisher[N,K] += G ⊙ G (F32). This is the empirical Fisher diagonal SqueezeLLM
+    /// uses: Σ over samples of the squared per-sample gradient.
+    /// </summary>
+    [LibraryImport(NativeLibraryName.Value, EntryPoint = "sn_fisher_accumulate")]
+    public static partial SnStatus FisherAccumulate(SnContextHandle context, SnTensorHandle dy, SnTensorHandle x, SnTensorHandle fisher);
+
+    /// <summary>Backward of sn_rms_norm with respect to x (weight fixed): dx = ∂/∂x of out·dy.</summary>
+    [LibraryImport(NativeLibraryName.Value, EntryPoint = "sn_rms_norm_backward")]
+    public static partial SnStatus RmsNormBackward(SnContextHandle context, SnTensorHandle x, SnTensorHandle weight, float eps, SnTensorHandle dy, SnTensorHandle dx);
+
+    /// <summary>Backward of sn_layer_norm with respect to x (weight and bias fixed).</summary>
+    [LibraryImport(NativeLibraryName.Value, EntryPoint = "sn_layer_norm_backward")]
+    public static partial SnStatus LayerNormBackward(SnContextHandle context, SnTensorHandle x, SnTensorHandle weight, float eps, SnTensorHandle dy, SnTensorHandle dx);
+
+    /// <summary>Backward of sn_swiglu: dgate = dy·up·silu'(gate), dup = dy·silu(gate).</summary>
+    [LibraryImport(NativeLibraryName.Value, EntryPoint = "sn_swiglu_backward")]
+    public static partial SnStatus SwigluBackward(SnContextHandle context, SnTensorHandle gate, SnTensorHandle up, SnTensorHandle dy, SnTensorHandle dgate, SnTensorHandle dup);
+
+    /// <summary>Backward of an elementwise activation at its input x: dx = dy · act'(x). dx may alias dy.</summary>
+    [LibraryImport(NativeLibraryName.Value, EntryPoint = "sn_activation_backward")]
+    public static partial SnStatus ActivationBackward(SnContextHandle context, SnActivation activation, SnTensorHandle x, SnTensorHandle dy, SnTensorHandle dx);
+
+    /// <summary>Backward of sn_rope (a rotation): dx = rotation by −angle of dy. dx may alias dy.</summary>
+    [LibraryImport(NativeLibraryName.Value, EntryPoint = "sn_rope_backward")]
+    public static partial SnStatus RopeBackward(SnContextHandle context, SnTensorHandle dy, SnTensorHandle positions, float theta, SnTensorHandle dx);
+
+    /// <summary>
+    /// Backward of sn_attention for a whole sequence with no earlier cache: q [T,Hq,Dh] at positions
+    /// (I32 [T]), k and v [T,Hkv,Dh] holding the keys/values of the same T positions (k_cache rows
+    /// 0..T−1 with positions 0..T−1), dout [T,Hq,Dh] → dq [T,Hq,Dh], dk and dv [T,Hkv,Dh] (GQA heads
+    /// summed). Recomputes the softmax (F32).
+    /// </summary>
+    [LibraryImport(NativeLibraryName.Value, EntryPoint = "sn_attention_backward")]
+    public static partial SnStatus AttentionBackward(SnContextHandle context, SnTensorHandle q, SnTensorHandle positions, SnTensorHandle k, SnTensorHandle v, int window, float scale, SnTensorHandle dout, SnTensorHandle dq, SnTensorHandle dk, SnTensorHandle dv);
+
+    /// <summary>
+    /// Backward of the mean cross-entropy over rows: dlogits[t] = (softmax(logits[t]) − onehot(targets[t]))
+    /// · scale (scale = 1/T for a mean). logits [T,V] F32, targets I32 [T], dlogits [T,V].
+    /// </summary>
+    [LibraryImport(NativeLibraryName.Value, EntryPoint = "sn_cross_entropy_backward")]
+    public static partial SnStatus CrossEntropyBackward(SnContextHandle context, SnTensorHandle logits, SnTensorHandle targets, float scale, SnTensorHandle dlogits);
+
+    /// <summary>
     /// Fills a float tensor with pseudo-random values uniform in [-scale, scale) from a counter-based
     /// generator, identical on every backend: element i gets u = (z &gt;&gt; 40) · 2^-24 where z is
     /// SplitMix64's output mix of the state seed + (i + 1) · 0x9E3779B97F4A7C15, and the value

@@ -46,6 +46,15 @@ public sealed class DecoderModel : IDisposable
         return new DecoderModel(config, arch.Info, context, weights) { _ownsContext = false };
     }
 
+    /// <summary>Puts a checkpoint on an existing context (the caller keeps owning the context).</summary>
+    public static DecoderModel OnContext(ModelDirectory dir, NativeContext context)
+    {
+        if (dir.Weights is null)
+            throw new ModelFormatException("the folder has a config.json but no weights", dir.Path);
+        var weights = DecoderWeights.Create(dir.Weights, context, WeightSource.Checkpoint);
+        return new DecoderModel(dir.Config, dir.Architecture.Info, context, weights) { _ownsContext = false };
+    }
+
     private bool _ownsContext = true;
 
     private static DecoderModel Create(ModelConfig config, IArchitecture arch, IModelWeights typed, WeightSource source,
