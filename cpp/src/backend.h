@@ -19,6 +19,7 @@
 
 #include "error.h"
 #include "objects.h"
+#include "backend_quant_backward.h"  // LutMatmulArgs and the backward ops' Args
 
 #include <array>
 #include <cstddef>
@@ -30,25 +31,35 @@
 namespace sn {
 
 //   name           argument struct
-#define SN_OP_LIST(X)                  \
-    X(copy, CopyArgs)                  \
-    X(matmul, MatmulArgs)              \
-    X(matmul_add, MatmulArgs)          \
-    X(add, BinaryArgs)                 \
-    X(mul, BinaryArgs)                 \
-    X(rms_norm, NormArgs)              \
-    X(layer_norm, NormArgs)            \
-    X(silu, UnaryArgs)                 \
-    X(relu, UnaryArgs)                 \
-    X(gelu, GeluArgs)                  \
-    X(swiglu, SwigluArgs)              \
-    X(softmax, UnaryArgs)              \
-    X(rope, RopeArgs)                  \
-    X(embedding, EmbeddingArgs)        \
-    X(kv_write, KvWriteArgs)           \
-    X(attention, AttentionArgs)        \
-    X(cross_entropy, CrossEntropyArgs) \
-    X(fill_random, FillRandomArgs)
+#define SN_OP_LIST(X)                                 \
+    X(copy, CopyArgs)                                 \
+    X(matmul, MatmulArgs)                             \
+    X(matmul_add, MatmulArgs)                         \
+    X(add, BinaryArgs)                                \
+    X(mul, BinaryArgs)                                \
+    X(rms_norm, NormArgs)                             \
+    X(layer_norm, NormArgs)                           \
+    X(silu, UnaryArgs)                                \
+    X(relu, UnaryArgs)                                \
+    X(gelu, GeluArgs)                                 \
+    X(swiglu, SwigluArgs)                             \
+    X(softmax, UnaryArgs)                             \
+    X(rope, RopeArgs)                                 \
+    X(embedding, EmbeddingArgs)                       \
+    X(kv_write, KvWriteArgs)                          \
+    X(attention, AttentionArgs)                       \
+    X(cross_entropy, CrossEntropyArgs)                \
+    X(fill_random, FillRandomArgs)                    \
+    X(lut_matmul, LutMatmulArgs)                      \
+    X(matmul_backward_input, MatmulBackwardInputArgs) \
+    X(fisher_accumulate, FisherAccumulateArgs)        \
+    X(rms_norm_backward, NormBackwardArgs)            \
+    X(layer_norm_backward, NormBackwardArgs)          \
+    X(swiglu_backward, SwigluBackwardArgs)            \
+    X(activation_backward, ActivationBackwardArgs)    \
+    X(rope_backward, RopeBackwardArgs)                \
+    X(attention_backward, AttentionBackwardArgs)      \
+    X(cross_entropy_backward, CrossEntropyBackwardArgs)
 
 // Each Args struct lists its tensors in API argument order with their role names (used in
 // messages and matched index by index with OpImpl::accepts). Optional tensors may be null.

@@ -3,6 +3,7 @@
 
 #include "cpu/isa.h"
 #include "cpu/ops.h"
+#include "cpu/ops_quant_backward.h"
 #include "error.h"
 
 #include <cstdio>
@@ -84,6 +85,7 @@ OpTable make_ops() {
     ops.attention = {cpu::attention, {kMaskF32, kMaskI32, kMaskF32, kMaskF32, kMaskF32}};
     ops.cross_entropy = {cpu::cross_entropy, {kMaskF32, kMaskI32, kMaskF32}};
     ops.fill_random = {cpu::fill_random, {kMaskFloat}};
+    add_quant_backward_ops(ops);
     return ops;
 }
 

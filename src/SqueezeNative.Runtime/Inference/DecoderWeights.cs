@@ -59,11 +59,16 @@ public sealed class DecoderWeights : IDisposable
 
     /// <summary>
     /// Builds the decoder's weights on <paramref name="context"/> from the typed weights of a
-    /// checkpoint (<see cref="WeightSource.Checkpoint"/>) or of a synthetic model.
+    /// checkpoint (<see cref="WeightSource.Checkpoint"/>) or of a synthetic model. Weights that
+    /// carry a <see cref="TensorRef.Quantized"/> become <see cref="LutLinear"/>s.
     /// </summary>
-    public static DecoderWeights Create(IModelWeights weights, NativeContext context, WeightSource source)
+    /// <param name="wrapLinear">Called for every linear made from a checkpoint weight (the parts of
+    /// a stack included), with that weight; returns the linear the decoder uses in its place, e.g.
+    /// a decorator that records its inputs (GPTQ calibration). Null keeps them as they are.</param>
+    public static DecoderWeights Create(IModelWeights weights, NativeContext context, WeightSource source,
+        Func<TensorRef, ILinear, ILinear>? wrapLinear = null)
     {
-        var b = new Builder(context, source);
+        var b = new Builder(context, source, wrapLinear);
         try
         {
             var result = weights switch
@@ -91,7 +96,7 @@ public sealed class DecoderWeights : IDisposable
     }
 
     /// <summary>Materialises checkpoint tensors on a context: one tensor, or several stacked by rows.</summary>
-    private sealed class Builder(NativeContext context, WeightSource source)
+    private sealed class Builder(NativeContext context, WeightSource source, Func<TensorRef, ILinear, ILinear>? wrapLinear)
     {
         private readonly Dictionary<TensorRef, NativeTensor> _single = new(ReferenceEqualityComparer.Instance);
         public List<IDisposable> Owned { get; } = [];
@@ -117,7 +122,18 @@ public sealed class DecoderWeights : IDisposable
 
         public NativeTensor Required(TensorRef tensor) => this[tensor]!;
 
-        public ILinear Linear(TensorRef weight, TensorRef? bias) => new DenseLinear(Required(weight), this[bias]);
+        public ILinear Linear(TensorRef weight, TensorRef? bias) =>
+            Wrap(weight, weight.Quantized is null ? new DenseLinear(Required(weight), this[bias]) : Lut(weight, bias));
+
+        private ILinear Wrap(TensorRef weight, ILinear linear) => wrapLinear?.Invoke(weight, linear) ?? linear;
+
+        /// <summary>A quantized weight's stored tensors on the context, as a LUT linear.</summary>
+        private LutLinear Lut(TensorRef weight, TensorRef? bias)
+        {
+            var q = weight.Quantized!;
+            return new LutLinear(q.Bits, Required(q.QWeight), Required(q.LookupTable), this[q.SparseRows], this[q.SparseCols],
+                this[q.SparseValues], this[bias]);
+        }
 
         /// <summary>Stacks linears that read the same input (all with biases, or none).</summary>
         public FusedLinear Fused(TensorRef[] weights, TensorRef?[] biases)
@@ -125,6 +141,14 @@ public sealed class DecoderWeights : IDisposable
             bool hasBias = biases.All(x => x is not null);
             if (!hasBias && biases.Any(x => x is not null))
                 throw new ModelFormatException("linears stacked for one product must all have a bias or none", weights[0].FilePath, weights[0].Name);
+            if (weights.Any(x => x.Quantized is not null))
+            {
+                // Each part keeps its own packed weight and LUT; All runs them into column ranges.
+                var linears = weights.Select((x, i) => Linear(x, biases[i])).ToList();
+                var all = new ColumnStackedLinear(linears);
+                Owned.Add(all);
+                return new FusedLinear(all, linears);
+            }
             var w = Own(source.Materialize(context, weights));
             var bias = hasBias ? Own(source.Materialize(context, biases!)) : null;
             var parts = new List<ILinear>();
@@ -134,7 +158,7 @@ public sealed class DecoderWeights : IDisposable
                 long n = part.Shape[0];
                 var wv = Own(w.Rows(row, n));
                 var bv = bias is null ? null : Own(bias.View(row, n));
-                parts.Add(new DenseLinear(wv, bv));
+                parts.Add(Wrap(part, new DenseLinear(wv, bv)));
                 row += n;
             }
             return new FusedLinear(new DenseLinear(w, bias), parts);

@@ -1,4 +1,6 @@
 using SqueezeNative.Runtime.Architectures;
+using SqueezeNative.Runtime.Quantization;
+using SqueezeNative.Runtime.Quantization.Checkpoint;
 
 namespace SqueezeNative.Runtime.Models;
 
@@ -8,6 +10,8 @@ namespace SqueezeNative.Runtime.Models;
 /// Opening it parses the config, resolves the architecture and, when weights are present, maps
 /// and validates every tensor against the config. A folder with only config.json is accepted
 /// (<see cref="HasWeights"/> is false): shapes and parameter counts come from the config alone.
+/// A quantized folder (<c>quant_config.json</c>, or <c>*.qweight</c> tensors) is read through
+/// <see cref="QuantizedTensorSource"/>: each quantized linear appears as its logical weight.
 /// Disposing releases the memory mappings behind the weights.
 /// </summary>
 public sealed class ModelDirectory : IDisposable
@@ -41,6 +45,9 @@ public sealed class ModelDirectory : IDisposable
     public IModelWeights? Weights { get; }
 
     public bool HasWeights => Weights is not null;
+
+    /// <summary>True for a folder written by <c>squeeze quantize</c>.</summary>
+    public bool IsQuantized => Checkpoint is QuantizedTensorSource;
 
     /// <summary>model.safetensors or model.safetensors.index.json; null for a config-only folder.</summary>
     public string? WeightsPath { get; }
@@ -100,7 +107,7 @@ public sealed class ModelDirectory : IDisposable
         try
         {
             var weights = checkpoint is null ? null : architecture.LoadWeights(checkpoint, config);
-            long weightBytes = checkpoint switch
+            long weightBytes = (checkpoint is QuantizedTensorSource quantized ? quantized.Inner : checkpoint) switch
             {
                 SafetensorsFile file => file.FileLength,
                 ShardedSafetensors sharded => sharded.Shards.Sum(s => s.FileLength),
@@ -116,6 +123,33 @@ public sealed class ModelDirectory : IDisposable
     }
 
     private static (ITensorSource? Checkpoint, string? Path) OpenCheckpoint(string folder)
+    {
+        var (stored, path) = OpenStoredCheckpoint(folder);
+        if (stored is null)
+            return (null, null);
+        var quantConfig = System.IO.Path.Combine(folder, QuantizedCheckpointFormat.QuantConfigFileName);
+        var hasQuantConfig = File.Exists(quantConfig);
+        if (!hasQuantConfig && !QuantizedTensorSource.HoldsQuantizedLinears(stored))
+            return (stored, path);
+        QuantizationMethod method = QuantizationMethod.SqueezeLlm;
+        int? wbits = null;
+        if (hasQuantConfig)
+        {
+            try
+            {
+                (method, var bits) = QuantConfig.ReadEssentials(quantConfig);
+                wbits = bits;
+            }
+            catch
+            {
+                stored.Dispose();
+                throw;
+            }
+        }
+        return (QuantizedTensorSource.Open(stored, method, wbits), path);
+    }
+
+    private static (ITensorSource? Checkpoint, string? Path) OpenStoredCheckpoint(string folder)
     {
         var single = System.IO.Path.Combine(folder, SingleFileWeights);
         if (File.Exists(single))

@@ -1,4 +1,5 @@
 using System.Diagnostics.CodeAnalysis;
+using SqueezeNative.Runtime.Quantization.Checkpoint;
 
 namespace SqueezeNative.Runtime.Models;
 
@@ -24,6 +25,13 @@ public sealed class TensorRef
 
     /// <summary>Returns a span over the tensor bytes; valid while the source is open.</summary>
     public required Func<TensorRef, ReadOnlyMemory<byte>> DataAccessor { private get; init; }
+
+    /// <summary>
+    /// Set when this is the logical weight [N, K] of a LUT-quantized linear read from a quantized
+    /// checkpoint: the stored tensors behind it. <see cref="Data"/> then dequantizes (F16) on every
+    /// access, for readers that do not know the format; the decoder uses the packed form instead.
+    /// </summary>
+    public QuantizedLinearRef? Quantized { get; init; }
 
     /// <summary>The raw little-endian bytes of the tensor.</summary>
     public ReadOnlyMemory<byte> Data => DataAccessor(this);

@@ -173,6 +173,28 @@ public sealed class NativeContext : IDisposable
     public void MatMulAdd(NativeTensor x, NativeTensor w, NativeTensor? bias, NativeTensor y) =>
         Check(NativeMethods.MatmulAdd(Handle, x.Handle, w.Handle, bias?.Handle ?? NoTensor, y.Handle), "sn_matmul_add");
 
+    /// <summary>
+    /// A LUT-quantized linear in the checkpoint layout: y[M,N] (=, or += with
+    /// <paramref name="accumulate"/>) x[M,K] · Wᵀ (+ bias[N]), W = LUT part (qweight I32
+    /// [K/32·bits, N], lut F16 [N, 2^bits]) + the optional CSR part (rows, cols, vals: all or none).
+    /// </summary>
+    public void LutMatMul(NativeTensor x, NativeTensor qweight, NativeTensor lut, int bits, NativeTensor? sparseRows,
+        NativeTensor? sparseCols, NativeTensor? sparseValues, NativeTensor? bias, bool accumulate, NativeTensor y)
+    {
+        SnStatus status;
+        try
+        {
+            status = NativeMethods.LutMatmul(Handle, x.Handle, qweight.Handle, lut.Handle, bits, sparseRows?.Handle ?? NoTensor,
+                sparseCols?.Handle ?? NoTensor, sparseValues?.Handle ?? NoTensor, bias?.Handle ?? NoTensor, accumulate ? 1 : 0, y.Handle);
+        }
+        catch (EntryPointNotFoundException e)
+        {
+            throw new SqueezeException(
+                "the loaded libsqueezenative has no sn_lut_matmul (built from an older source?); rebuild it to run quantized models", e);
+        }
+        Check(status, "sn_lut_matmul");
+    }
+
     /// <summary>Uniform values in [-scale, scale) from a seeded counter-based generator (synthetic models).</summary>
     public void FillRandom(NativeTensor t, ulong seed, float scale) =>
         Check(NativeMethods.FillRandom(Handle, t.Handle, seed, scale), "sn_fill_random");
