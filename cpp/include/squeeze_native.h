@@ -209,7 +209,10 @@ SN_API const char* sn_context_device_name(const sn_context* context);
 /* Between sn_graph_begin_capture and sn_graph_end_capture, operations on the context are      */
 /* recorded instead of executed (CPU) or captured into a CUDA graph (CUDA). Values that change */
 /* per replay must therefore live in tensors (positions, token ids), never in arguments.       */
-/* Uploads and downloads are not allowed while capturing (SN_ERR_INVALID_ARGUMENT).            */
+/* Not allowed while capturing (SN_ERR_INVALID_ARGUMENT): uploads, downloads, synchronize,    */
+/* creating tensors (views are fine), launching graphs, destroying the context. A context with */
+/* live graphs cannot be destroyed. Capture is a mode of the whole context: issue from one     */
+/* thread at a time.                                                                          */
 /* ------------------------------------------------------------------------------------------ */
 
 /** Starts recording the context's operations. Nested captures are an error. */
@@ -287,7 +290,8 @@ SN_API sn_status sn_copy(sn_context* context, const sn_tensor* src, sn_tensor* d
 /**
  * Linear layer: out[M,N] = x[M,K] · weight[N,K]ᵀ (+ bias[N]), the Hugging Face nn.Linear layout.
  * weight may be F32, F16 or BF16 (converted, accumulated in F32); bias is optional (NULL) and
- * may be any float dtype. x and out must not alias.
+ * may be any float dtype. x and out must not alias. On CUDA x and weight share one dtype and
+ * out may be that dtype or F32 (e.g. F32 logits from an F16 LM head); the CPU computes in F32.
  */
 SN_API sn_status sn_matmul(sn_context* context, const sn_tensor* x, const sn_tensor* weight,
                            const sn_tensor* bias, sn_tensor* out);
@@ -357,7 +361,9 @@ SN_API sn_status sn_rope(sn_context* context, const sn_tensor* x, const sn_tenso
 
 /**
  * Embedding gather: out[T, D] = table[ids[t], :]. table [V, D] may be F32, F16 or BF16;
- * ids is I32 [T]. An id outside [0, V) returns SN_ERR_INVALID_ARGUMENT naming the position.
+ * ids is I32 [T]. An id outside [0, V) returns SN_ERR_INVALID_ARGUMENT naming the position;
+ * on CUDA the ids live on the device, so the row is zeroed and the error (op, index, value) is
+ * returned by the next sn_context_synchronize or download instead.
  */
 SN_API sn_status sn_embedding(sn_context* context, const sn_tensor* table, const sn_tensor* ids,
                               sn_tensor* out);
@@ -390,7 +396,8 @@ SN_API sn_status sn_attention(sn_context* context, const sn_tensor* q, const sn_
 /**
  * Per-row cross-entropy: losses[t] = logsumexp(logits[t, :]) − logits[t, targets[t]].
  * logits [T, V] (F32), targets I32 [T], losses F32 [T]. A target outside [0, V) returns
- * SN_ERR_INVALID_ARGUMENT.
+ * SN_ERR_INVALID_ARGUMENT (on CUDA: that loss is NaN and the next synchronize or download
+ * returns the error).
  */
 SN_API sn_status sn_cross_entropy(sn_context* context, const sn_tensor* logits,
                                   const sn_tensor* targets, sn_tensor* losses);

@@ -9,7 +9,7 @@
 #include <cstdio>
 
 #ifdef SN_WITH_CUDA_BACKEND
-#include "cuda/backend.h"
+#include "cuda/cuda_backend.h"
 #endif
 
 namespace sn {

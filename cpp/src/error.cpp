@@ -3,6 +3,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <initializer_list>
 
 namespace sn {
 namespace {
@@ -13,11 +14,14 @@ constexpr size_t kMessageCapacity = 1024;
 thread_local char t_last_error[kMessageCapacity] = "";
 thread_local const char* t_api_name = nullptr;
 
-// "/abs/path/cpp/src/cpu/matmul.cpp" -> "src/cpu/matmul.cpp": short, and stable across machines.
+// "/abs/path/cpp/src/cpu/matmul.cpp" -> "src/cpu/matmul.cpp" (and ".../cpp/kernels/norm.cu" ->
+// "kernels/norm.cu"): short, and stable across machines.
 const char* short_source_path(const char* file) {
     const char* best = nullptr;
-    for (const char* at = std::strstr(file, "src/"); at != nullptr; at = std::strstr(at + 1, "src/")) {
-        if (at == file || at[-1] == '/') best = at;
+    for (const char* root : {"src/", "kernels/"}) {
+        for (const char* at = std::strstr(file, root); at != nullptr; at = std::strstr(at + 1, root)) {
+            if ((at == file || at[-1] == '/') && (best == nullptr || at > best)) best = at;
+        }
     }
     if (best != nullptr) return best;
     const char* slash = std::strrchr(file, '/');

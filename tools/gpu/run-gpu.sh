@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine, from inside the bundle made by `./build.sh gpu-bundle`:
 #   gpu-bundle/run-gpu.sh RESULTS_DIR [STEP ...]
-# Steps (default: build test): build | test | sanitize | verify | bench-kernels | bench-decode
+# Steps (default: build test): build | test | sanitize | bench-native | verify | bench-kernels | bench-decode
 # Everything it measures is written under RESULTS_DIR (the device tool's $OUT).
 set -euo pipefail
 B="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -37,6 +37,9 @@ for step in "${steps[@]}"; do
             for t in "$B"/build/sn_tests_cuda; do
                 compute-sanitizer --tool memcheck --error-exitcode 3 "$t" 2>&1 | tee "$RES/memcheck.log" | tail -15
             done ;;
+        bench-native)
+            # cuBLAS F16 GEMV at the LLaMA-7B shapes and the device-to-device copy bandwidth.
+            "$B/build/sn_bench_cuda" 2>&1 | tee "$RES/bench-native.txt" ;;
         *)
             echo "run-gpu.sh: unknown step '$step'" >&2; exit 2 ;;
     esac

@@ -172,7 +172,8 @@ public static unsafe partial class NativeMethods
     /// <summary>
     /// Linear layer: out[M,N] = x[M,K] · weight[N,K]ᵀ (+ bias[N]), the Hugging Face nn.Linear layout.
     /// weight may be F32, F16 or BF16 (converted, accumulated in F32); bias is optional (NULL) and
-    /// may be any float dtype. x and out must not alias.
+    /// may be any float dtype. x and out must not alias. On CUDA x and weight share one dtype and
+    /// out may be that dtype or F32 (e.g. F32 logits from an F16 LM head); the CPU computes in F32.
     /// </summary>
     [LibraryImport(NativeLibraryName.Value, EntryPoint = "sn_matmul")]
     public static partial SnStatus Matmul(SnContextHandle context, SnTensorHandle x, SnTensorHandle weight, SnTensorHandle bias, SnTensorHandle @out);
@@ -246,7 +247,9 @@ public static unsafe partial class NativeMethods
 
     /// <summary>
     /// Embedding gather: out[T, D] = table[ids[t], :]. table [V, D] may be F32, F16 or BF16;
-    /// ids is I32 [T]. An id outside [0, V) returns SN_ERR_INVALID_ARGUMENT naming the position.
+    /// ids is I32 [T]. An id outside [0, V) returns SN_ERR_INVALID_ARGUMENT naming the position;
+    /// on CUDA the ids live on the device, so the row is zeroed and the error (op, index, value) is
+    /// returned by the next sn_context_synchronize or download instead.
     /// </summary>
     [LibraryImport(NativeLibraryName.Value, EntryPoint = "sn_embedding")]
     public static partial SnStatus Embedding(SnContextHandle context, SnTensorHandle table, SnTensorHandle ids, SnTensorHandle @out);
@@ -278,7 +281,8 @@ public static unsafe partial class NativeMethods
     /// <summary>
     /// Per-row cross-entropy: losses[t] = logsumexp(logits[t, :]) − logits[t, targets[t]].
     /// logits [T, V] (F32), targets I32 [T], losses F32 [T]. A target outside [0, V) returns
-    /// SN_ERR_INVALID_ARGUMENT.
+    /// SN_ERR_INVALID_ARGUMENT (on CUDA: that loss is NaN and the next synchronize or download
+    /// returns the error).
     /// </summary>
     [LibraryImport(NativeLibraryName.Value, EntryPoint = "sn_cross_entropy")]
     public static partial SnStatus CrossEntropy(SnContextHandle context, SnTensorHandle logits, SnTensorHandle targets, SnTensorHandle losses);

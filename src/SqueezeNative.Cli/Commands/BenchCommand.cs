@@ -50,13 +50,13 @@ internal static class BenchCommand
             {
                 session.Reset();
                 var clock = Stopwatch.StartNew();
-                session.Forward(ids, allPositions: false).Download<float>(logits);
+                session.Forward(ids, logits);
                 var prefillSeconds = clock.Elapsed.TotalSeconds;
                 clock.Restart();
                 for (int s = 0; s < n; s++)
                 {
                     one[0] = Sampler.ArgMax(logits);
-                    session.Forward(one, allPositions: false).Download<float>(logits);
+                    session.Forward(one, logits);
                 }
                 var decodeSeconds = clock.Elapsed.TotalSeconds;
                 if (r == 0) continue;

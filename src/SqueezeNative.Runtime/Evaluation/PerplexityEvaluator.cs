@@ -61,12 +61,13 @@ public sealed class PerplexityEvaluator(LanguageModel model, ILogger? logger = n
             var ids = windows[w].Span;
             session.Reset();
             var logits = session.Forward(ids, allPositions: true);
-            using (var predicting = logits.Rows(0, seqlen - 1))
+            lock (ctx.ExecutionLock)
             {
+                using var predicting = logits.Rows(0, seqlen - 1);
                 targets.Upload(ids[1..]);
                 ctx.CrossEntropy(predicting, targets, lossDev);
+                lossDev.Download<float>(lossHost);
             }
-            lossDev.Download<float>(lossHost);
             double sum = 0;
             foreach (var l in lossHost) sum += l;
             double mean = sum / lossHost.Length;

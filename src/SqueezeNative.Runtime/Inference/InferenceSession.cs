@@ -96,6 +96,21 @@ public sealed class InferenceSession : IDisposable
     /// </summary>
     public NativeTensor Forward(ReadOnlySpan<int> ids, bool allPositions)
     {
+        lock (_ctx.ExecutionLock) return ForwardLocked(ids, allPositions);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="ids"/> and copies the last position's logits to
+    /// <paramref name="lastLogits"/> (length Vocab), issue and copy under the context's lock, so
+    /// concurrent sessions on one model never see each other's graph capture.
+    /// </summary>
+    public void Forward(ReadOnlySpan<int> ids, Span<float> lastLogits)
+    {
+        lock (_ctx.ExecutionLock) ForwardLocked(ids, allPositions: false).Download(lastLogits);
+    }
+
+    private NativeTensor ForwardLocked(ReadOnlySpan<int> ids, bool allPositions)
+    {
         int T = ids.Length, p0 = Length;
         if (T == 0) throw new InvalidOptionException("ids", "a forward needs at least one token");
         if (T > MaxChunk) throw new InvalidOptionException("ids", $"{T} tokens exceed this session's chunk of {MaxChunk}");

@@ -167,7 +167,7 @@ public sealed class LanguageModel : IDisposable
             return id;
         }
 
-        private void Run(int[] ids) => _session.Forward(ids, allPositions: false).Download<float>(_logits);
+        private void Run(int[] ids) => _session.Forward(ids, _logits);
 
         public void Dispose() => _session.Dispose();
     }

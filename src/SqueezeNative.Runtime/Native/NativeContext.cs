@@ -32,6 +32,13 @@ public sealed class NativeContext : IDisposable
     internal SnContextHandle Handle { get; }
     public DeviceKind Device { get; }
 
+    /// <summary>
+    /// Held while a sequence of operations is issued. Graph capture is a mode of the whole context
+    /// (and CUDA capture owns its one stream), so sessions sharing a context issue their steps one
+    /// at a time; on the GPU they would serialise on the stream anyway.
+    /// </summary>
+    public object ExecutionLock { get; } = new();
+
     private NativeContext(SnContextHandle handle, DeviceKind device)
     {
         Handle = handle;

@@ -1,0 +1,144 @@
+// Shared pieces of the CUDA kernels: element types, conversions, dtype dispatch, reductions and
+// launch sizes.
+//
+// Storage types: float (F32), __half (F16), __nv_bfloat16 (BF16). Kernels load every value as
+// float, compute in float, and round once when storing (round to nearest even, as the CPU's
+// src/half.h).
+#pragma once
+
+#include "cuda/state.h"
+#include "kernels/ops.h"
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cstdint>
+
+namespace sn::cuda {
+
+template <class T>
+__device__ __forceinline__ float to_float(T value);
+template <>
+__device__ __forceinline__ float to_float<float>(float value) {
+    return value;
+}
+template <>
+__device__ __forceinline__ float to_float<__half>(__half value) {
+    return __half2float(value);
+}
+template <>
+__device__ __forceinline__ float to_float<__nv_bfloat16>(__nv_bfloat16 value) {
+    return __bfloat162float(value);
+}
+
+template <class T>
+__device__ __forceinline__ T from_float(float value);
+template <>
+__device__ __forceinline__ float from_float<float>(float value) {
+    return value;
+}
+template <>
+__device__ __forceinline__ __half from_float<__half>(float value) {
+    return __float2half_rn(value);
+}
+template <>
+__device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float value) {
+    return __float2bfloat16_rn(value);
+}
+
+// A float tensor of any of the three dtypes read element by element as float: for operands whose
+// dtype may differ from the main one (weights, biases, the b of add). The switch is uniform
+// across the grid, so it costs a branch, not divergence.
+struct FloatInput {
+    const void* data;
+    sn_dtype dtype;
+
+    __device__ __forceinline__ float operator[](int64_t i) const {
+        switch (dtype) {
+            case SN_DTYPE_F16:
+                return __half2float(static_cast<const __half*>(data)[i]);
+            case SN_DTYPE_BF16:
+                return __bfloat162float(static_cast<const __nv_bfloat16*>(data)[i]);
+            default:
+                return static_cast<const float*>(data)[i];
+        }
+    }
+};
+
+inline FloatInput float_input(const Tensor* tensor) {
+    return tensor != nullptr ? FloatInput{tensor->data(), tensor->dtype} : FloatInput{nullptr, SN_DTYPE_F32};
+}
+
+// Calls body(T{}) with T the storage type of a float dtype; the op table has already limited
+// dtypes to these three.
+template <class Body>
+sn_status dispatch_float(sn_dtype dtype, Body&& body) {
+    switch (dtype) {
+        case SN_DTYPE_F32:
+            return body(float{});
+        case SN_DTYPE_F16:
+            return body(__half{});
+        case SN_DTYPE_BF16:
+            return body(__nv_bfloat16{});
+        default:
+            break;
+    }
+    SN_FAIL(SN_ERR_INTERNAL, "dtype %d reached a CUDA float kernel", static_cast<int>(dtype));
+}
+
+// Sum / max over a warp, the result in every lane.
+__device__ __forceinline__ float warp_sum(float value) {
+    for (int offset = 16; offset > 0; offset >>= 1) value += __shfl_xor_sync(0xffffffffu, value, offset);
+    return value;
+}
+__device__ __forceinline__ double warp_sum(double value) {
+    for (int offset = 16; offset > 0; offset >>= 1) value += __shfl_xor_sync(0xffffffffu, value, offset);
+    return value;
+}
+__device__ __forceinline__ float warp_max(float value) {
+    for (int offset = 16; offset > 0; offset >>= 1) value = fmaxf(value, __shfl_xor_sync(0xffffffffu, value, offset));
+    return value;
+}
+
+// Sum / max over the block (blockDim.x a multiple of 32, at most 1024), the result in every
+// thread. `shared` holds 32 values; the function ends with a barrier, so it may be called again.
+template <class V>
+__device__ __forceinline__ V block_sum(V value, V* shared) {
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+    value = warp_sum(value);
+    if (lane == 0) shared[warp] = value;
+    __syncthreads();
+    V total = lane < warps ? shared[lane] : V(0);
+    total = warp_sum(total);
+    __syncthreads();
+    return total;
+}
+__device__ __forceinline__ float block_max(float value, float* shared) {
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+    value = warp_max(value);
+    if (lane == 0) shared[warp] = value;
+    __syncthreads();
+    float total = lane < warps ? shared[lane] : -INFINITY;
+    total = warp_max(total);
+    __syncthreads();
+    return total;
+}
+
+// Threads for a kernel with one block per row of `width` elements: enough to give each thread a
+// few elements, a multiple of 32, 32..256.
+inline int row_block_threads(int64_t width) {
+    int64_t threads = (width + 3) / 4;
+    threads = (threads + 31) / 32 * 32;
+    return static_cast<int>(threads < 32 ? 32 : threads > 256 ? 256 : threads);
+}
+
+// Blocks of 256 threads for a grid-stride loop over `count` elements: enough to fill the device,
+// no more than the elements need.
+inline unsigned grid_blocks(const State& state, int64_t count) {
+    const int64_t needed = (count + 255) / 256;
+    const int64_t plenty = static_cast<int64_t>(state.multiprocessors) * 16;
+    return static_cast<unsigned>(needed < 1 ? 1 : needed < plenty ? needed : plenty);
+}
+constexpr int kElementwiseThreads = 256;
+
+}  // namespace sn::cuda

@@ -1,0 +1,75 @@
+// Linear layers on CUDA through cuBLAS: out[M, N] (+)= x[M, K] · W[N, K]ᵀ (+ bias[N]).
+//
+// Row-major operands seen column-major by cuBLAS: W [N, K] row-major is a K×N column-major
+// matrix, x [M, K] is K×M, out [M, N] is N×M. So one cublasGemmEx computes
+//   out (N×M, ld N) = Wᵀ (op T on K×N, ld K) · x (K×M, ld K)   with alpha = 1,
+// beta = 0 for matmul, 1 for matmul_add (the residual stays in out). For M = 1 cuBLAS picks its
+// GEMV-like kernels itself. Products accumulate in F32 (CUBLAS_COMPUTE_32F; no TF32 for F32
+// operands). Supported (x = weight, out) pairs: F16 → F16 or F32, BF16 → BF16 or F32, F32 → F32.
+//
+// The bias goes in first, by a small kernel: out = bias (matmul) or out += bias (matmul_add),
+// then the product runs with beta = 1 on top of it.
+#include "kernels/common.cuh"
+#include "validate.h"
+
+namespace sn::cuda {
+namespace {
+
+template <class T>
+__global__ void add_bias_kernel(T* out, FloatInput bias, int64_t rows, int64_t columns, bool accumulate) {
+    const int64_t count = rows * columns;
+    for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < count;
+         i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+        const float base = accumulate ? to_float(out[i]) : 0.0f;
+        out[i] = from_float<T>(base + bias[i % columns]);
+    }
+}
+
+cudaDataType_t cuda_type(sn_dtype dtype) {
+    return dtype == SN_DTYPE_F16 ? CUDA_R_16F : dtype == SN_DTYPE_BF16 ? CUDA_R_16BF : CUDA_R_32F;
+}
+
+sn_status linear(Context& context, const MatmulArgs& args, bool accumulate) {
+    const State& state = state_of(context);
+    SN_TRY(use_device(state));
+    const sn_dtype x_dtype = args.x->dtype, out_dtype = args.out->dtype;
+    SN_CHECK(args.weight->dtype == x_dtype && (out_dtype == x_dtype || out_dtype == SN_DTYPE_F32), SN_ERR_UNSUPPORTED,
+             "the CUDA backend multiplies x and weight of one dtype into out of that dtype or F32 (F16·F16 → F16/F32, "
+             "BF16·BF16 → BF16/F32, F32·F32 → F32), got x %s, weight %s, out %s",
+             dtype_name(x_dtype), dtype_name(args.weight->dtype), dtype_name(out_dtype));
+    const int64_t m = args.x->rows(), n = args.weight->dims[0], k = args.weight->dims[1];
+    SN_CHECK(m <= 0x7FFFFFFF && n <= 0x7FFFFFFF && k <= 0x7FFFFFFF, SN_ERR_UNSUPPORTED,
+             "cuBLAS takes dimensions below 2^31, got M = %lld, N = %lld, K = %lld", static_cast<long long>(m),
+             static_cast<long long>(n), static_cast<long long>(k));
+
+    if (args.bias != nullptr) {
+        const sn_status status = dispatch_float(out_dtype, [&](auto tag) {
+            using T = decltype(tag);
+            add_bias_kernel<T><<<grid_blocks(state, m * n), kElementwiseThreads, 0, state.stream>>>(
+                args.out->data_as<T>(), float_input(args.bias), m, n, accumulate);
+            SN_CUDA_CHECK_LAUNCH("add_bias_kernel");
+            return SN_OK;
+        });
+        SN_TRY(status);
+    }
+    const float alpha = 1.0f;
+    const float beta = accumulate || args.bias != nullptr ? 1.0f : 0.0f;
+    SN_CUBLAS_CHECK(cublasGemmEx(state.cublas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(n), static_cast<int>(m),
+                                 static_cast<int>(k), &alpha, args.weight->data(), cuda_type(x_dtype),
+                                 static_cast<int>(k), args.x->data(), cuda_type(x_dtype), static_cast<int>(k), &beta,
+                                 args.out->data(), cuda_type(out_dtype), static_cast<int>(n), CUBLAS_COMPUTE_32F,
+                                 CUBLAS_GEMM_DEFAULT));
+    return SN_OK;
+}
+
+}  // namespace
+
+sn_status matmul(Context& context, const MatmulArgs& args) {
+    return linear(context, args, false);
+}
+
+sn_status matmul_add(Context& context, const MatmulArgs& args) {
+    return linear(context, args, true);
+}
+
+}  // namespace sn::cuda

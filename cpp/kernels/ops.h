@@ -1,0 +1,31 @@
+// The CUDA backend's op functions (one .cu per family in this folder), as listed in its op table
+// (src/cuda/cuda_backend.cpp). Arguments arrive validated by src/api_ops.cpp and dtype-checked
+// against the table's masks; each op checks what only it knows (dtype combinations, limits),
+// enqueues its kernels on the context's stream and checks every launch. No op allocates or
+// waits for the device.
+#pragma once
+
+#include "backend.h"
+
+namespace sn::cuda {
+
+sn_status copy(Context& context, const CopyArgs& args);                   // copy.cu
+sn_status matmul(Context& context, const MatmulArgs& args);               // matmul.cu
+sn_status matmul_add(Context& context, const MatmulArgs& args);           // matmul.cu
+sn_status add(Context& context, const BinaryArgs& args);                  // elementwise.cu
+sn_status mul(Context& context, const BinaryArgs& args);                  // elementwise.cu
+sn_status silu(Context& context, const UnaryArgs& args);                  // elementwise.cu
+sn_status relu(Context& context, const UnaryArgs& args);                  // elementwise.cu
+sn_status gelu(Context& context, const GeluArgs& args);                   // elementwise.cu
+sn_status swiglu(Context& context, const SwigluArgs& args);               // elementwise.cu
+sn_status rms_norm(Context& context, const NormArgs& args);               // norm.cu
+sn_status layer_norm(Context& context, const NormArgs& args);             // norm.cu
+sn_status softmax(Context& context, const UnaryArgs& args);               // softmax.cu
+sn_status rope(Context& context, const RopeArgs& args);                   // rope.cu
+sn_status embedding(Context& context, const EmbeddingArgs& args);         // embedding.cu
+sn_status kv_write(Context& context, const KvWriteArgs& args);            // kv_write.cu
+sn_status attention(Context& context, const AttentionArgs& args);         // attention.cu
+sn_status cross_entropy(Context& context, const CrossEntropyArgs& args);  // cross_entropy.cu
+sn_status fill_random(Context& context, const FillRandomArgs& args);      // random.cu
+
+}  // namespace sn::cuda

@@ -1,0 +1,658 @@
+// sn_tests_cuda: every CUDA op against the CPU op on the same random inputs (one context of each
+// backend), on odd shapes, plus what only the CUDA backend does: graphs, memory figures, out of
+// memory, device errors reported later, bad ordinals. Skips itself where no CUDA device is usable.
+//
+// Inputs are drawn once, rounded to the dtype the CUDA tensor stores (F16 mostly), and given to
+// the CPU as F32 of exactly those values, so both backends compute the same function; the
+// tolerances then only cover the CUDA side's rounding:
+//   - an F16 output is rounded once from F32: relative error <= 2^-11 = 4.9e-4, so 1e-3·|x| (2×);
+//   - BF16: 2^-8 = 3.9e-3, so 8e-3·|x|;
+//   - F32 results differ only by summation order and expf vs the CPU's exp polynomial: ~1e-6
+//     relative, so 1e-5 with a small absolute term for values near zero.
+#include "test_support.h"
+
+#include <algorithm>
+#include <functional>
+#include <limits>
+#include <string>
+
+using sn_test::Tensor;
+
+namespace {
+
+// ---- contexts and twin tensors --------------------------------------------------------------
+
+sn_context* create_context(sn_backend_kind backend, int32_t device = 0) {
+    sn_context_options options{};
+    options.backend = backend;
+    options.device = device;
+    options.num_threads = backend == SN_BACKEND_CPU ? 4 : 0;
+    sn_context* context = nullptr;
+    EXPECT_EQ(sn_context_create(&options, &context), SN_OK) << sn_last_error();
+    return context;
+}
+
+bool cuda_usable() {
+    int32_t available = 0;
+    return sn_backend_available(SN_BACKEND_CUDA, &available) == SN_OK && available == 1;
+}
+
+// One CPU and one CUDA context for a test; skips the test where CUDA is unusable.
+class CudaVsCpu : public ::testing::Test {
+protected:
+    void SetUp() override {
+        if (!cuda_usable()) GTEST_SKIP() << "no usable CUDA backend: " << sn_last_error();
+        cpu = create_context(SN_BACKEND_CPU);
+        gpu = create_context(SN_BACKEND_CUDA);
+        ASSERT_NE(gpu, nullptr);
+    }
+    void TearDown() override {
+        if (gpu != nullptr) {
+            EXPECT_EQ(sn_context_destroy(gpu), SN_OK) << sn_last_error();
+        }
+        if (cpu != nullptr) {
+            EXPECT_EQ(sn_context_destroy(cpu), SN_OK) << sn_last_error();
+        }
+    }
+    sn_context* cpu = nullptr;
+    sn_context* gpu = nullptr;
+};
+
+// The same values in both contexts: on the GPU in `dtype`, on the CPU as F32 (activations) or in
+// `cpu_dtype` (weights, which the CPU also takes as F16/BF16).
+struct Twin {
+    Tensor cpu, gpu;
+};
+
+Twin twin(sn_context* cpu, sn_context* gpu, sn_dtype dtype, const std::vector<int64_t>& dims,
+          const std::vector<float>& values, sn_dtype cpu_dtype = SN_DTYPE_F32) {
+    const std::vector<float> seen = sn_test::rounded_to(dtype, values);
+    return Twin{sn_test::make_tensor(cpu, cpu_dtype, dims, seen), sn_test::make_tensor(gpu, dtype, dims, seen)};
+}
+
+Twin twin_i32(sn_context* cpu, sn_context* gpu, const std::vector<int64_t>& dims, const std::vector<int32_t>& values) {
+    return Twin{sn_test::make_i32(cpu, dims, values), sn_test::make_i32(gpu, dims, values)};
+}
+
+size_t count_of(const std::vector<int64_t>& dims) {
+    size_t count = 1;
+    for (int64_t dim : dims) count *= static_cast<size_t>(dim);
+    return count;
+}
+
+// A tensor's values as float, whatever its float dtype.
+std::vector<float> values_of(const sn_tensor* tensor) {
+    const sn_tensor_info info = sn_test::info_of(tensor);
+    std::vector<float> values(static_cast<size_t>(info.numel));
+    if (info.dtype == SN_DTYPE_F32) return sn_test::download_f32(tensor);
+    std::vector<uint16_t> raw(values.size());
+    EXPECT_EQ(sn_tensor_download(tensor, raw.data(), raw.size() * 2), SN_OK) << sn_last_error();
+    for (size_t i = 0; i < raw.size(); ++i) {
+        values[i] = info.dtype == SN_DTYPE_F16 ? sn::f16_to_f32(raw[i]) : sn::bf16_to_f32(raw[i]);
+    }
+    return values;
+}
+
+std::vector<double> as_double(const std::vector<float>& values) {
+    return std::vector<double>(values.begin(), values.end());
+}
+
+// The CUDA result against the CPU result of the same op.
+void expect_match(const Twin& out, double abs_tol, double rel_tol, const std::string& what) {
+    sn_test::expect_close(values_of(out.gpu), as_double(values_of(out.cpu)), abs_tol, rel_tol, what);
+}
+
+double relative_tolerance(sn_dtype dtype) {
+    return dtype == SN_DTYPE_F16 ? 1e-3 : dtype == SN_DTYPE_BF16 ? 8e-3 : 1e-5;
+}
+
+const char* name_of(sn_dtype dtype) {
+    return dtype == SN_DTYPE_F16 ? "F16" : dtype == SN_DTYPE_BF16 ? "BF16" : "F32";
+}
+
+// ---- ops ------------------------------------------------------------------------------------
+
+TEST_F(CudaVsCpu, CopyConvertsBitForBitAndCopiesAnyDtype) {
+    const std::vector<float> values = sn_test::random_floats(10007, 1, -70000.0f, 70000.0f);
+    for (sn_dtype from : {SN_DTYPE_F32, SN_DTYPE_F16, SN_DTYPE_BF16}) {
+        for (sn_dtype to : {SN_DTYPE_F32, SN_DTYPE_F16, SN_DTYPE_BF16}) {
+            Twin source = twin(cpu, gpu, from, {10007}, values, from);
+            Twin target{Tensor(cpu, to, {10007}), Tensor(gpu, to, {10007})};
+            ASSERT_SN_OK(sn_copy(cpu, source.cpu, target.cpu));
+            ASSERT_SN_OK(sn_copy(gpu, source.gpu, target.gpu));
+            // Values beyond F16's range become inf on both: compare as floats, exactly.
+            EXPECT_EQ(values_of(target.gpu), values_of(target.cpu)) << name_of(from) << " -> " << name_of(to);
+        }
+    }
+    const std::vector<int32_t> ints = {5, -7, 2147483647, 0, 3, 9};
+    Twin a = twin_i32(cpu, gpu, {2, 3}, ints);
+    Tensor reshaped(gpu, SN_DTYPE_I32, {6});
+    ASSERT_SN_OK(sn_copy(gpu, a.gpu, reshaped));
+    std::vector<int32_t> back(6);
+    ASSERT_SN_OK(sn_tensor_download(reshaped, back.data(), 24));
+    EXPECT_EQ(back, ints);
+    // Partially overlapping views: a move the CUDA backend does not do.
+    const int64_t dims[] = {4};
+    sn_tensor *first = nullptr, *second = nullptr;
+    ASSERT_SN_OK(sn_tensor_view(reshaped, 0, dims, 1, &first));
+    ASSERT_SN_OK(sn_tensor_view(reshaped, 1, dims, 1, &second));
+    Tensor first_view(first), second_view(second);
+    EXPECT_SN_ERROR(sn_copy(gpu, first_view, second_view), SN_ERR_UNSUPPORTED, "partially overlapping");
+}
+
+struct MatmulShape {
+    int64_t m, n, k;
+};
+
+// out (+)= x·Wᵀ + bias on both backends; tolerance from Σ|x·w| (F32 summation order) plus the
+// output's rounding, which for matmul_add also covers the rounded starting value and bias.
+void check_matmul(sn_context* cpu, sn_context* gpu, const MatmulShape& s, sn_dtype dtype, sn_dtype out_dtype,
+                  bool with_bias, bool accumulate, uint32_t seed) {
+    const std::string what = std::string(accumulate ? "matmul_add" : "matmul") + " M=" + std::to_string(s.m) +
+                             " N=" + std::to_string(s.n) + " K=" + std::to_string(s.k) + " " + name_of(dtype) + "->" +
+                             name_of(out_dtype) + (with_bias ? " +bias" : "");
+    SCOPED_TRACE(what);
+    const std::vector<float> x = sn_test::rounded_to(dtype, sn_test::random_floats(s.m * s.k, seed));
+    const std::vector<float> w = sn_test::rounded_to(dtype, sn_test::random_floats(s.n * s.k, seed + 1));
+    const std::vector<float> bias = sn_test::rounded_to(dtype, sn_test::random_floats(s.n, seed + 2));
+    const std::vector<float> initial = sn_test::rounded_to(out_dtype, sn_test::random_floats(s.m * s.n, seed + 3));
+    Twin tx = twin(cpu, gpu, dtype, {s.m, s.k}, x);
+    Twin tw = twin(cpu, gpu, dtype, {s.n, s.k}, w, dtype);
+    Twin tb = twin(cpu, gpu, dtype, {s.n}, bias, dtype);
+    Twin out = twin(cpu, gpu, out_dtype, {s.m, s.n}, initial);
+    const sn_tensor* cpu_bias = with_bias ? tb.cpu.get() : nullptr;
+    const sn_tensor* gpu_bias = with_bias ? tb.gpu.get() : nullptr;
+    if (accumulate) {
+        ASSERT_SN_OK(sn_matmul_add(cpu, tx.cpu, tw.cpu, cpu_bias, out.cpu));
+        ASSERT_SN_OK(sn_matmul_add(gpu, tx.gpu, tw.gpu, gpu_bias, out.gpu));
+    } else {
+        ASSERT_SN_OK(sn_matmul(cpu, tx.cpu, tw.cpu, cpu_bias, out.cpu));
+        ASSERT_SN_OK(sn_matmul(gpu, tx.gpu, tw.gpu, gpu_bias, out.gpu));
+    }
+    const std::vector<float> expected = values_of(out.cpu);
+    const std::vector<float> actual = values_of(out.gpu);
+    const double rel = relative_tolerance(out_dtype);
+    size_t failures = 0;
+    for (int64_t i = 0; i < s.m; ++i) {
+        for (int64_t j = 0; j < s.n; ++j) {
+            double magnitude = 0.0;
+            for (int64_t kk = 0; kk < s.k; ++kk) magnitude += std::fabs(x[i * s.k + kk] * w[j * s.k + kk]);
+            const size_t at = static_cast<size_t>(i * s.n + j);
+            const double addends = (with_bias ? std::fabs(bias[j]) : 0.0) + (accumulate ? std::fabs(initial[at]) : 0.0);
+            const double bound = rel * (std::fabs(expected[at]) + addends) + 2e-5 * magnitude + 1e-6;
+            if (std::fabs(actual[at] - expected[at]) > bound && failures++ < 5) {
+                ADD_FAILURE() << "[" << i << ", " << j << "] is " << actual[at] << ", CPU " << expected[at];
+            }
+        }
+    }
+    EXPECT_EQ(failures, 0u);
+}
+
+TEST_F(CudaVsCpu, MatmulOddShapesEveryDtypeBiasAndResidual) {
+    const MatmulShape shapes[] = {{1, 1, 1},       {1, 13, 11},      {1, 67, 600},    {3, 17, 29},
+                                  {5, 31, 257},    {13, 65, 129},    {64, 96, 300},   {7, 4133, 9},
+                                  {1, 4096, 4096}, {2, 11008, 4096}, {1, 4096, 11008}};
+    uint32_t seed = 10;
+    for (const MatmulShape& s : shapes) {
+        check_matmul(cpu, gpu, s, SN_DTYPE_F16, SN_DTYPE_F16, false, false, seed++);
+        check_matmul(cpu, gpu, s, SN_DTYPE_F16, SN_DTYPE_F16, true, false, seed++);
+        check_matmul(cpu, gpu, s, SN_DTYPE_F16, SN_DTYPE_F32, true, false, seed++);  // the LM head: F32 logits
+        check_matmul(cpu, gpu, s, SN_DTYPE_F16, SN_DTYPE_F16, true, true, seed++);
+        check_matmul(cpu, gpu, s, SN_DTYPE_F16, SN_DTYPE_F16, false, true, seed++);
+    }
+    for (const MatmulShape& s : {MatmulShape{1, 67, 600}, MatmulShape{13, 65, 129}}) {
+        check_matmul(cpu, gpu, s, SN_DTYPE_BF16, SN_DTYPE_BF16, true, false, seed++);
+        check_matmul(cpu, gpu, s, SN_DTYPE_BF16, SN_DTYPE_F32, false, true, seed++);
+        check_matmul(cpu, gpu, s, SN_DTYPE_F32, SN_DTYPE_F32, true, true, seed++);
+    }
+}
+
+// Views at odd element offsets (2-byte aligned F16 pointers): cuBLAS must pick kernels that do
+// not assume 16-byte alignment.
+TEST_F(CudaVsCpu, MatmulOnUnalignedViews) {
+    const int64_t n = 7, k = 33;
+    const std::vector<float> x = sn_test::rounded_to(SN_DTYPE_F16, sn_test::random_floats(k + 1, 50));
+    const std::vector<float> w = sn_test::rounded_to(SN_DTYPE_F16, sn_test::random_floats(n * k, 51));
+    Twin x_base = twin(cpu, gpu, SN_DTYPE_F16, {1, k + 1}, x);
+    Twin tw = twin(cpu, gpu, SN_DTYPE_F16, {n, k}, w, SN_DTYPE_F16);
+    Twin out_base = twin(cpu, gpu, SN_DTYPE_F16, {1, n + 3}, sn_test::random_floats(n + 3, 52));
+    const int64_t x_dims[] = {1, k}, out_dims[] = {1, n};
+    sn_tensor* raw = nullptr;
+    ASSERT_SN_OK(sn_tensor_view(x_base.cpu, 1, x_dims, 2, &raw));
+    Tensor x_cpu(raw);
+    ASSERT_SN_OK(sn_tensor_view(x_base.gpu, 1, x_dims, 2, &raw));
+    Tensor x_gpu(raw);
+    ASSERT_SN_OK(sn_tensor_view(out_base.cpu, 3, out_dims, 2, &raw));
+    Tensor out_cpu(raw);
+    ASSERT_SN_OK(sn_tensor_view(out_base.gpu, 3, out_dims, 2, &raw));
+    Tensor out_gpu(raw);
+    ASSERT_SN_OK(sn_matmul_add(cpu, x_cpu, tw.cpu, nullptr, out_cpu));
+    ASSERT_SN_OK(sn_matmul_add(gpu, x_gpu, tw.gpu, nullptr, out_gpu));
+    // Inputs in [-1, 1], K = 33: |result| < 34; F16 rounding of the result and the start value.
+    expect_match(out_base, 2e-2, 2e-3, "matmul_add on views at offsets 1 and 3");
+}
+
+TEST_F(CudaVsCpu, MatmulRejectsMixedOperandDtypes) {
+    Tensor x(gpu, SN_DTYPE_F16, {2, 8});
+    Tensor w(gpu, SN_DTYPE_F32, {3, 8});
+    Tensor out(gpu, SN_DTYPE_F16, {2, 3});
+    EXPECT_SN_ERROR(sn_matmul(gpu, x, w, nullptr, out), SN_ERR_UNSUPPORTED, "got x F16, weight F32, out F16");
+    Tensor w16(gpu, SN_DTYPE_F16, {3, 8});
+    Tensor out_bf16(gpu, SN_DTYPE_BF16, {2, 3});
+    EXPECT_SN_ERROR(sn_matmul(gpu, x, w16, nullptr, out_bf16), SN_ERR_UNSUPPORTED, "out BF16");
+}
+
+TEST_F(CudaVsCpu, AddMulBroadcastInPlace) {
+    for (sn_dtype dtype : {SN_DTYPE_F16, SN_DTYPE_BF16, SN_DTYPE_F32}) {
+        const std::vector<int64_t> dims = {7, 33};
+        Twin a = twin(cpu, gpu, dtype, dims, sn_test::random_floats(7 * 33, 1, -3.0f, 3.0f));
+        Twin b = twin(cpu, gpu, dtype, dims, sn_test::random_floats(7 * 33, 2, -3.0f, 3.0f));
+        Twin row = twin(cpu, gpu, SN_DTYPE_F16, {33}, sn_test::random_floats(33, 3), SN_DTYPE_F16);
+        Twin out{Tensor(cpu, SN_DTYPE_F32, dims), Tensor(gpu, dtype, dims)};
+        // The CPU takes F32 for every operand: widen the F16 row there.
+        Tensor row_cpu(cpu, SN_DTYPE_F32, {33});
+        ASSERT_SN_OK(sn_copy(cpu, row.cpu, row_cpu));
+        ASSERT_SN_OK(sn_add(cpu, a.cpu, b.cpu, out.cpu));
+        ASSERT_SN_OK(sn_add(gpu, a.gpu, b.gpu, out.gpu));
+        expect_match(out, 1e-6, relative_tolerance(dtype), std::string("add ") + name_of(dtype));
+        ASSERT_SN_OK(sn_mul(cpu, a.cpu, row_cpu, a.cpu));  // broadcast, in place
+        ASSERT_SN_OK(sn_mul(gpu, a.gpu, row.gpu, a.gpu));
+        expect_match(a, 1e-6, relative_tolerance(dtype), std::string("mul broadcast in place ") + name_of(dtype));
+    }
+}
+
+TEST_F(CudaVsCpu, Activations) {
+    const std::vector<int64_t> dims = {3, 1001};
+    const std::vector<float> values = sn_test::random_floats(3 * 1001, 4, -12.0f, 12.0f);
+    for (sn_dtype dtype : {SN_DTYPE_F16, SN_DTYPE_F32}) {
+        const double rel = relative_tolerance(dtype);
+        for (int op = 0; op < 4; ++op) {
+            Twin x = twin(cpu, gpu, dtype, dims, values);
+            Twin out{Tensor(cpu, SN_DTYPE_F32, dims), Tensor(gpu, dtype, dims)};
+            const auto run = [&](sn_context* context, const Tensor& in, const Tensor& result) {
+                switch (op) {
+                    case 0:
+                        return sn_silu(context, in, result);
+                    case 1:
+                        return sn_relu(context, in, result);
+                    case 2:
+                        return sn_gelu(context, in, 0, result);
+                    default:
+                        return sn_gelu(context, in, 1, result);
+                }
+            };
+            ASSERT_SN_OK(run(cpu, x.cpu, out.cpu));
+            ASSERT_SN_OK(run(gpu, x.gpu, out.gpu));
+            // erf/tanh/exp of CUDA's libdevice are within 2 ulp of F32: absolute 1e-6 near zero.
+            expect_match(out, 2e-6, rel, "activation " + std::to_string(op) + " " + name_of(dtype));
+        }
+        Twin gate = twin(cpu, gpu, dtype, dims, values);
+        Twin up = twin(cpu, gpu, dtype, dims, sn_test::random_floats(3 * 1001, 5, -2.0f, 2.0f));
+        ASSERT_SN_OK(sn_swiglu(cpu, gate.cpu, up.cpu, gate.cpu));
+        ASSERT_SN_OK(sn_swiglu(gpu, gate.gpu, up.gpu, gate.gpu));
+        expect_match(gate, 2e-6, rel, std::string("swiglu in place ") + name_of(dtype));
+    }
+}
+
+TEST_F(CudaVsCpu, NormsAndSoftmaxOverOddRows) {
+    for (int64_t width : {1, 19, 1000, 4097, 5120}) {
+        for (int64_t rows : {1, 7}) {
+            for (sn_dtype dtype : {SN_DTYPE_F16, SN_DTYPE_F32}) {
+                const std::string what =
+                    "rows=" + std::to_string(rows) + " D=" + std::to_string(width) + " " + name_of(dtype);
+                const std::vector<int64_t> dims = {rows, width};
+                // A large common offset: LayerNorm must not lose the spread to the mean.
+                const std::vector<float> values = sn_test::random_floats(rows * width, 6, 40.0f, 44.0f);
+                Twin weight =
+                    twin(cpu, gpu, SN_DTYPE_F16, {width}, sn_test::random_floats(width, 7, 0.5f, 1.5f), SN_DTYPE_F16);
+                Twin bias = twin(cpu, gpu, SN_DTYPE_F32, {width}, sn_test::random_floats(width, 8), SN_DTYPE_F32);
+                Twin x = twin(cpu, gpu, dtype, dims, values);
+                Twin out{Tensor(cpu, SN_DTYPE_F32, dims), Tensor(gpu, dtype, dims)};
+                ASSERT_SN_OK(sn_rms_norm(cpu, x.cpu, weight.cpu, 1e-5f, out.cpu));
+                ASSERT_SN_OK(sn_rms_norm(gpu, x.gpu, weight.gpu, 1e-5f, out.gpu));
+                expect_match(out, 1e-5, relative_tolerance(dtype), "rms_norm " + what);
+                if (width > 1) {
+                    ASSERT_SN_OK(sn_layer_norm(cpu, x.cpu, weight.cpu, bias.cpu, 1e-5f, out.cpu));
+                    ASSERT_SN_OK(sn_layer_norm(gpu, x.gpu, weight.gpu, bias.gpu, 1e-5f, out.gpu));
+                    // Normalised values are O(1); F32 statistics of an offset row lose ~1e-5 absolute.
+                    expect_match(out, dtype == SN_DTYPE_F16 ? 4e-3 : 1e-4, relative_tolerance(dtype),
+                                 "layer_norm " + what);
+                }
+                Twin logits = twin(cpu, gpu, dtype, dims, sn_test::random_floats(rows * width, 9, -20.0f, 20.0f));
+                ASSERT_SN_OK(sn_softmax(cpu, logits.cpu, logits.cpu));
+                ASSERT_SN_OK(sn_softmax(gpu, logits.gpu, logits.gpu));
+                expect_match(logits, 1e-7, 2 * relative_tolerance(dtype), "softmax in place " + what);
+            }
+        }
+    }
+}
+
+TEST_F(CudaVsCpu, RopeAtShortAndLongPositions) {
+    struct Case {
+        int64_t heads, head_dim;
+        float theta;
+        std::vector<int32_t> positions;
+    };
+    const Case cases[] = {
+        {4, 64, 10000.0f, {0, 17, 4095}}, {3, 128, 1000000.0f, {100000}}, {1, 6, 10000.0f, {2, 1, 0, 9}}};
+    for (const Case& c : cases) {
+        for (sn_dtype dtype : {SN_DTYPE_F16, SN_DTYPE_F32}) {
+            const int64_t tokens = static_cast<int64_t>(c.positions.size());
+            const std::vector<int64_t> dims = {tokens, c.heads, c.head_dim};
+            Twin x = twin(cpu, gpu, dtype, dims, sn_test::random_floats(count_of(dims), 10, -2.0f, 2.0f));
+            Twin positions = twin_i32(cpu, gpu, {tokens}, c.positions);
+            ASSERT_SN_OK(sn_rope(cpu, x.cpu, positions.cpu, c.theta, x.cpu));
+            ASSERT_SN_OK(sn_rope(gpu, x.gpu, positions.gpu, c.theta, x.gpu));
+            // Same float angles; cos/sin may differ by 1 ulp: 1e-6 absolute for |x| <= 2.
+            expect_match(x, 2e-6, relative_tolerance(dtype),
+                         std::string("rope Dh=") + std::to_string(c.head_dim) + " " + name_of(dtype));
+        }
+    }
+}
+
+TEST_F(CudaVsCpu, EmbeddingAndKvWriteAreExact) {
+    const int64_t vocabulary = 1000, width = 77;
+    const std::vector<int32_t> ids = {3, 999, 0, 3, 512};
+    Twin table = twin(cpu, gpu, SN_DTYPE_F16, {vocabulary, width},
+                      sn_test::random_floats(vocabulary * width, 11, -2.0f, 2.0f), SN_DTYPE_F16);
+    Twin tids = twin_i32(cpu, gpu, {5}, ids);
+    for (sn_dtype out_dtype : {SN_DTYPE_F16, SN_DTYPE_F32}) {
+        Twin out{Tensor(cpu, SN_DTYPE_F32, {5, width}), Tensor(gpu, out_dtype, {5, width})};
+        ASSERT_SN_OK(sn_embedding(cpu, table.cpu, tids.cpu, out.cpu));
+        ASSERT_SN_OK(sn_embedding(gpu, table.gpu, tids.gpu, out.gpu));
+        EXPECT_EQ(values_of(out.gpu), values_of(out.cpu)) << name_of(out_dtype);
+    }
+    const int64_t heads = 3, head_dim = 20, cache_len = 9;
+    Twin src = twin(cpu, gpu, SN_DTYPE_F16, {2, heads, head_dim}, sn_test::random_floats(2 * heads * head_dim, 12));
+    Twin positions = twin_i32(cpu, gpu, {2}, {7, 2});
+    Twin cache = twin(cpu, gpu, SN_DTYPE_F16, {cache_len, heads, head_dim},
+                      sn_test::random_floats(cache_len * heads * head_dim, 13));
+    ASSERT_SN_OK(sn_kv_write(cpu, src.cpu, positions.cpu, cache.cpu));
+    ASSERT_SN_OK(sn_kv_write(gpu, src.gpu, positions.gpu, cache.gpu));
+    EXPECT_EQ(values_of(cache.gpu), values_of(cache.cpu));
+}
+
+// Bad indices live on the device: the call succeeds, the next synchronize or download reports
+// the first one (op, argument, index, value), and the context goes on working.
+TEST_F(CudaVsCpu, BadDeviceIndicesAreReportedAtTheNextSynchronize) {
+    Tensor table = sn_test::make_tensor(gpu, SN_DTYPE_F16, {4, 3}, std::vector<float>(12, 1.0f));
+    Tensor ids = sn_test::make_i32(gpu, {3}, {1, 4, 2});
+    Tensor out(gpu, SN_DTYPE_F16, {3, 3});
+    ASSERT_SN_OK(sn_embedding(gpu, table, ids, out));
+    EXPECT_SN_ERROR(sn_context_synchronize(gpu), SN_ERR_INVALID_ARGUMENT, "embedding on this context read ids[1] = 4");
+    EXPECT_EQ(values_of(out), (std::vector<float>{1, 1, 1, 0, 0, 0, 1, 1, 1}));
+    ASSERT_SN_OK(sn_context_synchronize(gpu));  // reported once
+
+    Tensor src = sn_test::make_tensor(gpu, SN_DTYPE_F16, {1, 1, 3}, {5, 6, 7});
+    Tensor position = sn_test::make_i32(gpu, {1}, {-1});
+    Tensor cache(gpu, SN_DTYPE_F16, {2, 1, 3});
+    ASSERT_SN_OK(sn_kv_write(gpu, src, position, cache));
+    std::vector<uint16_t> host(6);
+    EXPECT_SN_ERROR(sn_tensor_download(cache, host.data(), 12), SN_ERR_INVALID_ARGUMENT, "positions[0] = -1");
+    EXPECT_EQ(values_of(cache), std::vector<float>(6, 0.0f));
+
+    Tensor logits = sn_test::make_f32(gpu, {2, 3}, {1, 2, 3, 4, 5, 6});
+    Tensor targets = sn_test::make_i32(gpu, {2}, {0, 3});
+    Tensor losses(gpu, SN_DTYPE_F32, {2});
+    ASSERT_SN_OK(sn_cross_entropy(gpu, logits, targets, losses));
+    EXPECT_SN_ERROR(sn_context_synchronize(gpu), SN_ERR_INVALID_ARGUMENT, "targets[1] = 3");
+    const std::vector<float> loss_values = sn_test::download_f32(losses);
+    EXPECT_TRUE(std::isnan(loss_values[1]));
+    EXPECT_NEAR(loss_values[0], std::log(std::exp(1.0) + std::exp(2.0) + std::exp(3.0)) - 1.0, 1e-5);
+
+    Tensor q = sn_test::make_tensor(gpu, SN_DTYPE_F16, {1, 1, 4}, {1, 1, 1, 1});
+    Tensor kv = sn_test::make_tensor(gpu, SN_DTYPE_F16, {2, 1, 4}, std::vector<float>(8, 1.0f));
+    Tensor at = sn_test::make_i32(gpu, {1}, {2});
+    Tensor attended(gpu, SN_DTYPE_F16, {1, 1, 4});
+    ASSERT_SN_OK(sn_attention(gpu, q, at, kv, kv, 0, 0.5f, attended));
+    EXPECT_SN_ERROR(sn_context_synchronize(gpu), SN_ERR_INVALID_ARGUMENT,
+                    "attention on this context read positions[0] = 2");
+}
+
+struct AttentionCase {
+    const char* name;
+    int64_t q_heads, kv_heads, head_dim, cache_len;
+    int32_t window;
+    std::vector<int32_t> positions;
+    float range;  // q and k in [-range, range]
+};
+
+std::vector<int32_t> consecutive(int32_t first, int32_t count) {
+    std::vector<int32_t> positions(static_cast<size_t>(count));
+    for (int32_t i = 0; i < count; ++i) positions[i] = first + i;
+    return positions;
+}
+
+TEST_F(CudaVsCpu, AttentionDecodeAndPrefillGqaWindowsLongCaches) {
+    const AttentionCase cases[] = {
+        {"decode, first position", 2, 2, 8, 1, 0, {0}, 2.0f},
+        {"decode GQA 6:1, odd Dh", 6, 1, 20, 40, 0, {33}, 2.0f},
+        {"decode over a long cache (split keys)", 32, 8, 128, 4096, 0, {4000}, 2.0f},
+        {"decode Dh 256 with window", 4, 2, 256, 700, 100, {650}, 2.0f},
+        {"three decode rows, scattered", 8, 2, 64, 3000, 0, {2999, 5, 1024}, 2.0f},
+        {"prefill GQA 4:2, odd Dh", 4, 2, 6, 16, 0, consecutive(0, 13), 2.0f},
+        {"prefill after cached tokens", 4, 4, 64, 300, 0, consecutive(9, 37), 2.0f},
+        {"prefill with window across tiles", 4, 2, 32, 300, 40, consecutive(7, 290), 2.0f},
+        {"prefill Dh 128 long", 2, 1, 128, 700, 0, consecutive(0, 600), 2.0f},
+        {"prefill Dh 256", 2, 2, 256, 80, 0, consecutive(0, 70), 2.0f},
+        {"prefill scattered positions", 6, 2, 12, 64, 5, {63, 0, 12, 40, 41, 6, 20, 3, 3, 50}, 2.0f},
+        // OPT-like logits in the thousands: scores must be F32 (F16 products would saturate the
+        // softmax differently); the result is then nearly one-hot.
+        {"large logits, decode", 4, 4, 64, 50, 0, {49}, 8.0f},
+        {"large logits, prefill", 4, 4, 64, 50, 0, consecutive(0, 50), 8.0f},
+    };
+    for (const AttentionCase& c : cases) {
+        for (sn_dtype dtype : {SN_DTYPE_F16, SN_DTYPE_F32}) {
+            SCOPED_TRACE(std::string(c.name) + " " + name_of(dtype));
+            const int64_t tokens = static_cast<int64_t>(c.positions.size());
+            const std::vector<int64_t> q_dims = {tokens, c.q_heads, c.head_dim};
+            const std::vector<int64_t> kv_dims = {c.cache_len, c.kv_heads, c.head_dim};
+            Twin q = twin(cpu, gpu, dtype, q_dims, sn_test::random_floats(count_of(q_dims), 20, -c.range, c.range));
+            Twin k = twin(cpu, gpu, dtype, kv_dims, sn_test::random_floats(count_of(kv_dims), 21, -c.range, c.range));
+            Twin v = twin(cpu, gpu, dtype, kv_dims, sn_test::random_floats(count_of(kv_dims), 22));
+            Twin positions = twin_i32(cpu, gpu, {tokens}, c.positions);
+            Twin out{Tensor(cpu, SN_DTYPE_F32, q_dims), Tensor(gpu, dtype, q_dims)};
+            const float scale = c.range > 4.0f ? 1.0f : 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+            ASSERT_SN_OK(sn_attention(cpu, q.cpu, positions.cpu, k.cpu, v.cpu, c.window, scale, out.cpu));
+            ASSERT_SN_OK(sn_attention(gpu, q.gpu, positions.gpu, k.gpu, v.gpu, c.window, scale, out.gpu));
+            // Outputs are convex combinations of values in [-1, 1]: absolute tolerances. F16: one
+            // rounding of the output (<= 4.9e-4) plus the F32 differences; F32: summation order
+            // and exp implementations, ~1e-7·|score| per score. Scores in the hundreds (large
+            // logits) carry ~1e-4 absolute score error into the weights, hence the looser bound.
+            const bool large = c.range > 4.0f;
+            expect_match(out, dtype == SN_DTYPE_F16 ? (large ? 3e-3 : 1.5e-3) : (large ? 1e-3 : 1e-4), 0.0, c.name);
+        }
+    }
+}
+
+TEST_F(CudaVsCpu, AttentionRejectsMixedDtypesAndHugeHeads) {
+    Tensor q(gpu, SN_DTYPE_F16, {1, 2, 8});
+    Tensor kv(gpu, SN_DTYPE_F32, {4, 2, 8});
+    Tensor position = sn_test::make_i32(gpu, {1}, {0});
+    Tensor out(gpu, SN_DTYPE_F16, {1, 2, 8});
+    EXPECT_SN_ERROR(sn_attention(gpu, q, position, kv, kv, 0, 1.0f, out), SN_ERR_UNSUPPORTED, "one dtype");
+    Tensor q_wide(gpu, SN_DTYPE_F16, {1, 1, 512});
+    Tensor kv_wide(gpu, SN_DTYPE_F16, {4, 1, 512});
+    Tensor out_wide(gpu, SN_DTYPE_F16, {1, 1, 512});
+    EXPECT_SN_ERROR(sn_attention(gpu, q_wide, position, kv_wide, kv_wide, 0, 1.0f, out_wide), SN_ERR_UNSUPPORTED,
+                    "head dimensions up to 256");
+}
+
+TEST_F(CudaVsCpu, CrossEntropyLargeVocabulary) {
+    struct Case {
+        int64_t rows, vocabulary;
+        sn_dtype dtype;
+    };
+    for (const Case& c : {Case{3, 50257, SN_DTYPE_F32}, Case{5, 1001, SN_DTYPE_F16}, Case{1, 32000, SN_DTYPE_F32}}) {
+        const std::vector<int64_t> dims = {c.rows, c.vocabulary};
+        Twin logits = twin(cpu, gpu, c.dtype, dims, sn_test::random_floats(count_of(dims), 30, -15.0f, 15.0f));
+        std::vector<int32_t> targets(static_cast<size_t>(c.rows));
+        for (int64_t t = 0; t < c.rows; ++t) targets[t] = static_cast<int32_t>((t * 7919) % c.vocabulary);
+        Twin ttargets = twin_i32(cpu, gpu, {c.rows}, targets);
+        Twin losses{Tensor(cpu, SN_DTYPE_F32, {c.rows}), Tensor(gpu, SN_DTYPE_F32, {c.rows})};
+        ASSERT_SN_OK(sn_cross_entropy(cpu, logits.cpu, ttargets.cpu, losses.cpu));
+        ASSERT_SN_OK(sn_cross_entropy(gpu, logits.gpu, ttargets.gpu, losses.gpu));
+        // Both sum in double; the F32 loss itself is ~10–30: 2e-6 relative.
+        expect_match(losses, 1e-5, 2e-6, "cross_entropy V=" + std::to_string(c.vocabulary));
+    }
+}
+
+TEST_F(CudaVsCpu, FillRandomIsBitIdentical) {
+    for (sn_dtype dtype : {SN_DTYPE_F32, SN_DTYPE_F16, SN_DTYPE_BF16}) {
+        Twin t{Tensor(cpu, dtype, {100003}), Tensor(gpu, dtype, {100003})};
+        ASSERT_SN_OK(sn_fill_random(cpu, t.cpu, 0xABCDEF12345ull, 0.05f));
+        ASSERT_SN_OK(sn_fill_random(gpu, t.gpu, 0xABCDEF12345ull, 0.05f));
+        EXPECT_EQ(values_of(t.gpu), values_of(t.cpu)) << name_of(dtype);
+    }
+}
+
+// ---- graphs ---------------------------------------------------------------------------------
+
+// A decode step: embedding, norm, fused projection split by views, RoPE, cache writes,
+// attention, a residual linear; ids and position come from tensors.
+struct Step {
+    static constexpr int64_t kVocab = 50, kHidden = 64, kHeads = 4, kHeadDim = 16, kCache = 32;
+    Tensor table, norm_weight, w_qkv, w_out, ids, position, h, x, qkv, q, k, v, attn, attn_flat, k_cache, v_cache;
+
+    static Tensor view(const Tensor& base, int64_t offset, const std::vector<int64_t>& dims) {
+        sn_tensor* raw = nullptr;
+        EXPECT_EQ(sn_tensor_view(base, offset, dims.data(), static_cast<int32_t>(dims.size()), &raw), SN_OK)
+            << sn_last_error();
+        return Tensor(raw);
+    }
+
+    explicit Step(sn_context* context) {
+        const sn_dtype f16 = SN_DTYPE_F16;
+        table = sn_test::make_tensor(context, f16, {kVocab, kHidden}, sn_test::random_floats(kVocab * kHidden, 1));
+        norm_weight = sn_test::make_tensor(context, f16, {kHidden}, sn_test::random_floats(kHidden, 2, 0.5f, 1.5f));
+        w_qkv = sn_test::make_tensor(context, f16, {3 * kHidden, kHidden},
+                                     sn_test::random_floats(3 * kHidden * kHidden, 3, -0.2f, 0.2f));
+        w_out = sn_test::make_tensor(context, f16, {kHidden, kHidden},
+                                     sn_test::random_floats(kHidden * kHidden, 4, -0.2f, 0.2f));
+        ids = sn_test::make_i32(context, {1}, {0});
+        position = sn_test::make_i32(context, {1}, {0});
+        h = Tensor(context, f16, {1, kHidden});
+        x = Tensor(context, f16, {1, kHidden});
+        qkv = Tensor(context, f16, {1, 3 * kHidden});
+        q = view(qkv, 0, {1, kHeads, kHeadDim});
+        k = view(qkv, kHidden, {1, kHeads, kHeadDim});
+        v = view(qkv, 2 * kHidden, {1, kHeads, kHeadDim});
+        attn = Tensor(context, f16, {1, kHeads, kHeadDim});
+        attn_flat = view(attn, 0, {1, kHidden});
+        k_cache = Tensor(context, f16, {kCache, kHeads, kHeadDim});
+        v_cache = Tensor(context, f16, {kCache, kHeads, kHeadDim});
+    }
+    void emit(sn_context* context) const {
+        ASSERT_SN_OK(sn_embedding(context, table, ids, h));
+        ASSERT_SN_OK(sn_rms_norm(context, h, norm_weight, 1e-5f, x));
+        ASSERT_SN_OK(sn_matmul(context, x, w_qkv, nullptr, qkv));
+        ASSERT_SN_OK(sn_rope(context, q, position, 10000.0f, q));
+        ASSERT_SN_OK(sn_rope(context, k, position, 10000.0f, k));
+        ASSERT_SN_OK(sn_kv_write(context, k, position, k_cache));
+        ASSERT_SN_OK(sn_kv_write(context, v, position, v_cache));
+        ASSERT_SN_OK(sn_attention(context, q, position, k_cache, v_cache, 0, 0.25f, attn));
+        ASSERT_SN_OK(sn_matmul_add(context, attn_flat, w_out, nullptr, h));
+    }
+    void set_inputs(int32_t id, int32_t pos) const {
+        ASSERT_SN_OK(sn_tensor_upload(ids, &id, sizeof id));
+        ASSERT_SN_OK(sn_tensor_upload(position, &pos, sizeof pos));
+    }
+};
+
+TEST_F(CudaVsCpu, GraphReplayEqualsDirectExecutionWithNewInputs) {
+    const std::vector<std::pair<int32_t, int32_t>> tokens = {{3, 0}, {7, 1}, {49, 2}, {0, 3}, {3, 4}};
+    std::vector<std::vector<float>> direct;
+    {
+        Step step(gpu);
+        for (const auto& [id, pos] : tokens) {
+            step.set_inputs(id, pos);
+            step.emit(gpu);
+            direct.push_back(values_of(step.h));
+        }
+    }
+    Step step(gpu);
+    // Released during the capture: freed only after it (cudaFree would break the capture).
+    Tensor released(gpu, SN_DTYPE_F32, {1000});
+    ASSERT_SN_OK(sn_context_synchronize(gpu));
+    ASSERT_SN_OK(sn_graph_begin_capture(gpu));
+    step.emit(gpu);
+    released.reset();
+    sn_graph* graph = nullptr;
+    ASSERT_SN_OK(sn_graph_end_capture(gpu, &graph));
+    int64_t nodes = 0;
+    ASSERT_SN_OK(sn_graph_get_node_count(graph, &nodes));
+    EXPECT_GE(nodes, 9) << "one kernel (or more) per op";
+    EXPECT_EQ(values_of(step.h), std::vector<float>(Step::kHidden, 0.0f)) << "capturing ran nothing";
+    for (size_t i = 0; i < tokens.size(); ++i) {
+        step.set_inputs(tokens[i].first, tokens[i].second);
+        ASSERT_SN_OK(sn_graph_launch(graph));
+        EXPECT_EQ(values_of(step.h), direct[i]) << "token " << i;  // same kernels, same data: same bits
+    }
+    ASSERT_SN_OK(sn_graph_destroy(graph));
+}
+
+TEST_F(CudaVsCpu, FailedCaptureLeavesTheContextUsable) {
+    Tensor a = sn_test::make_tensor(gpu, SN_DTYPE_F16, {4}, {1, -2, 3, -4});
+    Tensor wrong(gpu, SN_DTYPE_F16, {5});
+    Tensor out(gpu, SN_DTYPE_F16, {4});
+    ASSERT_SN_OK(sn_graph_begin_capture(gpu));
+    ASSERT_SN_OK(sn_relu(gpu, a, out));
+    EXPECT_SN_ERROR(sn_add(gpu, a, wrong, out), SN_ERR_SHAPE_MISMATCH, "b");
+    EXPECT_SN_ERROR(sn_context_synchronize(gpu), SN_ERR_INVALID_ARGUMENT, "capturing");
+    sn_graph* graph = nullptr;
+    EXPECT_SN_ERROR(sn_graph_end_capture(gpu, &graph), SN_ERR_SHAPE_MISMATCH, "failed during capture");
+    EXPECT_EQ(graph, nullptr);
+    ASSERT_SN_OK(sn_relu(gpu, a, out));
+    EXPECT_EQ(values_of(out), (std::vector<float>{1, 0, 3, 0}));
+}
+
+// ---- context, memory, errors ---------------------------------------------------------------
+
+TEST_F(CudaVsCpu, MemoryFiguresAndDeviceName) {
+    sn_memory_info before{};
+    ASSERT_SN_OK(sn_context_get_memory(gpu, &before));
+    EXPECT_EQ(before.allocated_bytes, 0);
+    EXPECT_GT(before.device_total_bytes, int64_t{1} << 30);
+    EXPECT_GT(before.device_free_bytes, 0);
+    EXPECT_LE(before.device_free_bytes, before.device_total_bytes);
+    {
+        Tensor big(gpu, SN_DTYPE_F16, {1024, 1024, 64});  // 128 MiB
+        sn_memory_info during{};
+        ASSERT_SN_OK(sn_context_get_memory(gpu, &during));
+        EXPECT_EQ(during.allocated_bytes, int64_t{128} << 20);
+        EXPECT_LT(during.device_free_bytes, before.device_free_bytes);
+    }
+    sn_memory_info after{};
+    ASSERT_SN_OK(sn_context_get_memory(gpu, &after));
+    EXPECT_EQ(after.allocated_bytes, 0);
+    EXPECT_EQ(after.peak_allocated_bytes, int64_t{128} << 20);
+    const std::string name = sn_context_device_name(gpu);
+    EXPECT_NE(name.find("(sm_"), std::string::npos) << name;
+    EXPECT_NE(name.find(" SMs, "), std::string::npos) << name;
+    EXPECT_NE(name.find(" GiB)"), std::string::npos) << name;
+}
+
+TEST_F(CudaVsCpu, OutOfMemoryIsReportedAndTheContextKeepsWorking) {
+    const int64_t absurd[] = {int64_t{1} << 40};  // 2 TiB of F16
+    sn_tensor* tensor = nullptr;
+    EXPECT_SN_ERROR(sn_tensor_create(gpu, SN_DTYPE_F16, absurd, 1, &tensor), SN_ERR_OUT_OF_MEMORY,
+                    "cannot allocate 2199023255552 bytes");
+    EXPECT_NE(std::string(sn_last_error()).find("are free"), std::string::npos) << sn_last_error();
+    EXPECT_EQ(tensor, nullptr);
+    Tensor small = sn_test::make_tensor(gpu, SN_DTYPE_F16, {3}, {-1, 2, -3});
+    ASSERT_SN_OK(sn_relu(gpu, small, small));
+    EXPECT_EQ(values_of(small), (std::vector<float>{0, 2, 0}));
+}
+
+TEST(Cuda, BadOrdinalNamesTheDeviceCount) {
+    if (!cuda_usable()) GTEST_SKIP() << "no usable CUDA backend";
+    sn_context_options options{};
+    options.backend = SN_BACKEND_CUDA;
+    options.device = 99;
+    sn_context* context = nullptr;
+    EXPECT_SN_ERROR(sn_context_create(&options, &context), SN_ERR_INVALID_ARGUMENT,
+                    "CUDA device ordinal 99 out of range");
+    EXPECT_EQ(context, nullptr);
+}
+
+}  // namespace
