@@ -84,8 +84,7 @@ SN_API sn_status sn_matmul_backward_input(sn_context* context, const sn_tensor* 
     });
 }
 
-SN_API sn_status sn_fisher_accumulate(sn_context* context, const sn_tensor* dy, const sn_tensor* x,
-                                      sn_tensor* fisher) {
+SN_API sn_status sn_fisher_accumulate(sn_context* context, const sn_tensor* dy, const sn_tensor* x, sn_tensor* fisher) {
     return sn::guarded_op(__func__, context, [&]() -> sn_status {
         sn::Context* live = nullptr;
         sn::Tensor *live_dy = nullptr, *live_x = nullptr, *live_fisher = nullptr;
@@ -182,9 +181,9 @@ SN_API sn_status sn_activation_backward(sn_context* context, sn_activation activ
         SN_TRY(require_like(*live_dx, "dx", *live_x, "x"));
         SN_TRY(sn::require_no_overlap(*live_dx, "dx", *live_x, "x"));
         SN_TRY(sn::require_no_partial_overlap(*live_dx, "dx", *live_dy, "dy"));
-        return SN_RUN_OP(*live, activation_backward,
-                         (sn::ActivationBackwardArgs{static_cast<sn_activation>(raw_activation), live_x, live_dy,
-                                                     live_dx}));
+        return SN_RUN_OP(
+            *live, activation_backward,
+            (sn::ActivationBackwardArgs{static_cast<sn_activation>(raw_activation), live_x, live_dy, live_dx}));
     });
 }
 
@@ -242,9 +241,9 @@ SN_API sn_status sn_attention_backward(sn_context* context, const sn_tensor* q, 
         SN_CHECK(live_k->dims[0] == t && live_k->dims[2] == dh, SN_ERR_SHAPE_MISMATCH,
                  "k: expected [T, Hkv, Dh] with q's T = %lld and Dh = %lld (q %s), got k %s", static_cast<long long>(t),
                  static_cast<long long>(dh), sn::shape_text(*live_q).text, sn::shape_text(*live_k).text);
-        SN_CHECK(hq % hkv == 0, SN_ERR_SHAPE_MISMATCH,
-                 "k: Hq = %lld (q %s) must be a multiple of Hkv = %lld (k %s)", static_cast<long long>(hq),
-                 sn::shape_text(*live_q).text, static_cast<long long>(hkv), sn::shape_text(*live_k).text);
+        SN_CHECK(hq % hkv == 0, SN_ERR_SHAPE_MISMATCH, "k: Hq = %lld (q %s) must be a multiple of Hkv = %lld (k %s)",
+                 static_cast<long long>(hq), sn::shape_text(*live_q).text, static_cast<long long>(hkv),
+                 sn::shape_text(*live_k).text);
         SN_TRY(sn::require_dtype(*live_positions, "positions", kMaskI32));
         SN_TRY(sn::require_vector(*live_positions, "positions", t, "T"));
         SN_CHECK(window >= 0, SN_ERR_INVALID_ARGUMENT, "window: must be >= 0 (0 = no sliding window), got %d", window);

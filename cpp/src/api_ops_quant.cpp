@@ -37,10 +37,10 @@ sn_status validate_sparse(const sn::Context& context, const sn_tensor* rows, con
 
 extern "C" {
 
-SN_API sn_status sn_lut_matmul(sn_context* context, const sn_tensor* x, const sn_tensor* qweight,
-                               const sn_tensor* lut, int32_t bits, const sn_tensor* sparse_rows,
-                               const sn_tensor* sparse_cols, const sn_tensor* sparse_vals, const sn_tensor* bias,
-                               int32_t accumulate, sn_tensor* out) {
+SN_API sn_status sn_lut_matmul(sn_context* context, const sn_tensor* x, const sn_tensor* qweight, const sn_tensor* lut,
+                               int32_t bits, const sn_tensor* sparse_rows, const sn_tensor* sparse_cols,
+                               const sn_tensor* sparse_vals, const sn_tensor* bias, int32_t accumulate,
+                               sn_tensor* out) {
     return sn::guarded_op(__func__, context, [&]() -> sn_status {
         sn::Context* live = nullptr;
         sn::Tensor *live_x = nullptr, *live_qweight = nullptr, *live_lut = nullptr, *live_bias = nullptr,

@@ -66,8 +66,7 @@ std::vector<double> attention_forward(const Shape& s, const std::vector<int32_t>
 // The forward these are the gradients of: sn_attention over a cache holding exactly the T
 // positions agrees with attention_forward.
 void check_forward(sn_context* context, const Shape& s, const std::vector<int32_t>& positions,
-                   const std::vector<float>& q, const std::vector<float>& k, const std::vector<float>& v,
-                   float scale) {
+                   const std::vector<float>& q, const std::vector<float>& k, const std::vector<float>& v, float scale) {
     const std::vector<int64_t> q_dims = {s.tokens, s.q_heads, s.head_dim};
     const std::vector<int64_t> kv_dims = {s.tokens, s.kv_heads, s.head_dim};
     Tensor tq = make_f32(context, q_dims, q);
@@ -232,9 +231,8 @@ TEST(AttentionBackward, RejectsBadArguments) {
     Tensor k_long(context, SN_DTYPE_F32, {t + 1, hkv, dh});
     Tensor dk_long(context, SN_DTYPE_F32, {t + 1, hkv, dh});
     Tensor dv_long(context, SN_DTYPE_F32, {t + 1, hkv, dh});
-    EXPECT_SN_ERROR(
-        sn_attention_backward(context, q, positions, k_long, k_long, 0, 0.5f, dout, dq, dk_long, dv_long),
-        SN_ERR_SHAPE_MISMATCH, "k: expected [T, Hkv, Dh] with q's T = 4");
+    EXPECT_SN_ERROR(sn_attention_backward(context, q, positions, k_long, k_long, 0, 0.5f, dout, dq, dk_long, dv_long),
+                    SN_ERR_SHAPE_MISMATCH, "k: expected [T, Hkv, Dh] with q's T = 4");
     EXPECT_SN_ERROR(sn_attention_backward(context, q, positions, k, v, 0, 0.5f, dout, dq, dk, dv_long),
                     SN_ERR_SHAPE_MISMATCH, "dv");
     Tensor k3(context, SN_DTYPE_F32, {t, 3, dh});

@@ -83,8 +83,8 @@ sn_status rms_norm_op(sn_context* context, const sn_tensor* x, const sn_tensor* 
     return sn_rms_norm(context, x, weight, eps, out);
 }
 
-void check_norm(NormForward forward, NormOp forward_op, NormBackwardOp backward_op, sn_dtype weight_dtype,
-                float offset, uint32_t seed) {
+void check_norm(NormForward forward, NormOp forward_op, NormBackwardOp backward_op, sn_dtype weight_dtype, float offset,
+                uint32_t seed) {
     SCOPED_TRACE("weight dtype " + std::to_string(weight_dtype) + ", x offset " + std::to_string(offset));
     Context context(2);
     const float eps = 1e-5f;
@@ -232,8 +232,8 @@ TEST(ActivationBackward, EveryActivationMatchesFiniteDifferences) {
             forward[i] = activation_value(activation, x[i]);
             // Elementwise: ∂L/∂x_i = r_i · f'(x_i).
             const double h = 1e-5;
-            expected[i] = r[i] * (activation_value(activation, x[i] + h) - activation_value(activation, x[i] - h)) /
-                          (2.0 * h);
+            expected[i] =
+                r[i] * (activation_value(activation, x[i] + h) - activation_value(activation, x[i] - h)) / (2.0 * h);
         }
         sn_test::expect_close(download_f32(out), forward, 1e-6, 1e-5, "forward");
         Tensor dx(context, SN_DTYPE_F32, {count});
@@ -303,7 +303,8 @@ TEST(SwigluBackward, MatchesFiniteDifferences) {
 
     EXPECT_SN_ERROR(sn_swiglu_backward(context, tg, tu, tr, dgate, dgate), SN_ERR_INVALID_ARGUMENT,
                     "dgate must not alias dup");
-    EXPECT_SN_ERROR(sn_swiglu_backward(context, tg, tu, tr, tr, dup), SN_ERR_INVALID_ARGUMENT, "dgate must not alias dy");
+    EXPECT_SN_ERROR(sn_swiglu_backward(context, tg, tu, tr, tr, dup), SN_ERR_INVALID_ARGUMENT,
+                    "dgate must not alias dy");
 }
 
 TEST(RopeBackward, MatchesFiniteDifferencesAndInvertsRope) {
@@ -354,7 +355,9 @@ TEST(CrossEntropyBackward, MatchesFiniteDifferences) {
     for (float loss : download_f32(losses)) mean += loss * scale;
     EXPECT_NEAR(mean, mean_cross_entropy(to_double(logits), targets, vocab, scale), 1e-5);
 
-    const Loss loss = [&](const std::vector<double>& point) { return mean_cross_entropy(point, targets, vocab, scale); };
+    const Loss loss = [&](const std::vector<double>& point) {
+        return mean_cross_entropy(point, targets, vocab, scale);
+    };
     Tensor dlogits(context, SN_DTYPE_F32, {tokens, vocab});
     ASSERT_SN_OK(sn_cross_entropy_backward(context, tl, tt, static_cast<float>(scale), dlogits));
     sn_test::expect_close(download_f32(dlogits), numeric_gradient(loss, to_double(logits), 1e-4), 1e-7, 1e-5,

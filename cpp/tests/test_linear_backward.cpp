@@ -15,8 +15,8 @@ namespace {
 // dx = dy · W exactly, checked against the finite differences of L(x) = Σ r ⊙ (x · Wᵀ) in double
 // (L is linear in x, so the central difference is exact up to rounding).
 void check_input_gradient(int64_t m, int64_t n, int64_t k, sn_dtype weight_dtype, bool accumulate, uint32_t seed) {
-    SCOPED_TRACE("M=" + std::to_string(m) + " N=" + std::to_string(n) + " K=" + std::to_string(k) +
-                 " weight dtype " + std::to_string(weight_dtype) + (accumulate ? " accumulate" : ""));
+    SCOPED_TRACE("M=" + std::to_string(m) + " N=" + std::to_string(n) + " K=" + std::to_string(k) + " weight dtype " +
+                 std::to_string(weight_dtype) + (accumulate ? " accumulate" : ""));
     Context context(2);
     const std::vector<float> weight = sn_test::random_floats(n * k, seed);
     const std::vector<float> r = sn_test::random_floats(m * n, seed + 1);

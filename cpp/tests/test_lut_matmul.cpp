@@ -176,7 +176,7 @@ void run_case(const LutCase& c, uint32_t seed) {
 
 // Packs, uploads and runs codes [n][k] with lut[n][c] = c, returns out[m][n] for x = rows of `x`.
 std::vector<float> decode_with_identity_lut(sn_context* context, const std::vector<int32_t>& qweight, int64_t n,
-                                           int64_t k, int bits, const std::vector<float>& x, int64_t m) {
+                                            int64_t k, int bits, const std::vector<float>& x, int64_t m) {
     std::vector<float> lut(static_cast<size_t>(n << bits));
     for (size_t i = 0; i < lut.size(); ++i) lut[i] = static_cast<float>(i % (size_t{1} << bits));
     Tensor tq = make_i32(context, {k / 32 * bits, n}, qweight);
@@ -230,8 +230,8 @@ TEST(LutMatmul, MatchesDenseReference) {
     }
 }
 
-// Every streaming M (its column blocks: 16, 8, 5, 4), several 16-column blocks per thread, and a panel product with several
-// row and column tiles and two depth slices (K = 288 > 256).
+// Every streaming M (its column blocks: 16, 8, 5, 4), several 16-column blocks per thread, and a panel product with
+// several row and column tiles and two depth slices (K = 288 > 256).
 TEST(LutMatmul, BlockAndTileEdges) {
     run_case({4, 4, 100, 64, true, true, false}, 7);
     run_case({3, 2, 100, 64, true, false, true}, 8);
@@ -294,11 +294,11 @@ TEST(LutMatmul, RejectsBadArguments) {
     EXPECT_SN_ERROR(sn_lut_matmul(context, x, q, lut, 4, rows_short, cols, vals, nullptr, 0, out),
                     SN_ERR_SHAPE_MISMATCH, "sparse_rows: expected 1-D [N + 1] = [4]");
     Tensor vals_long(context, SN_DTYPE_F16, {3});
-    EXPECT_SN_ERROR(sn_lut_matmul(context, x, q, lut, 4, rows, cols, vals_long, nullptr, 0, out),
-                    SN_ERR_SHAPE_MISMATCH, "sparse_vals");
+    EXPECT_SN_ERROR(sn_lut_matmul(context, x, q, lut, 4, rows, cols, vals_long, nullptr, 0, out), SN_ERR_SHAPE_MISMATCH,
+                    "sparse_vals");
     Tensor vals_f32(context, SN_DTYPE_F32, {2});
-    EXPECT_SN_ERROR(sn_lut_matmul(context, x, q, lut, 4, rows, cols, vals_f32, nullptr, 0, out),
-                    SN_ERR_DTYPE_MISMATCH, "sparse_vals");
+    EXPECT_SN_ERROR(sn_lut_matmul(context, x, q, lut, 4, rows, cols, vals_f32, nullptr, 0, out), SN_ERR_DTYPE_MISMATCH,
+                    "sparse_vals");
 
     // Data checks name the offending index.
     Tensor rows_decreasing = make_i32(context, {n + 1}, {0, 2, 1, 2});

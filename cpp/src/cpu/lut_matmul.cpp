@@ -59,10 +59,10 @@
 namespace sn::cpu {
 namespace {
 
-constexpr int64_t kGroup = 32;         // inputs per packed group
-constexpr int64_t kGemvMaxRows = 4;    // up to this many rows of x: the streaming path
-constexpr int64_t kLutStride = 16;     // F32 LUT rows, padded to 16 entries (one zmm)
-constexpr int64_t kLineColumns = 16;   // int32 columns of qweight in one 64-byte line (thread ranges align to it)
+constexpr int64_t kGroup = 32;        // inputs per packed group
+constexpr int64_t kGemvMaxRows = 4;   // up to this many rows of x: the streaming path
+constexpr int64_t kLutStride = 16;    // F32 LUT rows, padded to 16 entries (one zmm)
+constexpr int64_t kLineColumns = 16;  // int32 columns of qweight in one 64-byte line (thread ranges align to it)
 
 // Where code t of a group sits in the group's words (see the layout above). `next` is the word
 // holding the code's high bits when it straddles; it is clamped to 3 so that every index selects
@@ -93,14 +93,14 @@ struct Layout {
 };
 
 struct LutProblem {
-    const float* x;            // [m, k]
-    const int32_t* qweight;    // [k·bits/32, n]
-    const float* lut;          // [n][kLutStride], F32
-    const int32_t* rows;       // CSR [n + 1], or null
-    const int32_t* cols;       // [nnz]
-    const uint16_t* vals;      // F16 [nnz]
-    const float* bias;         // [n] F32, or null
-    float* out;                // [m, n]
+    const float* x;          // [m, k]
+    const int32_t* qweight;  // [k·bits/32, n]
+    const float* lut;        // [n][kLutStride], F32
+    const int32_t* rows;     // CSR [n + 1], or null
+    const int32_t* cols;     // [nnz]
+    const uint16_t* vals;    // F16 [nnz]
+    const float* bias;       // [n] F32, or null
+    float* out;              // [m, n]
     int64_t m, n, k;
     bool accumulate;
 };
@@ -231,7 +231,9 @@ SN_ALWAYS_INLINE void gemv_body(const LutProblem& p, int64_t n_begin, int64_t n_
         }
         for (int64_t g = 0; g < groups; ++g) {
             if (g + kPrefetchGroups < groups) {
-                for (int w = 0; w < BITS; ++w) __builtin_prefetch(p.qweight + ((g + kPrefetchGroups) * BITS + w) * p.n + n0);
+                for (int w = 0; w < BITS; ++w) {
+                    __builtin_prefetch(p.qweight + ((g + kPrefetchGroups) * BITS + w) * p.n + n0);
+                }
             }
             V x[ROWS][kVectors];
             for (int r = 0; r < ROWS; ++r) {
@@ -265,14 +267,22 @@ template <int W, int ACCUMULATORS, template <int> class Decoder>
 SN_ALWAYS_INLINE void gemv_dispatch(const LutProblem& p, int bits, int64_t n_begin, int64_t n_end) {
     constexpr int A = ACCUMULATORS;
     switch (p.m * 8 + bits) {
-        case 1 * 8 + 3: return gemv_body<W, 1, A, Decoder<3>>(p, n_begin, n_end);
-        case 1 * 8 + 4: return gemv_body<W, 1, A, Decoder<4>>(p, n_begin, n_end);
-        case 2 * 8 + 3: return gemv_body<W, 2, A / 2, Decoder<3>>(p, n_begin, n_end);
-        case 2 * 8 + 4: return gemv_body<W, 2, A / 2, Decoder<4>>(p, n_begin, n_end);
-        case 3 * 8 + 3: return gemv_body<W, 3, A / 3, Decoder<3>>(p, n_begin, n_end);
-        case 3 * 8 + 4: return gemv_body<W, 3, A / 3, Decoder<4>>(p, n_begin, n_end);
-        case 4 * 8 + 3: return gemv_body<W, 4, A / 4, Decoder<3>>(p, n_begin, n_end);
-        default: return gemv_body<W, 4, A / 4, Decoder<4>>(p, n_begin, n_end);
+        case 1 * 8 + 3:
+            return gemv_body<W, 1, A, Decoder<3>>(p, n_begin, n_end);
+        case 1 * 8 + 4:
+            return gemv_body<W, 1, A, Decoder<4>>(p, n_begin, n_end);
+        case 2 * 8 + 3:
+            return gemv_body<W, 2, A / 2, Decoder<3>>(p, n_begin, n_end);
+        case 2 * 8 + 4:
+            return gemv_body<W, 2, A / 2, Decoder<4>>(p, n_begin, n_end);
+        case 3 * 8 + 3:
+            return gemv_body<W, 3, A / 3, Decoder<3>>(p, n_begin, n_end);
+        case 3 * 8 + 4:
+            return gemv_body<W, 3, A / 3, Decoder<4>>(p, n_begin, n_end);
+        case 4 * 8 + 3:
+            return gemv_body<W, 4, A / 4, Decoder<3>>(p, n_begin, n_end);
+        default:
+            return gemv_body<W, 4, A / 4, Decoder<4>>(p, n_begin, n_end);
     }
 }
 
@@ -313,17 +323,19 @@ SN_ALWAYS_INLINE void pack_body(const void* state, int64_t p0, int64_t depth, in
 }
 
 SN_TARGET_AVX512 SN_FLATTEN void pack_avx512_3(const void* s, int64_t p0, int64_t d, int64_t j0, int64_t w, int64_t nr,
-                                    float* out) {
+                                               float* out) {
     pack_body<Avx512Decoder<3>>(s, p0, d, j0, w, nr, out);
 }
 SN_TARGET_AVX512 SN_FLATTEN void pack_avx512_4(const void* s, int64_t p0, int64_t d, int64_t j0, int64_t w, int64_t nr,
-                                    float* out) {
+                                               float* out) {
     pack_body<Avx512Decoder<4>>(s, p0, d, j0, w, nr, out);
 }
-SN_TARGET_AVX2 SN_FLATTEN void pack_avx2_3(const void* s, int64_t p0, int64_t d, int64_t j0, int64_t w, int64_t nr, float* out) {
+SN_TARGET_AVX2 SN_FLATTEN void pack_avx2_3(const void* s, int64_t p0, int64_t d, int64_t j0, int64_t w, int64_t nr,
+                                           float* out) {
     pack_body<Avx2Decoder<3>>(s, p0, d, j0, w, nr, out);
 }
-SN_TARGET_AVX2 SN_FLATTEN void pack_avx2_4(const void* s, int64_t p0, int64_t d, int64_t j0, int64_t w, int64_t nr, float* out) {
+SN_TARGET_AVX2 SN_FLATTEN void pack_avx2_4(const void* s, int64_t p0, int64_t d, int64_t j0, int64_t w, int64_t nr,
+                                           float* out) {
     pack_body<Avx2Decoder<4>>(s, p0, d, j0, w, nr, out);
 }
 void pack_baseline_3(const void* s, int64_t p0, int64_t d, int64_t j0, int64_t w, int64_t nr, float* out) {
@@ -336,8 +348,7 @@ void pack_baseline_4(const void* s, int64_t p0, int64_t d, int64_t j0, int64_t w
 // ---- Checks of the data (the API checked shapes and dtypes) -------------------------------------
 
 sn_status check_sparse(const LutProblem& p, int64_t nnz) {
-    SN_CHECK(p.rows[0] == 0, SN_ERR_INVALID_ARGUMENT, "sparse_rows[0] = %d; a CSR row pointer starts at 0",
-             p.rows[0]);
+    SN_CHECK(p.rows[0] == 0, SN_ERR_INVALID_ARGUMENT, "sparse_rows[0] = %d; a CSR row pointer starts at 0", p.rows[0]);
     for (int64_t n = 0; n < p.n; ++n) {
         SN_CHECK(p.rows[n + 1] >= p.rows[n], SN_ERR_INVALID_ARGUMENT,
                  "sparse_rows[%lld] = %d is less than sparse_rows[%lld] = %d (row pointers must not decrease)",
@@ -391,8 +402,7 @@ sn_status lut_matmul(Context& context, const LutMatmulArgs& args) {
     const bool streaming = m <= kGemvMaxRows;
     const size_t lut_floats = aligned_count(static_cast<size_t>(n * kLutStride));
     const size_t bias_floats = args.bias != nullptr ? aligned_count(static_cast<size_t>(n)) : 0;
-    float* scratch =
-        scratch_floats(lut_floats + bias_floats + (streaming ? 0 : panel_gemm_workspace_floats(context)));
+    float* scratch = scratch_floats(lut_floats + bias_floats + (streaming ? 0 : panel_gemm_workspace_floats(context)));
     float* lut = scratch;
     const uint16_t* lut_halves = args.lut->data_as<const uint16_t>();
     for (int64_t row = 0; row < n; ++row) {

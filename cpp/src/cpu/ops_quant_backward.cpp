@@ -17,9 +17,8 @@ void add_quant_backward_ops(OpTable& ops) {
     ops.swiglu_backward = {cpu::swiglu_backward, {kMaskF32, kMaskF32, kMaskF32, kMaskF32, kMaskF32}};
     ops.activation_backward = {cpu::activation_backward, {kMaskF32, kMaskF32, kMaskF32}};
     ops.rope_backward = {cpu::rope_backward, {kMaskF32, kMaskI32, kMaskF32}};
-    ops.attention_backward = {
-        cpu::attention_backward,
-        {kMaskF32, kMaskI32, kMaskF32, kMaskF32, kMaskF32, kMaskF32, kMaskF32, kMaskF32}};
+    ops.attention_backward = {cpu::attention_backward,
+                              {kMaskF32, kMaskI32, kMaskF32, kMaskF32, kMaskF32, kMaskF32, kMaskF32, kMaskF32}};
     ops.cross_entropy_backward = {cpu::cross_entropy_backward, {kMaskF32, kMaskI32, kMaskF32}};
 }
 

@@ -46,8 +46,8 @@ struct Workspace {
     float* tile;  // [kMc][kNc]
 };
 
-constexpr size_t kThreadFloats = aligned_count(kMc * kPanelDepth) + aligned_count(kPanelDepth * kNc) +
-                                 aligned_count(kMc * kNc);
+constexpr size_t kThreadFloats =
+    aligned_count(kMc * kPanelDepth) + aligned_count(kPanelDepth * kNc) + aligned_count(kMc * kNc);
 
 Workspace carve(float* base) {
     Workspace ws{};
@@ -81,8 +81,7 @@ SN_ALWAYS_INLINE void pack_a_body(const StridedF32& a, int64_t i0, int64_t rows,
 
 // tile[MR][NR] (row stride kNc) = (first ? 0 : tile) + a_panel · b_panel over `depth`.
 template <int W, int MR, int NV>
-SN_ALWAYS_INLINE void micro_kernel(int64_t depth, const float* a_panel, const float* b_panel, float* tile,
-                                   bool first) {
+SN_ALWAYS_INLINE void micro_kernel(int64_t depth, const float* a_panel, const float* b_panel, float* tile, bool first) {
     using V = typename vec<W>::f32;
     constexpr int NR = W * NV;
     V acc[MR][NV];
@@ -150,8 +149,7 @@ SN_ALWAYS_INLINE void task_body(const PanelGemm& g, int64_t i0, int64_t rows, in
         g.b.pack(g.b.state, p0, depth, j0, cols, NR, ws.b);
         for (int64_t jr = 0; jr < cols_padded; jr += NR) {
             for (int64_t ir = 0; ir < rows_padded; ir += MR) {
-                micro_kernel<W, MR, NV>(depth, ws.a + ir * depth, ws.b + jr * depth, ws.tile + ir * kNc + jr,
-                                        p0 == 0);
+                micro_kernel<W, MR, NV>(depth, ws.a + ir * depth, ws.b + jr * depth, ws.tile + ir * kNc + jr, p0 == 0);
             }
         }
     }
@@ -181,8 +179,7 @@ float element_f32(sn_dtype dtype, const char* address) {
     return dtype == SN_DTYPE_F16 ? ::sn::f16_to_f32(half) : ::sn::bf16_to_f32(half);
 }
 
-void pack_strided(const void* state, int64_t p0, int64_t depth, int64_t j0, int64_t width, int64_t nr,
-                  float* panels) {
+void pack_strided(const void* state, int64_t p0, int64_t depth, int64_t j0, int64_t width, int64_t nr, float* panels) {
     const StridedSource& source = *static_cast<const StridedSource*>(state);
     const int64_t element = static_cast<int64_t>(sn_dtype_size(source.dtype));
     const char* base = static_cast<const char*>(source.data);
@@ -219,8 +216,7 @@ void panel_gemm(const Context& context, const PanelGemm& gemm, float* workspace)
     const int64_t row_blocks = (gemm.m + kMc - 1) / kMc;
     const int64_t col_blocks = (gemm.n + kNc - 1) / kNc;
     const int64_t tasks = row_blocks * col_blocks;
-    const int threads =
-        static_cast<int>(std::min<int64_t>(tasks, worker_count(context, gemm.m * gemm.n * gemm.p / 8)));
+    const int threads = static_cast<int>(std::min<int64_t>(tasks, worker_count(context, gemm.m * gemm.n * gemm.p / 8)));
 #pragma omp parallel num_threads(threads)
     {
         const Workspace ws = carve(workspace + static_cast<size_t>(omp_get_thread_num()) * kThreadFloats);

@@ -54,9 +54,9 @@ enum class Epilogue {
 
 struct PanelGemm {
     int64_t m, n, p;
-    StridedF32 a;    // [m, p]
-    PanelSource b;   // [p, n]
-    float* c;        // [m, n] with row stride ldc
+    StridedF32 a;   // [m, p]
+    PanelSource b;  // [p, n]
+    float* c;       // [m, n] with row stride ldc
     int64_t ldc;
     const float* bias;  // [n] or null
     Epilogue epilogue;

@@ -25,8 +25,7 @@ SN_ALWAYS_INLINE void rotate_back_head_body(const float* dy, const float* cosine
         dx[i + half] = second * cosines[i] - first * sines[i];
     }
 }
-SN_MULTIVERSION(rotate_back_head,
-                (const float* dy, const float* cosines, const float* sines, float* dx, int64_t half),
+SN_MULTIVERSION(rotate_back_head, (const float* dy, const float* cosines, const float* sines, float* dx, int64_t half),
                 (dy, cosines, sines, dx, half))
 
 }  // namespace
