@@ -5,6 +5,7 @@
 #   squeeze/        the CLI, published self-contained and trimmed for linux-x64 (the GPU machine has no .NET)
 #   cpp/            the native sources (CMake builds them there with nvcc)
 #   googletest/     GoogleTest sources, for the native GPU tests (the GPU machine has no libgtest)
+#   configs/        the real config.json files of ../shared/configs (synthetic benchmarks)
 #   data/           WikiText-2, PTB, C4 and calibration text from ../shared/data
 #   models/NAME.tar.xz   the chosen model folders from ../shared/models, compressed
 #   run-gpu.sh      builds libsqueezenative with CUDA, runs the GPU tests and benchmarks, writes results
@@ -40,6 +41,8 @@ cp "$ROOT/tools/gpu/run-gpu.sh" "$OUT.tmp/run-gpu.sh"
 # Evaluation and calibration data (squeeze eval/verify find it through SQUEEZE_SHARED=<bundle>).
 mkdir -p "$OUT.tmp/data"
 for d in wikitext2 ptb c4 calib; do cp -r "$SHARED/data/$d" "$OUT.tmp/data/$d"; done
+# Real configs (config.json only) for `squeeze bench decode --synthetic` at real shapes.
+for c in "$SHARED"/configs/*/; do mkdir -p "$OUT.tmp/configs/$(basename "$c")"; cp "$c/config.json" "$OUT.tmp/configs/$(basename "$c")/"; done
 mkdir -p "$OUT.tmp/models"
 IFS=',' read -ra names <<< "$MODELS"
 for name in "${names[@]}"; do
@@ -50,8 +53,8 @@ for name in "${names[@]}"; do
 done
 # Everything but the models and the two scripts travels as one xz payload (the device tool ships at
 # most 64 MiB with the tree); unpack.sh restores it on the GPU machine (xz or Python's lzma).
-tar -C "$OUT.tmp" -cf - squeeze cpp googletest data | xz -9 -T0 -c > "$OUT.tmp/payload.tar.xz"
-rm -rf "$OUT.tmp/squeeze" "$OUT.tmp/cpp" "$OUT.tmp/googletest" "$OUT.tmp/data"
+tar -C "$OUT.tmp" -cf - squeeze cpp googletest data configs | xz -9 -T0 -c > "$OUT.tmp/payload.tar.xz"
+rm -rf "$OUT.tmp/squeeze" "$OUT.tmp/cpp" "$OUT.tmp/googletest" "$OUT.tmp/data" "$OUT.tmp/configs"
 cp "$ROOT/tools/gpu/unpack.sh" "$OUT.tmp/unpack.sh"
 rm -rf "$OUT"; mv "$OUT.tmp" "$OUT"
 du -sh "$OUT" "$OUT"/* | sed 's/^/   /'

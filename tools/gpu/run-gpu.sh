@@ -1,46 +1,57 @@
 #!/usr/bin/env bash
-# Runs on the GPU machine, from inside the bundle made by `./build.sh gpu-bundle`:
-#   gpu-bundle/run-gpu.sh RESULTS_DIR [STEP ...]
-# Steps (default: build test): build | test | sanitize | bench-native | verify | bench-kernels | bench-decode
-# Everything it measures is written under RESULTS_DIR (the device tool's $OUT).
-set -euo pipefail
+# Runs on the GPU machine, inside the bundle made by `./build.sh gpu-bundle` (after unpack.sh):
+#   gpu-bundle/run-gpu.sh RESULTS_DIR STEP...
+# Steps:
+#   build            CMake + nvcc build of libsqueezenative (CUDA on) and the native tests
+#   test             ctest: every native test, including sn_tests_cuda (each CUDA op vs the CPU op)
+#   sanitize         compute-sanitizer memcheck over sn_tests_cuda
+#   bench-native     cuBLAS F16 GEMV at LLaMA-7B shapes + device copy bandwidth (sn_bench_cuda)
+#   verify=NAME      squeeze verify models/NAME --device cuda (reference ids, logits, full WikiText-2 ppl)
+#   decode=CONFIG    squeeze bench decode --synthetic configs/CONFIG --device cuda --context 2048
+#   decode-real=NAME squeeze bench decode models/NAME --device cuda
+# Every step writes its output under RESULTS_DIR; a failing squeeze step does not stop the others,
+# but makes the script exit non-zero at the end.
+set -uo pipefail
 B="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-RES="${1:?usage: run-gpu.sh RESULTS_DIR [STEP ...]}"; shift
+RES="${1:?usage: run-gpu.sh RESULTS_DIR STEP...}"; shift
 mkdir -p "$RES"
-steps=("$@"); [ ${#steps[@]} -gt 0 ] || steps=(build test)
-export SQUEEZE_NATIVE_LIBRARY="$B/build/libsqueezenative.so"
+# The build lives outside the bundle, so a warm machine keeps it when a new bundle is carried over.
+BUILD="${SN_BUILD_DIR:-$B/../build/cuda}"
+export SQUEEZE_NATIVE_LIBRARY="$BUILD/libsqueezenative.so"
 export SQUEEZE_SHARED="$B"
 SQUEEZE="$B/squeeze/squeeze"
+failed=0
 
-unpack_models() {
-    mkdir -p "$B/models"
-    for f in "$B"/models/*.tar.xz; do
-        [ -e "$f" ] || continue
-        name="$(basename "$f" .tar.xz)"
-        [ -d "$B/models/$name" ] || python3 -c "import lzma,tarfile,sys; tarfile.open(fileobj=lzma.open(sys.argv[1])).extractall(sys.argv[2])" "$f" "$B/models"
-    done
+run() {  # name command...  — runs, tees to RES/name.txt, records failure
+    local name="$1"; shift
+    echo "==> $name: $*"
+    "$@" 2>&1 | tee "$RES/$name.txt"
+    local rc=${PIPESTATUS[0]}
+    [ "$rc" = 0 ] || { echo "==> $name FAILED (exit $rc)"; failed=1; }
 }
 
-for step in "${steps[@]}"; do
-    echo "==> $step"
+for step in "$@"; do
     case "$step" in
         build)
             nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$RES/gpu.txt"
             gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
-            cmake -S "$B/cpp" -B "$B/build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DSN_ENABLE_CUDA=ON \
+            cmake -S "$B/cpp" -B "$BUILD" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DSN_ENABLE_CUDA=ON \
                 -DSN_GTEST_SOURCE_DIR="$B/googletest" > "$RES/cmake.log" 2>&1 || { tail -50 "$RES/cmake.log"; exit 1; }
-            cmake --build "$B/build" -j "$(nproc)" >> "$RES/cmake.log" 2>&1 || { tail -80 "$RES/cmake.log"; exit 1; }
-            unpack_models ;;
+            cmake --build "$BUILD" -j "$(nproc)" >> "$RES/cmake.log" 2>&1 || { tail -80 "$RES/cmake.log"; exit 1; } ;;
         test)
-            ctest --test-dir "$B/build" --output-on-failure -j 4 2>&1 | tee "$RES/ctest.log" | tail -30 ;;
+            run ctest ctest --test-dir "$BUILD" --output-on-failure -j 4 ;;
         sanitize)
-            for t in "$B"/build/sn_tests_cuda; do
-                compute-sanitizer --tool memcheck --error-exitcode 3 "$t" 2>&1 | tee "$RES/memcheck.log" | tail -15
-            done ;;
+            run memcheck compute-sanitizer --tool memcheck --report-api-errors no --error-exitcode 3 "$BUILD/sn_tests_cuda" ;;
         bench-native)
-            # cuBLAS F16 GEMV at the LLaMA-7B shapes and the device-to-device copy bandwidth.
-            "$B/build/sn_bench_cuda" 2>&1 | tee "$RES/bench-native.txt" ;;
+            run bench-native "$BUILD/sn_bench_cuda" ;;
+        verify=*)
+            name="${step#verify=}"; run "verify-$name" "$SQUEEZE" verify "$B/models/$name" --device cuda ;;
+        decode=*)
+            cfg="${step#decode=}"; run "decode-$cfg" "$SQUEEZE" bench decode --synthetic "$B/configs/$cfg" --device cuda --context 2048 ;;
+        decode-real=*)
+            name="${step#decode-real=}"; run "decode-real-$name" "$SQUEEZE" bench decode "$B/models/$name" --device cuda ;;
         *)
             echo "run-gpu.sh: unknown step '$step'" >&2; exit 2 ;;
     esac
 done
+exit $failed
