@@ -125,10 +125,12 @@ internal static class BenchDecode
                 $"decode without graph: {noGraph.decode:F3} ms/token = {1000 / noGraph.decode:F1} tokens/s (median of {reps}); graph speed-up {noGraph.decode / withGraph.decode:F2}x"));
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"floor: {(weightBytes + kvBytes) / 1e9:F3} GB read per token / {copyGBs:F0} GB/s = {floorMs:F3} ms; with graph at {floorMs / withGraph.decode * 100:F1} % of the floor"));
+            // Both units: GB (10^9, as weight sizes are usually quoted) and GiB (2^30, as GPUs report).
+            static string Size(double bytes) => string.Create(CultureInfo.InvariantCulture, $"{bytes / 1e9:F3} GB = {bytes / (1L << 30):F3} GiB");
             var deviceUse = mem.DeviceTotalBytes > 0
-                ? string.Create(CultureInfo.InvariantCulture, $"; device in use now {(mem.DeviceTotalBytes - mem.DeviceFreeBytes) / 1e9:F3} GB of {mem.DeviceTotalBytes / 1e9:F1} GB")
+                ? $"; device in use now (CUDA context and cuBLAS workspace included) {Size(mem.DeviceTotalBytes - mem.DeviceFreeBytes)} of {Size(mem.DeviceTotalBytes)}"
                 : "";
-            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"peak memory: tensors {mem.PeakAllocatedBytes / 1e9:F3} GB") + deviceUse);
+            output.WriteLine($"peak memory: tensors {Size(mem.PeakAllocatedBytes)}" + deviceUse);
             return CliCommon.ExitOk;
         }));
         return command;
