@@ -13,7 +13,7 @@ sn_status rms_norm_backward(Context& context, const NormBackwardArgs& args);    
 sn_status layer_norm_backward(Context& context, const NormBackwardArgs& args);             // norm_backward.cpp
 sn_status swiglu_backward(Context& context, const SwigluBackwardArgs& args);               // activation_backward.cpp
 sn_status activation_backward(Context& context, const ActivationBackwardArgs& args);       // activation_backward.cpp
-sn_status rope_backward(Context& context, const RopeBackwardArgs& args);                   // rope_backward.cpp
+sn_status rope_backward(Context& context, const RopeBackwardArgs& args);                   // rope.cpp
 sn_status attention_backward(Context& context, const AttentionBackwardArgs& args);         // attention_backward.cpp
 sn_status cross_entropy_backward(Context& context, const CrossEntropyBackwardArgs& args);  // cross_entropy_backward.cpp
 

@@ -6,8 +6,11 @@
 //   angle      = (float)position * inv_freq_i                         (F32 product, as the K=1 matmul)
 //   cos, sin   = F32 cos/sin of that F32 angle
 // The cos/sin table [T][Dh/2] is built once per call and shared by all H heads.
+// The backward (rope_backward) is the same rotation by −angle — the transpose of the orthogonal
+// map actually applied, with the same F32 angles — so both ops share rotate() below.
 #include "cpu/isa.h"
 #include "cpu/ops.h"
+#include "cpu/ops_quant_backward.h"
 #include "cpu/scratch.h"
 
 #include <cmath>
@@ -15,29 +18,32 @@
 namespace sn::cpu {
 namespace {
 
-// One head: out[i] = x[i]·c − x[i+h]·s, out[i+h] = x[i+h]·c + x[i]·s. In place is safe: each
-// iteration reads its pair before writing it (hence `omp simd` despite possible aliasing).
+// One head: out[i] = x[i]·c − x[i+h]·s', out[i+h] = x[i+h]·c + x[i]·s' with s' = sign·s
+// (sign −1 rotates back). In place is safe: each iteration reads its pair before writing it
+// (hence `omp simd` despite possible aliasing).
 SN_ALWAYS_INLINE void rotate_head_body(const float* x, const float* cosines, const float* sines, float* out,
-                                       int64_t half) {
+                                       int64_t half, float sign) {
 #pragma omp simd
     for (int64_t i = 0; i < half; ++i) {
         const float first = x[i];
         const float second = x[i + half];
-        out[i] = first * cosines[i] - second * sines[i];
-        out[i + half] = second * cosines[i] + first * sines[i];
+        const float sine = sign * sines[i];
+        out[i] = first * cosines[i] - second * sine;
+        out[i + half] = second * cosines[i] + first * sine;
     }
 }
-SN_MULTIVERSION(rotate_head, (const float* x, const float* cosines, const float* sines, float* out, int64_t half),
-                (x, cosines, sines, out, half))
+SN_MULTIVERSION(rotate_head,
+                (const float* x, const float* cosines, const float* sines, float* out, int64_t half, float sign),
+                (x, cosines, sines, out, half, sign))
 
-}  // namespace
-
-sn_status rope(Context& context, const RopeArgs& args) {
-    const int64_t tokens = args.x->dims[0];
-    const int64_t heads = args.x->dims[1];
-    const int64_t head_dim = args.x->dims[2];
+// Rotates every head of in [T, H, Dh] by sign · angle(positions[t], i) into out.
+sn_status rotate(Context& context, const Tensor* in, const Tensor* positions_tensor, float theta,
+                 Tensor* result, float sign) {
+    const int64_t tokens = in->dims[0];
+    const int64_t heads = in->dims[1];
+    const int64_t head_dim = in->dims[2];
     const int64_t half = head_dim / 2;
-    const int32_t* positions = args.positions->data_as<const int32_t>();
+    const int32_t* positions = positions_tensor->data_as<const int32_t>();
 
     // Scratch: inv_freq [half] | cos [T][half] | sin [T][half].
     const size_t table = aligned_count(static_cast<size_t>(tokens * half));
@@ -47,7 +53,7 @@ sn_status rope(Context& context, const RopeArgs& args) {
     for (int64_t i = 0; i < half; ++i) {
         const float exponent = static_cast<float>(2 * i) / static_cast<float>(head_dim);
         const float power =
-            static_cast<float>(std::pow(static_cast<double>(args.theta), static_cast<double>(exponent)));
+            static_cast<float>(std::pow(static_cast<double>(theta), static_cast<double>(exponent)));
         inv_freq[i] = 1.0f / power;
     }
 
@@ -63,15 +69,25 @@ sn_status rope(Context& context, const RopeArgs& args) {
                 sines[t * half + i] = std::sin(angle);
             }
         }
-        const float* x = args.x->data_as<const float>();
-        float* out = args.out->data_as<float>();
+        const float* x = in->data_as<const float>();
+        float* out = result->data_as<float>();
 #pragma omp for schedule(static)
         for (int64_t row = 0; row < tokens * heads; ++row) {
             const int64_t t = row / heads;
-            rotate_head(x + row * head_dim, cosines + t * half, sines + t * half, out + row * head_dim, half);
+            rotate_head(x + row * head_dim, cosines + t * half, sines + t * half, out + row * head_dim, half, sign);
         }
     }
     return SN_OK;
+}
+
+}  // namespace
+
+sn_status rope(Context& context, const RopeArgs& args) {
+    return rotate(context, args.x, args.positions, args.theta, args.out, 1.0f);
+}
+
+sn_status rope_backward(Context& context, const RopeBackwardArgs& args) {
+    return rotate(context, args.dy, args.positions, args.theta, args.dx, -1.0f);
 }
 
 }  // namespace sn::cpu
