@@ -1,22 +1,26 @@
-// sn_bench_cuda: the ceiling for decode-time linears on this GPU. Times cuBLAS F16 GEMV
-// (M = 1, the call libsqueezenative makes: cublasGemmEx, W [N, K] transposed, F32 accumulation)
-// for the LLaMA-7B shapes, and a device-to-device copy for the memory bandwidth to compare with.
+// sn_bench_cuda: decode-time linears on this GPU. Times the library's F16 GEMV (kernels/gemv.cu,
+// compiled into this program, the same kernels sn_matmul launches for M <= 8) next to cuBLAS
+// (cublasGemmEx, W [N, K] transposed, F32 accumulation: the call the library makes for larger M)
+// on the LLaMA-7B shapes, and a device-to-device copy for the memory bandwidth to compare with.
 //
 //   sn_bench_cuda [device]
 //
 // Method (see the workplace's GPU notes): CUDA events around batches of launches, median over
-// many batches; each batch walks through enough copies of W that together exceed 3× the L2, so
+// many batches; each batch walks through enough copies of W that together exceed 3x the L2, so
 // every GEMV streams its weights from device memory; random data, never zeros. Bandwidth counts
-// the bytes a GEMV must move (W once, x, y) and, for the copy, bytes read plus bytes written.
+// the bytes a GEMV must move (W once, x, out) and, for the copy, bytes read plus bytes written.
+// Every GEMV variant's output is first checked against cuBLAS's (F32 out, relative max error).
 #include <cublas_v2.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include "kernels/gemv.h"
+
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <random>
 #include <vector>
 
 namespace {
@@ -40,19 +44,36 @@ namespace {
 
 constexpr int kWarmupBatches = 5;
 constexpr int kBatches = 60;
+// Launches between two events at least (cycling through the copies of W), so that the events' own
+// cost stays small next to the launches.
+constexpr int kMinPerBatch = 20;
 
 double median(std::vector<double> values) {
     std::sort(values.begin(), values.end());
     return values[values.size() / 2];
 }
 
-// Random F16 values in [-1, 1) uploaded to `count` halves of device memory.
-void fill_random_halves(void* device, size_t count, uint32_t seed) {
-    std::mt19937 rng(seed);
-    std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
-    std::vector<__half> host(count);
-    for (__half& value : host) value = __float2half(uniform(rng));
-    BENCH_CHECK(cudaMemcpy(device, host.data(), count * sizeof(__half), cudaMemcpyHostToDevice));
+// Random F16 values in [-1, 1), drawn once (the largest weight) and uploaded wherever the
+// benchmark needs data: the copies of W differ in address, which is what defeats the L2.
+const std::vector<__half>& random_halves(size_t count) {
+    static std::vector<__half> host;
+    if (host.size() < count) {
+        // xorshift64: a few hundred million values in about a second; quality is not the point.
+        uint64_t state = 0x9E3779B97F4A7C15ull;
+        host.resize(count);
+        for (__half& value : host) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            value = __float2half(static_cast<float>(state >> 40) * (2.0f / 16777216.0f) - 1.0f);
+        }
+    }
+    return host;
+}
+
+void fill_random_halves(void* device, size_t count, size_t offset = 0) {
+    const std::vector<__half>& host = random_halves(count + offset);
+    BENCH_CHECK(cudaMemcpy(device, host.data() + offset, count * sizeof(__half), cudaMemcpyHostToDevice));
 }
 
 // Median seconds of one launch of `body(i)`, timed in batches of `per_batch` launches.
@@ -93,7 +114,8 @@ int main(int argc, char** argv) {
     void *copy_source = nullptr, *copy_destination = nullptr;
     BENCH_CHECK(cudaMalloc(&copy_source, copy_bytes));
     BENCH_CHECK(cudaMalloc(&copy_destination, copy_bytes));
-    fill_random_halves(copy_source, copy_bytes / sizeof(__half), 7);
+    // A copy's speed does not depend on the values: a byte pattern will do (not zeros).
+    BENCH_CHECK(cudaMemset(copy_source, 0x5A, copy_bytes));
     const double copy_seconds = time_launches(stream, 1, [&](int) {
         BENCH_CHECK(cudaMemcpyAsync(copy_destination, copy_source, copy_bytes, cudaMemcpyDeviceToDevice, stream));
     });
@@ -112,38 +134,133 @@ int main(int argc, char** argv) {
     BENCH_CUBLAS(cublasSetWorkspace(cublas, workspace, workspace_bytes));
 
     struct Shape {
-        int n, k;
+        int m, n, k;
+        bool out_f32;
+        const char* what;
     };
-    const Shape shapes[] = {{4096, 4096}, {11008, 4096}, {4096, 11008}};
-    std::printf("\n%-14s %7s %10s %9s %8s\n", "GEMV N x K", "copies", "us", "GB/s", "% copy");
+    // The LLaMA-7B decode linears (M = 1), then a few rows at once and an unaligned K (the
+    // GEMV's 2-byte-load path) for comparison.
+    const Shape shapes[] = {
+        {1, 4096, 4096, false, "q/k/v/o"},      {1, 12288, 4096, false, "fused qkv"},
+        {1, 22016, 4096, false, "gate|up"},     {1, 4096, 11008, false, "down"},
+        {1, 32000, 4096, true, "LM head F32"},  {1, 11008, 4096, false, "gate or up"},
+        {4, 4096, 4096, false, "M=4"},          {8, 4096, 4096, false, "M=8"},
+        {8, 22016, 4096, false, "M=8 gate|up"}, {1, 4096, 4099, false, "K%8 != 0"},
+    };
+    constexpr int kVariantShapes = 5;  // the variant sweep covers the first five shapes
+    struct Row {
+        const Shape* shape;
+        double cublas_us, gemv_us, bytes;
+    };
+    std::vector<Row> rows;
+    std::printf("\nGEMV variants (warps/unroll/L2 evict-first), us per launch; max error vs cuBLAS\n");
     for (const Shape& shape : shapes) {
-        const size_t weight_bytes = static_cast<size_t>(shape.n) * shape.k * sizeof(__half);
+        const size_t weight_count = static_cast<size_t>(shape.n) * shape.k;
+        const size_t weight_bytes = weight_count * sizeof(__half);
         const int copies =
             static_cast<int>(std::max<size_t>(2, (3 * static_cast<size_t>(properties.l2CacheSize)) / weight_bytes + 1));
+        const int per_batch = copies * ((kMinPerBatch + copies - 1) / copies);
         std::vector<void*> weights(copies);
         for (int c = 0; c < copies; ++c) {
             BENCH_CHECK(cudaMalloc(&weights[c], weight_bytes));
-            fill_random_halves(weights[c], weight_bytes / sizeof(__half), 100 + c);
+            fill_random_halves(weights[c], weight_count);
         }
-        void *x = nullptr, *y = nullptr;
-        BENCH_CHECK(cudaMalloc(&x, shape.k * sizeof(__half)));
-        BENCH_CHECK(cudaMalloc(&y, shape.n * sizeof(__half)));
-        fill_random_halves(x, shape.k, 1);
+        const size_t x_count = static_cast<size_t>(shape.m) * shape.k,
+                     out_count = static_cast<size_t>(shape.m) * shape.n;
+        const size_t out_size = shape.out_f32 ? sizeof(float) : sizeof(__half);
+        void *x = nullptr, *out = nullptr, *reference = nullptr, *check = nullptr;
+        BENCH_CHECK(cudaMalloc(&x, x_count * sizeof(__half)));
+        BENCH_CHECK(cudaMalloc(&out, out_count * out_size));
+        BENCH_CHECK(cudaMalloc(&reference, out_count * sizeof(float)));
+        BENCH_CHECK(cudaMalloc(&check, out_count * sizeof(float)));
+        fill_random_halves(x, x_count, 12345);
+        const cudaDataType_t out_type = shape.out_f32 ? CUDA_R_32F : CUDA_R_16F;
         const float alpha = 1.0f, beta = 0.0f;
-        const double seconds = time_launches(stream, copies, [&](int i) {
-            BENCH_CUBLAS(cublasGemmEx(cublas, CUBLAS_OP_T, CUBLAS_OP_N, shape.n, 1, shape.k, &alpha, weights[i],
-                                      CUDA_R_16F, shape.k, x, CUDA_R_16F, shape.k, &beta, y, CUDA_R_16F, shape.n,
-                                      CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
-        });
-        const double bytes = static_cast<double>(weight_bytes) + (shape.k + shape.n) * sizeof(__half);
-        const double bandwidth = bytes / seconds / 1e9;
-        char name[32];
-        std::snprintf(name, sizeof name, "%d x %d", shape.n, shape.k);
-        std::printf("%-14s %7d %10.1f %9.0f %7.0f%%\n", name, copies, seconds * 1e6, bandwidth,
-                    100.0 * bandwidth / copy_bandwidth);
+        auto run_cublas = [&](int i, void* destination, cudaDataType_t type) {
+            BENCH_CUBLAS(cublasGemmEx(cublas, CUBLAS_OP_T, CUBLAS_OP_N, shape.n, shape.m, shape.k, &alpha,
+                                      weights[i % copies], CUDA_R_16F, shape.k, x, CUDA_R_16F, shape.k, &beta,
+                                      destination, type, shape.n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+        };
+        auto problem_for = [&](int i, void* destination, bool out_f32) {
+            sn::cuda::GemvProblem problem{};
+            problem.x = x;
+            problem.weight = weights[i % copies];
+            problem.bias_dtype = sn::cuda::GemvBias::none;
+            problem.out = destination;
+            problem.out_f32 = out_f32;
+            problem.m = shape.m;
+            problem.n = shape.n;
+            problem.k = shape.k;
+            return problem;
+        };
+        // The reference: cuBLAS into F32, downloaded once.
+        run_cublas(0, reference, CUDA_R_32F);
+        BENCH_CHECK(cudaStreamSynchronize(stream));
+        std::vector<float> expected(out_count), actual(out_count);
+        BENCH_CHECK(cudaMemcpy(expected.data(), reference, out_count * sizeof(float), cudaMemcpyDeviceToHost));
+        double scale = 0.0;
+        for (float value : expected) scale = std::max(scale, static_cast<double>(std::fabs(value)));
+        // Relative max error of a GEMV variant (F32 out) against the reference; the output is
+        // poisoned first so that an unwritten element shows.
+        auto error_of = [&](sn::cuda::GemvConfig config) {
+            BENCH_CHECK(cudaMemsetAsync(check, 0xFF, out_count * sizeof(float), stream));
+            if (!sn::cuda::launch_gemv_f16(problem_for(0, check, true), stream, config)) {
+                std::fprintf(stderr, "GEMV config %d/%d/%d is not built\n", config.warps, config.unroll,
+                             config.evict_first ? 1 : 0);
+                std::exit(1);
+            }
+            BENCH_CHECK(cudaGetLastError());
+            BENCH_CHECK(cudaStreamSynchronize(stream));
+            BENCH_CHECK(cudaMemcpy(actual.data(), check, out_count * sizeof(float), cudaMemcpyDeviceToHost));
+            double worst = 0.0;
+            for (size_t i = 0; i < out_count; ++i) {
+                const double difference = std::fabs(static_cast<double>(actual[i]) - expected[i]);
+                worst = std::isnan(difference) ? INFINITY : std::max(worst, difference);
+            }
+            return worst / scale;
+        };
+        auto time_gemv = [&](sn::cuda::GemvConfig config) {
+            return time_launches(stream, per_batch, [&](int i) {
+                sn::cuda::launch_gemv_f16(problem_for(i, out, shape.out_f32), stream, config);
+                BENCH_CHECK(cudaGetLastError());
+            });
+        };
+        char name[48];
+        std::snprintf(name, sizeof name, "%dx%dx%d", shape.m, shape.n, shape.k);
+        const bool sweep = &shape - shapes < kVariantShapes;
+        std::printf("%-16s", name);
+        if (sweep) {
+            for (const sn::cuda::GemvConfig& config : sn::cuda::kGemvBenchConfigs) {
+                const double error = error_of(config);
+                std::printf(" %d/%d/%d %6.1f (%.0e)", config.warps, config.unroll, config.evict_first ? 1 : 0,
+                            time_gemv(config) * 1e6, error);
+            }
+        }
+        const double default_error = error_of(sn::cuda::kGemvDefaultConfig);
+        std::printf(" default error %.1e%s\n", default_error, default_error > 1e-4 ? "  <-- WRONG" : "");
+        const double cublas_seconds = time_launches(stream, per_batch, [&](int i) { run_cublas(i, out, out_type); });
+        const double gemv_seconds = time_gemv(sn::cuda::kGemvDefaultConfig);
+        const double bytes = static_cast<double>(weight_bytes) + x_count * sizeof(__half) + out_count * out_size;
+        rows.push_back(Row{&shape, cublas_seconds * 1e6, gemv_seconds * 1e6, bytes});
         for (void* weight : weights) BENCH_CHECK(cudaFree(weight));
         BENCH_CHECK(cudaFree(x));
-        BENCH_CHECK(cudaFree(y));
+        BENCH_CHECK(cudaFree(out));
+        BENCH_CHECK(cudaFree(reference));
+        BENCH_CHECK(cudaFree(check));
+    }
+
+    const sn::cuda::GemvConfig d = sn::cuda::kGemvDefaultConfig;
+    std::printf(
+        "\nM x N x K (what)                  MB | cuBLAS us   GB/s  %%copy | GEMV %d/%d/%d us   GB/s  %%copy | "
+        "speed-up\n",
+        d.warps, d.unroll, d.evict_first ? 1 : 0);
+    for (const Row& row : rows) {
+        char name[64];
+        std::snprintf(name, sizeof name, "%dx%dx%d (%s)", row.shape->m, row.shape->n, row.shape->k, row.shape->what);
+        const double cublas_bandwidth = row.bytes / row.cublas_us / 1e3, gemv_bandwidth = row.bytes / row.gemv_us / 1e3;
+        std::printf("%-30s %7.1f | %9.1f %6.0f %5.1f%% | %15.1f %6.0f %5.1f%% | %5.2fx\n", name, row.bytes / 1e6,
+                    row.cublas_us, cublas_bandwidth, 100.0 * cublas_bandwidth / copy_bandwidth, row.gemv_us,
+                    gemv_bandwidth, 100.0 * gemv_bandwidth / copy_bandwidth, row.cublas_us / row.gemv_us);
     }
     BENCH_CUBLAS(cublasDestroy(cublas));
     BENCH_CHECK(cudaFree(workspace));

@@ -146,19 +146,20 @@ struct MatmulShape {
 
 // out (+)= x·Wᵀ + bias on both backends; tolerance from Σ|x·w| (F32 summation order) plus the
 // output's rounding, which for matmul_add also covers the rounded starting value and bias.
-void check_matmul(sn_context* cpu, sn_context* gpu, const MatmulShape& s, sn_dtype dtype, sn_dtype out_dtype,
-                  bool with_bias, bool accumulate, uint32_t seed) {
+// The bias is stored in `bias_dtype`.
+void check_matmul_bias_dtype(sn_context* cpu, sn_context* gpu, const MatmulShape& s, sn_dtype dtype, sn_dtype out_dtype,
+                             bool with_bias, bool accumulate, uint32_t seed, sn_dtype bias_dtype) {
     const std::string what = std::string(accumulate ? "matmul_add" : "matmul") + " M=" + std::to_string(s.m) +
                              " N=" + std::to_string(s.n) + " K=" + std::to_string(s.k) + " " + name_of(dtype) + "->" +
-                             name_of(out_dtype) + (with_bias ? " +bias" : "");
+                             name_of(out_dtype) + (with_bias ? std::string(" +bias ") + name_of(bias_dtype) : "");
     SCOPED_TRACE(what);
     const std::vector<float> x = sn_test::rounded_to(dtype, sn_test::random_floats(s.m * s.k, seed));
     const std::vector<float> w = sn_test::rounded_to(dtype, sn_test::random_floats(s.n * s.k, seed + 1));
-    const std::vector<float> bias = sn_test::rounded_to(dtype, sn_test::random_floats(s.n, seed + 2));
+    const std::vector<float> bias = sn_test::rounded_to(bias_dtype, sn_test::random_floats(s.n, seed + 2));
     const std::vector<float> initial = sn_test::rounded_to(out_dtype, sn_test::random_floats(s.m * s.n, seed + 3));
     Twin tx = twin(cpu, gpu, dtype, {s.m, s.k}, x);
     Twin tw = twin(cpu, gpu, dtype, {s.n, s.k}, w, dtype);
-    Twin tb = twin(cpu, gpu, dtype, {s.n}, bias, dtype);
+    Twin tb = twin(cpu, gpu, bias_dtype, {s.n}, bias, bias_dtype);
     Twin out = twin(cpu, gpu, out_dtype, {s.m, s.n}, initial);
     const sn_tensor* cpu_bias = with_bias ? tb.cpu.get() : nullptr;
     const sn_tensor* gpu_bias = with_bias ? tb.gpu.get() : nullptr;
@@ -188,6 +189,12 @@ void check_matmul(sn_context* cpu, sn_context* gpu, const MatmulShape& s, sn_dty
     EXPECT_EQ(failures, 0u);
 }
 
+// The bias, when there is one, in the operands' dtype.
+void check_matmul(sn_context* cpu, sn_context* gpu, const MatmulShape& s, sn_dtype dtype, sn_dtype out_dtype,
+                  bool with_bias, bool accumulate, uint32_t seed) {
+    check_matmul_bias_dtype(cpu, gpu, s, dtype, out_dtype, with_bias, accumulate, seed, dtype);
+}
+
 TEST_F(CudaVsCpu, MatmulOddShapesEveryDtypeBiasAndResidual) {
     const MatmulShape shapes[] = {{1, 1, 1},       {1, 13, 11},      {1, 67, 600},    {3, 17, 29},
                                   {5, 31, 257},    {13, 65, 129},    {64, 96, 300},   {7, 4133, 9},
@@ -205,6 +212,57 @@ TEST_F(CudaVsCpu, MatmulOddShapesEveryDtypeBiasAndResidual) {
         check_matmul(cpu, gpu, s, SN_DTYPE_BF16, SN_DTYPE_F32, false, true, seed++);
         check_matmul(cpu, gpu, s, SN_DTYPE_F32, SN_DTYPE_F32, true, true, seed++);
     }
+}
+
+// F16 with M <= 8 rows runs the hand-written GEMV (kernels/gemv.cu), M >= 9 cuBLAS: every row
+// count on both sides of that line, N not a multiple of the GEMV's 8-row blocks (odd, and below
+// 8), K a multiple of 8 (16-byte loads) and not (K = 4099, 2-byte loads), K shorter than one warp
+// step, and the LLaMA widths; with and without bias (F16, F32, BF16), matmul_add, and F32 out.
+// Tolerances as in check_matmul: the F16 output's rounding (1e-3 relative, covering a one-ulp
+// difference where both sides' F32 sums straddle a rounding boundary) plus 2e-5·Σ|x·w| for the
+// different F32 summation order (the GEMV sums on the tensor cores, 16 products a step).
+TEST_F(CudaVsCpu, GemvEveryRowCountOddShapesBiasResidual) {
+    uint32_t seed = 500;
+    for (int64_t m = 1; m <= 9; ++m) {
+        for (const MatmulShape& s : {MatmulShape{m, 1031, 4099}, MatmulShape{m, 1029, 4096}, MatmulShape{m, 5, 24},
+                                     MatmulShape{m, 77, 8}, MatmulShape{m, 19, 7}}) {
+            check_matmul(cpu, gpu, s, SN_DTYPE_F16, SN_DTYPE_F16, false, false, seed++);
+            check_matmul(cpu, gpu, s, SN_DTYPE_F16, SN_DTYPE_F16, true, false, seed++);
+            check_matmul(cpu, gpu, s, SN_DTYPE_F16, SN_DTYPE_F32, true, false, seed++);
+            check_matmul(cpu, gpu, s, SN_DTYPE_F16, SN_DTYPE_F16, true, true, seed++);
+            check_matmul(cpu, gpu, s, SN_DTYPE_F16, SN_DTYPE_F32, false, true, seed++);
+        }
+    }
+    for (const MatmulShape& s : {MatmulShape{1, 1031, 4099}, MatmulShape{3, 1029, 4096}}) {
+        check_matmul_bias_dtype(cpu, gpu, s, SN_DTYPE_F16, SN_DTYPE_F16, true, true, seed++, SN_DTYPE_F32);
+        check_matmul_bias_dtype(cpu, gpu, s, SN_DTYPE_F16, SN_DTYPE_F32, true, false, seed++, SN_DTYPE_BF16);
+    }
+    // The decode shapes: fused qkv, fused gate|up, down, and the LM head's F32 logits.
+    check_matmul(cpu, gpu, {1, 12288, 4096}, SN_DTYPE_F16, SN_DTYPE_F16, false, false, seed++);
+    check_matmul(cpu, gpu, {1, 22016, 4096}, SN_DTYPE_F16, SN_DTYPE_F16, false, false, seed++);
+    check_matmul(cpu, gpu, {8, 4096, 11008}, SN_DTYPE_F16, SN_DTYPE_F16, false, true, seed++);
+    check_matmul(cpu, gpu, {1, 32000, 4096}, SN_DTYPE_F16, SN_DTYPE_F32, false, false, seed++);
+}
+
+// The GEMV's 16-byte loads need 16-byte aligned x and W: a view one element in (K a multiple of
+// 8) must take its 2-byte-load path and give the same result.
+TEST_F(CudaVsCpu, GemvOnMisalignedViewWithAlignedK) {
+    const int64_t m = 3, n = 21, k = 64;
+    const std::vector<float> x = sn_test::rounded_to(SN_DTYPE_F16, sn_test::random_floats(m * k + 1, 60));
+    const std::vector<float> w = sn_test::rounded_to(SN_DTYPE_F16, sn_test::random_floats(n * k, 61));
+    Twin x_base = twin(cpu, gpu, SN_DTYPE_F16, {m * k + 1}, x);
+    Twin tw = twin(cpu, gpu, SN_DTYPE_F16, {n, k}, w, SN_DTYPE_F16);
+    Twin out = twin(cpu, gpu, SN_DTYPE_F16, {m, n}, sn_test::random_floats(m * n, 62));
+    const int64_t x_dims[] = {m, k};
+    sn_tensor* raw = nullptr;
+    ASSERT_SN_OK(sn_tensor_view(x_base.cpu, 1, x_dims, 2, &raw));
+    Tensor x_cpu(raw);
+    ASSERT_SN_OK(sn_tensor_view(x_base.gpu, 1, x_dims, 2, &raw));
+    Tensor x_gpu(raw);
+    ASSERT_SN_OK(sn_matmul(cpu, x_cpu, tw.cpu, nullptr, out.cpu));
+    ASSERT_SN_OK(sn_matmul(gpu, x_gpu, tw.gpu, nullptr, out.gpu));
+    // Inputs in [-1, 1], K = 64: |result| < 65; F16 rounding of the result.
+    expect_match(out, 4e-2, 2e-3, "matmul on a view at offset 1, K = 64");
 }
 
 // Views at odd element offsets (2-byte aligned F16 pointers): cuBLAS must pick kernels that do

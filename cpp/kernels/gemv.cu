@@ -1,0 +1,241 @@
+// F16 GEMV for decode (M <= 8 rows of x): out[M, N] (+)= x[M, K] · W[N, K]ᵀ (+ bias[N]), F32
+// accumulation, out F16 or F32. At M = 1 the product is one pass over W (2·N·K bytes) and nothing
+// else, so the kernel is built to stream W at copy bandwidth: every byte of W is loaded once, in
+// 16-byte loads with many of them in flight, and the arithmetic rides on the tensor cores so that
+// it costs a few instructions per load (no F16 → F32 conversions, no FMAs per element).
+//
+// The arithmetic: one warp-wide mma.m16n8k16 (F16 inputs, F32 accumulators) computes
+//   C[16 × 8] += A[16 × 16] · B[16 × 8]    with  A = x (rows m; rows M..15 are zero),
+//                                                B = Wᵀ (8 rows of W as its columns),
+// so C[m][n] collects x[m]·W[n] over 16 values of k. Lane (g, t) = (lane / 4, lane % 4) holds
+// (PTX ISA, mma.m16n8k16 fragments)
+//   A: {A[g][2t], A[g][2t+1]}, {A[g+8][..]}, {A[g][2t+8], A[g][2t+9]}, {A[g+8][..]}
+//   B: {B[2t][g], B[2t+1][g]}, {B[2t+8][g], B[2t+9][g]}
+//   C: C[g][2t], C[g][2t+1], C[g+8][2t], C[g+8][2t+1]
+// The order of k inside a product does not matter, only that A and B agree on it. So lane (g, t)
+// loads 8 consecutive halves of x row g and 8 of W row g (16 bytes each, the same k), and feeds
+// halves 0-3 to one mma and 4-7 to a second; the k slots 2t, 2t+1, 2t+8, 2t+9 of an mma then
+// stand for 4 consecutive k of chunk t, the same mapping in every lane of column group t.
+//
+//   one warp step (a "group" of 32 k):            W rows of the block (n0 .. n0+7)
+//                 k: | chunk t=0 | t=1 | t=2 | t=3 |     8 halves = 16 bytes per lane
+//     W row n0 + g:  |  lane 4g  |4g+1 |4g+2 |4g+3 |     x row g (g < M) the same k
+//
+// Blocks and warps: block b owns the 8 rows n0 = 8b .. 8b+7 of W (8 output columns); its warps
+// split K, warp w taking groups w, w + warps, w + 2·warps, ... (so at any moment the block reads
+// a contiguous stretch of each row), `unroll` groups per loop turn: all `unroll` loads are issued
+// before the first mma uses them, which is what keeps enough bytes in flight to cover the memory
+// latency. W's loads bypass L1 (read once; L1 keeps x, which every block re-reads) and may carry
+// an L2 evict-first hint so that the stream of weights does not push the KV cache and the
+// activations out of L2. At the end each warp's C (8 × 8 floats, the useful half) goes to shared
+// memory, and 64 threads sum the warps in a fixed order (deterministic), add bias and, for
+// matmul_add, the old out, and round once.
+//
+// When K % 8 != 0 (rows are then not 16-byte aligned) or a pointer is misaligned, the same
+// kernel loads each chunk as 8 guarded 2-byte loads instead: correct for any K, and slower.
+// Lanes whose W row is past N or whose x row is past M load nothing and contribute zeros; chunks
+// past K likewise.
+#include "kernels/gemv.h"
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cstdint>
+
+namespace sn::cuda {
+namespace {
+
+constexpr int kRowsPerBlock = 8;    // W rows per block = the n of the mma tile
+constexpr int kHalvesPerChunk = 8;  // one 16-byte load
+constexpr int kChunksPerGroup = 4;  // lanes t = 0..3 of one W row
+
+// 16 bytes of W at `address` (16-byte aligned), read once: not kept in L1; with kEvictFirst
+// also marked first to go from L2.
+template <bool kEvictFirst>
+__device__ __forceinline__ uint4 load_weight_chunk(const __half* address, uint64_t policy) {
+    uint4 v;
+    if constexpr (kEvictFirst) {
+        asm("ld.global.nc.L1::no_allocate.L2::cache_hint.L2::256B.v4.u32 {%0, %1, %2, %3}, [%4], %5;"
+            : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+            : "l"(address), "l"(policy));
+    } else {
+        (void)policy;
+        asm("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0, %1, %2, %3}, [%4];"
+            : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+            : "l"(address));
+    }
+    return v;
+}
+
+// 8 halves row[k0 .. k0 + 8) as one packed chunk, zeros past k: the path for unaligned rows.
+__device__ __forceinline__ uint4 load_chunk_guarded(const __half* row, int64_t k0, int64_t k) {
+    const unsigned short* bits = reinterpret_cast<const unsigned short*>(row);
+    uint32_t packed[4];
+#pragma unroll
+    for (int pair = 0; pair < 4; ++pair) {
+        const int64_t at = k0 + 2 * pair;
+        const uint32_t low = at < k ? __ldg(bits + at) : 0u;
+        const uint32_t high = at + 1 < k ? __ldg(bits + at + 1) : 0u;
+        packed[pair] = low | (high << 16);
+    }
+    return make_uint4(packed[0], packed[1], packed[2], packed[3]);
+}
+
+// c[0..3] += A · B for the fragments above, A's rows 8..15 being zero (a1 = a3 = 0).
+__device__ __forceinline__ void mma_x_by_w(float (&c)[4], uint32_t x_low, uint32_t x_high, uint32_t w_low,
+                                           uint32_t w_high) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+        "{%0, %1, %2, %3};"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(x_low), "r"(0u), "r"(x_high), "r"(0u), "r"(w_low), "r"(w_high));
+}
+
+__device__ __forceinline__ float bias_at(const GemvProblem& p, int64_t n) {
+    switch (p.bias_dtype) {
+        case GemvBias::f16:
+            return __half2float(static_cast<const __half*>(p.bias)[n]);
+        case GemvBias::bf16:
+            return __bfloat162float(static_cast<const __nv_bfloat16*>(p.bias)[n]);
+        case GemvBias::f32:
+            return static_cast<const float*>(p.bias)[n];
+        default:
+            return 0.0f;
+    }
+}
+
+__device__ __forceinline__ float out_to_float(__half value) {
+    return __half2float(value);
+}
+__device__ __forceinline__ float out_to_float(float value) {
+    return value;
+}
+__device__ __forceinline__ void store_out(__half* at, float value) {
+    *at = __float2half_rn(value);
+}
+__device__ __forceinline__ void store_out(float* at, float value) {
+    *at = value;
+}
+
+// Out: __half or float. kAligned: K % 8 == 0 and x, W 16-byte aligned (one load per chunk).
+template <class Out, bool kAligned, int kWarps, int kUnroll, bool kEvictFirst>
+__global__ void __launch_bounds__(kWarps * 32) gemv_f16_kernel(const GemvProblem p) {
+    static_assert(kWarps * 32 >= kRowsPerBlock * kRowsPerBlock, "the epilogue needs one thread per (m, n)");
+    __shared__ float partial[kWarps][kRowsPerBlock][kRowsPerBlock];  // [warp][m][n - n0]
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    const int g = lane / 4, t = lane % 4;
+    const int64_t n0 = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock;
+    const bool w_row_live = n0 + g < p.n;  // this lane's W row (output column n0 + g)
+    const bool x_row_live = g < p.m;       // this lane's x row (output row g)
+    const __half* w_row = static_cast<const __half*>(p.weight) + (w_row_live ? n0 + g : 0) * p.k;
+    const __half* x_row = static_cast<const __half*>(p.x) + (x_row_live ? g : 0) * p.k;
+    const int64_t chunks = (p.k + kHalvesPerChunk - 1) / kHalvesPerChunk;  // exact when kAligned
+    const int64_t groups = (chunks + kChunksPerGroup - 1) / kChunksPerGroup;
+
+    uint64_t policy = 0;
+    if constexpr (kEvictFirst) asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
+
+    float c[4] = {0.0f, 0.0f, 0.0f, 0.0f};  // c[2], c[3]: rows 8..15 of C, always zero
+    for (int64_t base = warp; base < groups; base += static_cast<int64_t>(kWarps) * kUnroll) {
+        uint4 w[kUnroll], x[kUnroll];
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) {
+            const int64_t chunk = (base + static_cast<int64_t>(u) * kWarps) * kChunksPerGroup + t;
+            w[u] = make_uint4(0u, 0u, 0u, 0u);
+            x[u] = make_uint4(0u, 0u, 0u, 0u);
+            if (chunk < chunks) {
+                const int64_t k0 = chunk * kHalvesPerChunk;
+                if constexpr (kAligned) {
+                    if (w_row_live) w[u] = load_weight_chunk<kEvictFirst>(w_row + k0, policy);
+                    if (x_row_live) x[u] = __ldg(reinterpret_cast<const uint4*>(x_row + k0));
+                } else {
+                    if (w_row_live) w[u] = load_chunk_guarded(w_row, k0, p.k);
+                    if (x_row_live) x[u] = load_chunk_guarded(x_row, k0, p.k);
+                }
+            }
+        }
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) {
+            mma_x_by_w(c, x[u].x, x[u].y, w[u].x, w[u].y);
+            mma_x_by_w(c, x[u].z, x[u].w, w[u].z, w[u].w);
+        }
+    }
+
+    partial[warp][g][2 * t] = c[0];
+    partial[warp][g][2 * t + 1] = c[1];
+    __syncthreads();
+    if (threadIdx.x < kRowsPerBlock * kRowsPerBlock) {
+        const int m = threadIdx.x / kRowsPerBlock, column = threadIdx.x % kRowsPerBlock;
+        const int64_t n = n0 + column;
+        if (m < p.m && n < p.n) {
+            float sum = 0.0f;
+#pragma unroll
+            for (int w_index = 0; w_index < kWarps; ++w_index) sum += partial[w_index][m][column];
+            if (p.bias_dtype != GemvBias::none) sum += bias_at(p, n);
+            Out* at = static_cast<Out*>(p.out) + m * p.n + n;
+            if (p.accumulate) sum += out_to_float(*at);
+            store_out(at, sum);
+        }
+    }
+}
+
+template <class Out, bool kAligned, int kWarps, int kUnroll, bool kEvictFirst>
+void launch(const GemvProblem& p, cudaStream_t stream) {
+    const unsigned blocks = static_cast<unsigned>((p.n + kRowsPerBlock - 1) / kRowsPerBlock);
+    gemv_f16_kernel<Out, kAligned, kWarps, kUnroll, kEvictFirst><<<blocks, kWarps * 32, 0, stream>>>(p);
+}
+
+template <int kWarps, int kUnroll, bool kEvictFirst>
+void launch_config(const GemvProblem& p, cudaStream_t stream) {
+    const bool aligned = p.k % kHalvesPerChunk == 0 && reinterpret_cast<uintptr_t>(p.x) % 16 == 0 &&
+                         reinterpret_cast<uintptr_t>(p.weight) % 16 == 0;
+    if (p.out_f32) {
+        if (aligned) {
+            launch<float, true, kWarps, kUnroll, kEvictFirst>(p, stream);
+        } else {
+            launch<float, false, kWarps, kUnroll, kEvictFirst>(p, stream);
+        }
+    } else {
+        if (aligned) {
+            launch<__half, true, kWarps, kUnroll, kEvictFirst>(p, stream);
+        } else {
+            launch<__half, false, kWarps, kUnroll, kEvictFirst>(p, stream);
+        }
+    }
+}
+
+constexpr bool same_config(GemvConfig a, GemvConfig b) {
+    return a.warps == b.warps && a.unroll == b.unroll && a.evict_first == b.evict_first;
+}
+
+}  // namespace
+
+bool launch_gemv_f16(const GemvProblem& problem, cudaStream_t stream, GemvConfig config) {
+    constexpr GemvConfig d = kGemvDefaultConfig;
+    if (same_config(config, d)) {
+        launch_config<d.warps, d.unroll, d.evict_first>(problem, stream);
+        return true;
+    }
+#if defined(SN_GEMV_BENCH_VARIANTS)
+    bool launched = false;
+    // One instantiation per entry of kGemvBenchConfigs.
+#define SN_GEMV_VARIANT(warps, unroll, evict_first)                                 \
+    if (!launched && same_config(config, GemvConfig{warps, unroll, evict_first})) { \
+        launch_config<warps, unroll, evict_first>(problem, stream);                 \
+        launched = true;                                                            \
+    }
+    SN_GEMV_VARIANT(4, 4, false)
+    SN_GEMV_VARIANT(4, 8, false)
+    SN_GEMV_VARIANT(8, 4, false)
+    SN_GEMV_VARIANT(8, 8, false)
+    SN_GEMV_VARIANT(4, 4, true)
+    SN_GEMV_VARIANT(4, 8, true)
+    SN_GEMV_VARIANT(8, 4, true)
+    SN_GEMV_VARIANT(8, 8, true)
+#undef SN_GEMV_VARIANT
+    return launched;
+#else
+    return false;
+#endif
+}
+
+}  // namespace sn::cuda
