@@ -238,4 +238,47 @@ public sealed class NativeContext : IDisposable
         Check(NativeMethods.CrossEntropy(Handle, logits.Handle, targets.Handle, losses.Handle), "sn_cross_entropy");
 
     public void Dispose() => Handle.Dispose();
+
+    // ---- backward operations (the Fisher sensitivity pass) ----------------------------------
+
+    /// <summary>dx[M,K] = dy[M,N] · w[N,K] (the input gradient of a linear); += when <paramref name="accumulate"/>.</summary>
+    public void MatMulBackwardInput(NativeTensor dy, NativeTensor w, bool accumulate, NativeTensor dx) =>
+        Check(NativeMethods.MatmulBackwardInput(Handle, dy.Handle, w.Handle, accumulate ? 1 : 0, dx.Handle), "sn_matmul_backward_input");
+
+    /// <summary>fisher[N,K] += (dy[T,N]ᵀ · x[T,K])²: one sample's squared weight gradient (F32).</summary>
+    public void FisherAccumulate(NativeTensor dy, NativeTensor x, NativeTensor fisher) =>
+        Check(NativeMethods.FisherAccumulate(Handle, dy.Handle, x.Handle, fisher.Handle), "sn_fisher_accumulate");
+
+    /// <summary>dx = ∂(RmsNorm(x)·dy)/∂x with the weight fixed.</summary>
+    public void RmsNormBackward(NativeTensor x, NativeTensor weight, float eps, NativeTensor dy, NativeTensor dx) =>
+        Check(NativeMethods.RmsNormBackward(Handle, x.Handle, weight.Handle, eps, dy.Handle, dx.Handle), "sn_rms_norm_backward");
+
+    /// <summary>dx = ∂(LayerNorm(x)·dy)/∂x with weight and bias fixed.</summary>
+    public void LayerNormBackward(NativeTensor x, NativeTensor weight, float eps, NativeTensor dy, NativeTensor dx) =>
+        Check(NativeMethods.LayerNormBackward(Handle, x.Handle, weight.Handle, eps, dy.Handle, dx.Handle), "sn_layer_norm_backward");
+
+    /// <summary>Backward of <see cref="SwiGlu"/>: dgate = dy·up·silu'(gate), dup = dy·silu(gate).</summary>
+    public void SwiGluBackward(NativeTensor gate, NativeTensor up, NativeTensor dy, NativeTensor dgate, NativeTensor dup) =>
+        Check(NativeMethods.SwigluBackward(Handle, gate.Handle, up.Handle, dy.Handle, dgate.Handle, dup.Handle), "sn_swiglu_backward");
+
+    /// <summary>dx = dy · act'(x) for an elementwise activation evaluated at its input x; dx may alias dy.</summary>
+    public void ActivationBackward(SnActivation activation, NativeTensor x, NativeTensor dy, NativeTensor dx) =>
+        Check(NativeMethods.ActivationBackward(Handle, activation, x.Handle, dy.Handle, dx.Handle), "sn_activation_backward");
+
+    /// <summary>Backward of <see cref="Rope"/> for dy [T, H, Dh]: the rotation by −angle; dx may alias dy.</summary>
+    public void RopeBackward(NativeTensor dy, NativeTensor positions, float theta, NativeTensor dx) =>
+        Check(NativeMethods.RopeBackward(Handle, dy.Handle, positions.Handle, theta, dx.Handle), "sn_rope_backward");
+
+    /// <summary>
+    /// Backward of <see cref="Attention"/> over a whole sequence (k, v [T,Hkv,Dh] hold positions
+    /// 0..T−1): dout [T,Hq,Dh] → dq [T,Hq,Dh], dk and dv [T,Hkv,Dh].
+    /// </summary>
+    public void AttentionBackward(NativeTensor q, NativeTensor positions, NativeTensor k, NativeTensor v, int window, float scale,
+        NativeTensor dout, NativeTensor dq, NativeTensor dk, NativeTensor dv) =>
+        Check(NativeMethods.AttentionBackward(Handle, q.Handle, positions.Handle, k.Handle, v.Handle, window, scale,
+            dout.Handle, dq.Handle, dk.Handle, dv.Handle), "sn_attention_backward");
+
+    /// <summary>dlogits[t] = (softmax(logits[t]) − onehot(targets[t])) · scale (scale = 1/rows for a mean).</summary>
+    public void CrossEntropyBackward(NativeTensor logits, NativeTensor targets, float scale, NativeTensor dlogits) =>
+        Check(NativeMethods.CrossEntropyBackward(Handle, logits.Handle, targets.Handle, scale, dlogits.Handle), "sn_cross_entropy_backward");
 }
