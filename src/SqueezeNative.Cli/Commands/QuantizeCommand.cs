@@ -6,6 +6,7 @@ using SqueezeNative.Runtime.Evaluation;
 using SqueezeNative.Runtime.Quantization;
 using SqueezeNative.Runtime.Quantization.Checkpoint;
 using SqueezeNative.Runtime.Quantization.Pipeline;
+using SqueezeNative.Runtime.Quantization.Sensitivity;
 
 namespace SqueezeNative.Cli.Commands;
 
@@ -26,6 +27,7 @@ internal static class QuantizeCommand
         var wbits = new Option<int>("--wbits") { Description = "Bits per weight: 3 or 4.", DefaultValueFactory = _ => 4 };
         var sparsity = new Option<double>("--sparsity") { Description = "Percent of the weights kept in 16 bits as a sparse matrix (squeezellm; the paper's 0.45).", DefaultValueFactory = _ => 0 };
         var sensitive = new Option<double>("--sensitive") { Description = "Percent chosen by sensitivity, part of --sparsity.", DefaultValueFactory = _ => DenseSparseOptions.DefaultSensitivePercent };
+        var sensitivity = new Option<string>("--sensitivity") { Description = "fisher (SqueezeLLM: squared gradients over the calibration windows) or uniform (no calibration pass).", DefaultValueFactory = _ => "fisher" };
         var kmeans = new Option<string>("--kmeans") { Description = "exact (optimal 1-D k-means) or lloyd (the reference's).", DefaultValueFactory = _ => "exact" };
         var calib = new Option<string?>("--calib") { Description = "Calibration text file (default: <shared>/data/calib/calib.txt)." };
         var calibDataset = new Option<string?>("--calib-dataset") { Description = "Calibrate on wikitext2, c4 or ptb from the shared data instead." };
@@ -39,7 +41,7 @@ internal static class QuantizeCommand
 
         var command = new Command("quantize", "Quantize a model to 3 or 4 bits (SqueezeLLM, RTN or GPTQ).")
         {
-            model, output, method, wbits, sparsity, sensitive, kmeans, calib, calibDataset, nsamples, seqlen, seed, actOrder, force,
+            model, output, method, wbits, sparsity, sensitive, sensitivity, kmeans, calib, calibDataset, nsamples, seqlen, seed, actOrder, force,
             threads, dataRoot,
         };
         command.SetAction((parse, ct) => CliCommon.RunAsync(parse, ct, (loggers, token) =>
@@ -67,7 +69,13 @@ internal static class QuantizeCommand
                 Threads = parse.GetValue(threads),
             };
             var log = loggers.CreateLogger("quantize");
-            var pipeline = new QuantizationPipeline(UniformSensitivity.Instance, log);
+            ISensitivityProvider provider = parse.GetValue(sensitivity) switch
+            {
+                "fisher" => new FisherSensitivity(null, log),
+                "uniform" => UniformSensitivity.Instance,
+                var other => throw new Runtime.InvalidOptionException("--sensitivity", $"unknown sensitivity '{other}' (fisher, uniform)"),
+            };
+            var pipeline = new QuantizationPipeline(provider, log);
             var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(parse.InvocationConfiguration.Error) });
 
             QuantizationResult result;

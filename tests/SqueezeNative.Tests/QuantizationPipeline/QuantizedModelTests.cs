@@ -118,10 +118,10 @@ public sealed class QuantizedModelTests(TinyModel tiny)
     {
         var output = Path.Combine(tiny.NewOutputRoot(), "q");
         var (code, stdout, stderr) = InspectCommandTests.Squeeze("quantize", tiny.Path, "--out", output, "--wbits", "3",
-            "--sparsity", "0.45", "--sensitive", "0");
+            "--sparsity", "0.45", "--nsamples", "4", "--seqlen", "32");
         Assert.True(code == 0, stderr);
         Assert.Contains($"wrote {output}: squeezellm 3-bit, {7 * TinyModel.Layers} matrices", stdout);
-        Assert.Matches(@"stages: sensitivity [\d.]+ s, outlier range [\d.]+ s, layers [\d.]+ s, finalize [\d.]+ s", stdout);
+        Assert.Matches(@"stages: calibration [\d.]+ s, sensitivity [\d.]+ s, outlier range [\d.]+ s, layers [\d.]+ s, finalize [\d.]+ s", stdout);
 
         (code, stdout, stderr) = InspectCommandTests.Squeeze("generate", output, "--prompt", "Hello", "--max-tokens", "4", "--ignore-eos");
         Assert.True(code == 0, stderr);
