@@ -31,10 +31,15 @@
 // memory, and 64 threads sum the warps in a fixed order (deterministic), add bias and, for
 // matmul_add, the old out, and round once.
 //
-// When K % 8 != 0 (rows are then not 16-byte aligned) or a pointer is misaligned, the same
-// kernel loads each chunk as 8 guarded 2-byte loads instead: correct for any K, and slower.
-// Lanes whose W row is past N or whose x row is past M load nothing and contribute zeros; chunks
-// past K likewise.
+// Ordering (programmatic dependent launch, sm_90): every block first waits for the grid before
+// it in the stream (griddepcontrol.wait, a no-op when launched normally), so x, W and out are
+// read only once whatever wrote them is complete; after its loads a block lets the next grid be
+// scheduled (griddepcontrol.launch_dependents), which only brings that grid's launch forward:
+// its own wait still covers this kernel's writes. W is not loaded before the wait even though
+// decode weights are constant: sn_matmul cannot know that the previous kernel did not write W.
+//
+// Lanes whose W row is past N or whose x row is past M load nothing and contribute zeros; so do
+// chunks past K (K a multiple of 8, not necessarily of 32).
 #include "kernels/gemv.h"
 
 #include <cuda_bf16.h>
@@ -45,40 +50,29 @@
 namespace sn::cuda {
 namespace {
 
-constexpr int kRowsPerBlock = 8;    // W rows per block = the n of the mma tile
+constexpr int kTile = 8;            // the n of the mma tile: W rows (and x rows) one warp covers
 constexpr int kHalvesPerChunk = 8;  // one 16-byte load
 constexpr int kChunksPerGroup = 4;  // lanes t = 0..3 of one W row
 
 // 16 bytes of W at `address` (16-byte aligned), read once: not kept in L1; with kEvictFirst
-// also marked first to go from L2.
+// also marked first to go from L2. Volatile with a memory clobber, like griddepcontrol.wait, so
+// that the compiler cannot hoist the load above that wait.
 template <bool kEvictFirst>
 __device__ __forceinline__ uint4 load_weight_chunk(const __half* address, uint64_t policy) {
     uint4 v;
     if constexpr (kEvictFirst) {
-        asm("ld.global.nc.L1::no_allocate.L2::cache_hint.L2::256B.v4.u32 {%0, %1, %2, %3}, [%4], %5;"
-            : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-            : "l"(address), "l"(policy));
+        asm volatile("ld.global.nc.L1::no_allocate.L2::cache_hint.L2::256B.v4.u32 {%0, %1, %2, %3}, [%4], %5;"
+                     : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                     : "l"(address), "l"(policy)
+                     : "memory");
     } else {
         (void)policy;
-        asm("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0, %1, %2, %3}, [%4];"
-            : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-            : "l"(address));
+        asm volatile("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0, %1, %2, %3}, [%4];"
+                     : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                     : "l"(address)
+                     : "memory");
     }
     return v;
-}
-
-// 8 halves row[k0 .. k0 + 8) as one packed chunk, zeros past k: the path for unaligned rows.
-__device__ __forceinline__ uint4 load_chunk_guarded(const __half* row, int64_t k0, int64_t k) {
-    const unsigned short* bits = reinterpret_cast<const unsigned short*>(row);
-    uint32_t packed[4];
-#pragma unroll
-    for (int pair = 0; pair < 4; ++pair) {
-        const int64_t at = k0 + 2 * pair;
-        const uint32_t low = at < k ? __ldg(bits + at) : 0u;
-        const uint32_t high = at + 1 < k ? __ldg(bits + at + 1) : 0u;
-        packed[pair] = low | (high << 16);
-    }
-    return make_uint4(packed[0], packed[1], packed[2], packed[3]);
 }
 
 // c[0..3] += A · B for the fragments above, A's rows 8..15 being zero (a1 = a3 = 0).
@@ -116,23 +110,26 @@ __device__ __forceinline__ void store_out(float* at, float value) {
     *at = value;
 }
 
-// Out: __half or float. kAligned: K % 8 == 0 and x, W 16-byte aligned (one load per chunk).
-template <class Out, bool kAligned, int kWarps, int kUnroll, bool kEvictFirst>
+// Out: __half or float. The problem satisfies gemv_f16_fits.
+template <class Out, int kWarps, int kUnroll, bool kEvictFirst>
 __global__ void __launch_bounds__(kWarps * 32) gemv_f16_kernel(const GemvProblem p) {
-    static_assert(kWarps * 32 >= kRowsPerBlock * kRowsPerBlock, "the epilogue needs one thread per (m, n)");
-    __shared__ float partial[kWarps][kRowsPerBlock][kRowsPerBlock];  // [warp][m][n - n0]
+    static_assert(kWarps * 32 >= kTile * kTile, "the epilogue needs one thread per (m, n)");
+    __shared__ float partial[kWarps][kTile][kTile];  // [warp][m][n - n0]
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     const int g = lane / 4, t = lane % 4;
-    const int64_t n0 = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock;
+    const int64_t n0 = static_cast<int64_t>(blockIdx.x) * kTile;
     const bool w_row_live = n0 + g < p.n;  // this lane's W row (output column n0 + g)
     const bool x_row_live = g < p.m;       // this lane's x row (output row g)
     const __half* w_row = static_cast<const __half*>(p.weight) + (w_row_live ? n0 + g : 0) * p.k;
     const __half* x_row = static_cast<const __half*>(p.x) + (x_row_live ? g : 0) * p.k;
-    const int64_t chunks = (p.k + kHalvesPerChunk - 1) / kHalvesPerChunk;  // exact when kAligned
+    const int64_t chunks = p.k / kHalvesPerChunk;
     const int64_t groups = (chunks + kChunksPerGroup - 1) / kChunksPerGroup;
 
     uint64_t policy = 0;
     if constexpr (kEvictFirst) asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
 
     float c[4] = {0.0f, 0.0f, 0.0f, 0.0f};  // c[2], c[3]: rows 8..15 of C, always zero
     for (int64_t base = warp; base < groups; base += static_cast<int64_t>(kWarps) * kUnroll) {
@@ -144,13 +141,8 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_f16_kernel(const GemvProblem
             x[u] = make_uint4(0u, 0u, 0u, 0u);
             if (chunk < chunks) {
                 const int64_t k0 = chunk * kHalvesPerChunk;
-                if constexpr (kAligned) {
-                    if (w_row_live) w[u] = load_weight_chunk<kEvictFirst>(w_row + k0, policy);
-                    if (x_row_live) x[u] = __ldg(reinterpret_cast<const uint4*>(x_row + k0));
-                } else {
-                    if (w_row_live) w[u] = load_chunk_guarded(w_row, k0, p.k);
-                    if (x_row_live) x[u] = load_chunk_guarded(x_row, k0, p.k);
-                }
+                if (w_row_live) w[u] = load_weight_chunk<kEvictFirst>(w_row + k0, policy);
+                if (x_row_live) x[u] = __ldg(reinterpret_cast<const uint4*>(x_row + k0));
             }
         }
 #pragma unroll
@@ -160,11 +152,14 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_f16_kernel(const GemvProblem
         }
     }
 
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;");
+#endif
     partial[warp][g][2 * t] = c[0];
     partial[warp][g][2 * t + 1] = c[1];
     __syncthreads();
-    if (threadIdx.x < kRowsPerBlock * kRowsPerBlock) {
-        const int m = threadIdx.x / kRowsPerBlock, column = threadIdx.x % kRowsPerBlock;
+    if (threadIdx.x < kTile * kTile) {
+        const int m = threadIdx.x / kTile, column = threadIdx.x % kTile;
         const int64_t n = n0 + column;
         if (m < p.m && n < p.n) {
             float sum = 0.0f;
@@ -178,29 +173,26 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_f16_kernel(const GemvProblem
     }
 }
 
-template <class Out, bool kAligned, int kWarps, int kUnroll, bool kEvictFirst>
-void launch(const GemvProblem& p, cudaStream_t stream) {
-    const unsigned blocks = static_cast<unsigned>((p.n + kRowsPerBlock - 1) / kRowsPerBlock);
-    gemv_f16_kernel<Out, kAligned, kWarps, kUnroll, kEvictFirst><<<blocks, kWarps * 32, 0, stream>>>(p);
+template <class Out, int kWarps, int kUnroll, bool kEvictFirst>
+cudaError_t launch(const GemvProblem& p, cudaStream_t stream, bool programmatic_launch) {
+    cudaLaunchConfig_t config{};
+    config.gridDim = dim3(static_cast<unsigned>((p.n + kTile - 1) / kTile));
+    config.blockDim = dim3(kWarps * 32);
+    config.stream = stream;
+    cudaLaunchAttribute attribute{};
+    attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attribute.val.programmaticStreamSerializationAllowed = 1;
+    if (programmatic_launch) {
+        config.attrs = &attribute;
+        config.numAttrs = 1;
+    }
+    return cudaLaunchKernelEx(&config, gemv_f16_kernel<Out, kWarps, kUnroll, kEvictFirst>, p);
 }
 
 template <int kWarps, int kUnroll, bool kEvictFirst>
-void launch_config(const GemvProblem& p, cudaStream_t stream) {
-    const bool aligned = p.k % kHalvesPerChunk == 0 && reinterpret_cast<uintptr_t>(p.x) % 16 == 0 &&
-                         reinterpret_cast<uintptr_t>(p.weight) % 16 == 0;
-    if (p.out_f32) {
-        if (aligned) {
-            launch<float, true, kWarps, kUnroll, kEvictFirst>(p, stream);
-        } else {
-            launch<float, false, kWarps, kUnroll, kEvictFirst>(p, stream);
-        }
-    } else {
-        if (aligned) {
-            launch<__half, true, kWarps, kUnroll, kEvictFirst>(p, stream);
-        } else {
-            launch<__half, false, kWarps, kUnroll, kEvictFirst>(p, stream);
-        }
-    }
+cudaError_t launch_config(const GemvProblem& p, cudaStream_t stream, bool programmatic_launch) {
+    return p.out_f32 ? launch<float, kWarps, kUnroll, kEvictFirst>(p, stream, programmatic_launch)
+                     : launch<__half, kWarps, kUnroll, kEvictFirst>(p, stream, programmatic_launch);
 }
 
 constexpr bool same_config(GemvConfig a, GemvConfig b) {
@@ -209,33 +201,24 @@ constexpr bool same_config(GemvConfig a, GemvConfig b) {
 
 }  // namespace
 
-bool launch_gemv_f16(const GemvProblem& problem, cudaStream_t stream, GemvConfig config) {
+cudaError_t launch_gemv_f16(const GemvProblem& problem, cudaStream_t stream, bool programmatic_launch,
+                            GemvConfig config) {
     constexpr GemvConfig d = kGemvDefaultConfig;
-    if (same_config(config, d)) {
-        launch_config<d.warps, d.unroll, d.evict_first>(problem, stream);
-        return true;
-    }
+    if (same_config(config, d))
+        return launch_config<d.warps, d.unroll, d.evict_first>(problem, stream, programmatic_launch);
 #if defined(SN_GEMV_BENCH_VARIANTS)
-    bool launched = false;
-    // One instantiation per entry of kGemvBenchConfigs.
-#define SN_GEMV_VARIANT(warps, unroll, evict_first)                                 \
-    if (!launched && same_config(config, GemvConfig{warps, unroll, evict_first})) { \
-        launch_config<warps, unroll, evict_first>(problem, stream);                 \
-        launched = true;                                                            \
+        // One instantiation per entry of kGemvBenchConfigs.
+#define SN_GEMV_VARIANT(warps, unroll, evict_first)                                             \
+    if (same_config(config, GemvConfig{warps, unroll, evict_first})) {                          \
+        return launch_config<warps, unroll, evict_first>(problem, stream, programmatic_launch); \
     }
-    SN_GEMV_VARIANT(4, 4, false)
-    SN_GEMV_VARIANT(4, 8, false)
-    SN_GEMV_VARIANT(8, 4, false)
-    SN_GEMV_VARIANT(8, 8, false)
-    SN_GEMV_VARIANT(4, 4, true)
     SN_GEMV_VARIANT(4, 8, true)
     SN_GEMV_VARIANT(8, 4, true)
-    SN_GEMV_VARIANT(8, 8, true)
+    SN_GEMV_VARIANT(8, 8, false)
+    SN_GEMV_VARIANT(16, 4, true)
 #undef SN_GEMV_VARIANT
-    return launched;
-#else
-    return false;
 #endif
+    return cudaErrorInvalidValue;
 }
 
 }  // namespace sn::cuda

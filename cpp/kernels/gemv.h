@@ -17,21 +17,34 @@ constexpr int64_t kGemvMaxRows = 8;
 enum class GemvBias : int { none, f16, bf16, f32 };
 
 struct GemvProblem {
-    const void* x;        // [m, k] F16, row-major
-    const void* weight;   // [n, k] F16, row-major (nn.Linear layout)
+    const void* x;        // [m, k] F16, row-major, 16-byte aligned
+    const void* weight;   // [n, k] F16, row-major (nn.Linear layout), 16-byte aligned
     const void* bias;     // [n] of bias_dtype; null when bias_dtype is none
     GemvBias bias_dtype;  //
-    void* out;            // [m, n] F16, or F32 when out_f32
+    void* out;            // [m, n] F16, or F32 when out_f32; any alignment
     bool out_f32;         //
     bool accumulate;      // out += …, for sn_matmul_add (out keeps its old value as the start)
     int64_t m;            // 1..kGemvMaxRows
-    int64_t n;            // < 2^31 (one block per 8 rows of W)
-    int64_t k;            // any; 16-byte loads when k % 8 == 0 and x, W are 16-byte aligned
+    int64_t n;            // 1 .. 2^31 - 1 (one block per 8 rows of W)
+    int64_t k;            // a multiple of 8, >= 0
 };
 
-// Launch shape of the kernel: warps per block (they split K), 16-byte loads in flight per thread,
-// and whether W's loads carry an L2 evict-first hint. The library uses kGemvDefaultConfig; the
-// others exist in the benchmark's build only (SN_GEMV_BENCH_VARIANTS), to measure the choice.
+// The GEMV reads x and W only in 16-byte pieces: every row must start 16-byte aligned, so K is a
+// multiple of 8 halves and both base pointers are aligned. K % 8 != 0 shifts each row's start
+// by 2·K bytes, so no per-row head or tail can restore that; such products (and views at odd
+// offsets) stay on cuBLAS, which sn_bench_cuda measured faster there than 2-byte loads.
+inline bool gemv_f16_fits(const void* x, const void* weight, int64_t k) {
+    return k % 8 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0 && reinterpret_cast<uintptr_t>(weight) % 16 == 0;
+}
+
+// Launch shape of the kernel: warps per block (they split K), 16-byte loads of W in flight per
+// thread, and whether those loads carry an L2 evict-first hint. The library uses
+// kGemvDefaultConfig; the others exist in the benchmark's build only (SN_GEMV_BENCH_VARIANTS),
+// to measure the choice: on an H100 all five run within 3 % of each other at M = 1 (the hint
+// changes nothing in the benchmark, which has no other data in L2; it is there for the KV cache
+// and activations of a real decode step). Measured and dropped: 4 W rows per block (more,
+// smaller blocks) and 2 or 4 blocks of a cluster splitting K with a distributed-shared-memory
+// reduction, 25-130 % slower.
 struct GemvConfig {
     int warps;
     int unroll;
@@ -39,12 +52,16 @@ struct GemvConfig {
 };
 constexpr GemvConfig kGemvDefaultConfig{8, 8, true};
 #if defined(SN_GEMV_BENCH_VARIANTS)
-constexpr GemvConfig kGemvBenchConfigs[] = {{4, 4, false}, {4, 8, false}, {8, 4, false}, {8, 8, false},
-                                            {4, 4, true},  {4, 8, true},  {8, 4, true},  {8, 8, true}};
+constexpr GemvConfig kGemvBenchConfigs[] = {{4, 8, true}, {8, 4, true}, {8, 8, true}, {8, 8, false}, {16, 4, true}};
 #endif
 
-// Enqueues the GEMV on `stream`. Returns false, launching nothing, for a config that this build
-// does not contain; the caller checks the launch itself (cudaGetLastError).
-bool launch_gemv_f16(const GemvProblem& problem, cudaStream_t stream, GemvConfig config = kGemvDefaultConfig);
+// Enqueues the GEMV on `stream` (the problem must satisfy gemv_f16_fits). With
+// `programmatic_launch` (compute capability 9.0 and up) the launch may begin while the kernel
+// before it in the stream finishes (programmatic dependent launch): the blocks wait on the
+// device for that kernel's results before reading anything, so the ordering is unchanged, but
+// the launch latency overlaps the previous kernel's tail. Returns the launch's error, or
+// cudaErrorInvalidValue for a config this build does not contain.
+cudaError_t launch_gemv_f16(const GemvProblem& problem, cudaStream_t stream, bool programmatic_launch,
+                            GemvConfig config = kGemvDefaultConfig);
 
 }  // namespace sn::cuda

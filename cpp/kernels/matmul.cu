@@ -1,8 +1,10 @@
 // Linear layers on CUDA: out[M, N] (+)= x[M, K] · W[N, K]ᵀ (+ bias[N]).
 //
-// F16 x and W with M <= 8 rows (decode: one token, or a few sequences) go to the hand-written
-// GEMV (kernels/gemv.cu), which streams W at near copy bandwidth where cuBLAS's M = 1 kernels
-// reach 61-74 % of it on an H100 (sn_bench_cuda prints both). Everything else goes to cuBLAS:
+// F16 x and W with M <= 8 rows (decode: one token, or a few sequences), K a multiple of 8 and
+// 16-byte aligned operands go to the hand-written GEMV (kernels/gemv.cu): on an H100, replayed
+// in a CUDA graph as decode runs, it streams W at 87-103 % of copy bandwidth where cuBLAS's
+// M = 1 kernels reach 73-93 % (sn_bench_cuda prints both; cpp/README.md has the table).
+// Everything else goes to cuBLAS:
 //
 // Row-major operands seen column-major by cuBLAS: W [N, K] row-major is a K×N column-major
 // matrix, x [M, K] is K×M, out [M, N] is N×M. So one cublasGemmEx computes
@@ -47,7 +49,7 @@ sn_status linear(Context& context, const MatmulArgs& args, bool accumulate) {
              "cuBLAS takes dimensions below 2^31, got M = %lld, N = %lld, K = %lld", static_cast<long long>(m),
              static_cast<long long>(n), static_cast<long long>(k));
 
-    if (x_dtype == SN_DTYPE_F16 && m <= kGemvMaxRows) {
+    if (x_dtype == SN_DTYPE_F16 && m <= kGemvMaxRows && gemv_f16_fits(args.x->data(), args.weight->data(), k)) {
         if (m == 0 || n == 0) return SN_OK;
         GemvProblem problem{};
         problem.x = args.x->data();
@@ -63,9 +65,7 @@ sn_status linear(Context& context, const MatmulArgs& args, bool accumulate) {
         problem.m = m;
         problem.n = n;
         problem.k = k;
-        SN_CHECK(launch_gemv_f16(problem, state.stream), SN_ERR_INTERNAL,
-                 "launch_gemv_f16 has no kernel for its default config");
-        SN_CUDA_CHECK_LAUNCH("gemv_f16_kernel");
+        SN_CUDA_CHECK(launch_gemv_f16(problem, state.stream, state.programmatic_launch));
         return SN_OK;
     }
     if (args.bias != nullptr) {

@@ -1,15 +1,18 @@
 // sn_bench_cuda: decode-time linears on this GPU. Times the library's F16 GEMV (kernels/gemv.cu,
-// compiled into this program, the same kernels sn_matmul launches for M <= 8) next to cuBLAS
-// (cublasGemmEx, W [N, K] transposed, F32 accumulation: the call the library makes for larger M)
+// compiled into this program: the kernels sn_matmul launches for M <= 8) next to cuBLAS
+// (cublasGemmEx, W [N, K] transposed, F32 accumulation: the call the library makes otherwise)
 // on the LLaMA-7B shapes, and a device-to-device copy for the memory bandwidth to compare with.
 //
 //   sn_bench_cuda [device]
 //
 // Method (see the workplace's GPU notes): CUDA events around batches of launches, median over
 // many batches; each batch walks through enough copies of W that together exceed 3x the L2, so
-// every GEMV streams its weights from device memory; random data, never zeros. Bandwidth counts
-// the bytes a GEMV must move (W once, x, out) and, for the copy, bytes read plus bytes written.
-// Every GEMV variant's output is first checked against cuBLAS's (F32 out, relative max error).
+// every GEMV streams its weights from device memory; random data, never zeros. Each product is
+// timed as plain stream launches and as a CUDA graph of the same launches replayed (how the
+// decode step runs), the GEMV also with programmatic dependent launch (PDL: the library's
+// setting on sm_90). Bandwidth counts the bytes a GEMV must move (W once, x, out) and, for the
+// copy, bytes read plus bytes written. Every GEMV variant's output is first checked against
+// cuBLAS's (F32 out, max error relative to the largest output).
 #include <cublas_v2.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -97,6 +100,29 @@ double time_launches(cudaStream_t stream, int per_batch, Body&& body) {
     return median(seconds);
 }
 
+// Median seconds of one launch of `body(i)` when the batch of launches is captured once into a
+// CUDA graph and the graph replayed; NaN when capturing fails (reported, not fatal).
+template <class Body>
+double time_graph(cudaStream_t stream, int per_batch, Body&& body) {
+    cudaGraph_t graph = nullptr;
+    cudaGraphExec_t exec = nullptr;
+    BENCH_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+    for (int i = 0; i < per_batch; ++i) body(i);
+    cudaError_t status = cudaStreamEndCapture(stream, &graph);
+    if (status == cudaSuccess) status = cudaGraphInstantiateWithFlags(&exec, graph, 0);
+    if (status != cudaSuccess) {
+        std::printf("  (graph capture failed: %s)\n", cudaGetErrorString(status));
+        (void)cudaGetLastError();
+        if (graph != nullptr) (void)cudaGraphDestroy(graph);
+        return NAN;
+    }
+    const double seconds =
+        time_launches(stream, 1, [&](int) { BENCH_CHECK(cudaGraphLaunch(exec, stream)); }) / per_batch;
+    BENCH_CHECK(cudaGraphExecDestroy(exec));
+    BENCH_CHECK(cudaGraphDestroy(graph));
+    return seconds;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -138,22 +164,23 @@ int main(int argc, char** argv) {
         bool out_f32;
         const char* what;
     };
-    // The LLaMA-7B decode linears (M = 1), then a few rows at once and an unaligned K (the
-    // GEMV's 2-byte-load path) for comparison.
+    // The LLaMA-7B decode linears (M = 1), then a few rows at once, and a tiny W whose time is
+    // mostly the launch and the first load's latency.
     const Shape shapes[] = {
         {1, 4096, 4096, false, "q/k/v/o"},      {1, 12288, 4096, false, "fused qkv"},
         {1, 22016, 4096, false, "gate|up"},     {1, 4096, 11008, false, "down"},
         {1, 32000, 4096, true, "LM head F32"},  {1, 11008, 4096, false, "gate or up"},
         {4, 4096, 4096, false, "M=4"},          {8, 4096, 4096, false, "M=8"},
-        {8, 22016, 4096, false, "M=8 gate|up"}, {1, 4096, 4099, false, "K%8 != 0"},
+        {8, 22016, 4096, false, "M=8 gate|up"}, {1, 4096, 64, false, "launch+latency"},
     };
     constexpr int kVariantShapes = 5;  // the variant sweep covers the first five shapes
     struct Row {
         const Shape* shape;
-        double cublas_us, gemv_us, bytes;
+        double bytes;
+        double cublas_stream, cublas_graph, gemv_stream, gemv_pdl, gemv_graph, gemv_graph_pdl;  // seconds
     };
     std::vector<Row> rows;
-    std::printf("\nGEMV variants (warps/unroll/L2 evict-first), us per launch; max error vs cuBLAS\n");
+    std::printf("\nGEMV variants (warps/unroll/L2 evict-first), stream launches: us (max error vs cuBLAS)\n");
     for (const Shape& shape : shapes) {
         const size_t weight_count = static_cast<size_t>(shape.n) * shape.k;
         const size_t weight_bytes = weight_count * sizeof(__half);
@@ -165,8 +192,8 @@ int main(int argc, char** argv) {
             BENCH_CHECK(cudaMalloc(&weights[c], weight_bytes));
             fill_random_halves(weights[c], weight_count);
         }
-        const size_t x_count = static_cast<size_t>(shape.m) * shape.k,
-                     out_count = static_cast<size_t>(shape.m) * shape.n;
+        const size_t x_count = static_cast<size_t>(shape.m) * shape.k;
+        const size_t out_count = static_cast<size_t>(shape.m) * shape.n;
         const size_t out_size = shape.out_f32 ? sizeof(float) : sizeof(__half);
         void *x = nullptr, *out = nullptr, *reference = nullptr, *check = nullptr;
         BENCH_CHECK(cudaMalloc(&x, x_count * sizeof(__half)));
@@ -181,7 +208,7 @@ int main(int argc, char** argv) {
                                       weights[i % copies], CUDA_R_16F, shape.k, x, CUDA_R_16F, shape.k, &beta,
                                       destination, type, shape.n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
         };
-        auto problem_for = [&](int i, void* destination, bool out_f32) {
+        auto run_gemv = [&](int i, void* destination, bool out_f32, bool programmatic, sn::cuda::GemvConfig config) {
             sn::cuda::GemvProblem problem{};
             problem.x = x;
             problem.weight = weights[i % copies];
@@ -191,7 +218,7 @@ int main(int argc, char** argv) {
             problem.m = shape.m;
             problem.n = shape.n;
             problem.k = shape.k;
-            return problem;
+            BENCH_CHECK(sn::cuda::launch_gemv_f16(problem, stream, programmatic, config));
         };
         // The reference: cuBLAS into F32, downloaded once.
         run_cublas(0, reference, CUDA_R_32F);
@@ -200,16 +227,11 @@ int main(int argc, char** argv) {
         BENCH_CHECK(cudaMemcpy(expected.data(), reference, out_count * sizeof(float), cudaMemcpyDeviceToHost));
         double scale = 0.0;
         for (float value : expected) scale = std::max(scale, static_cast<double>(std::fabs(value)));
-        // Relative max error of a GEMV variant (F32 out) against the reference; the output is
-        // poisoned first so that an unwritten element shows.
+        // Max error of a GEMV variant (F32 out) relative to the largest reference output; the
+        // output is poisoned (NaN) first so that an unwritten element shows.
         auto error_of = [&](sn::cuda::GemvConfig config) {
             BENCH_CHECK(cudaMemsetAsync(check, 0xFF, out_count * sizeof(float), stream));
-            if (!sn::cuda::launch_gemv_f16(problem_for(0, check, true), stream, config)) {
-                std::fprintf(stderr, "GEMV config %d/%d/%d is not built\n", config.warps, config.unroll,
-                             config.evict_first ? 1 : 0);
-                std::exit(1);
-            }
-            BENCH_CHECK(cudaGetLastError());
+            run_gemv(0, check, true, false, config);
             BENCH_CHECK(cudaStreamSynchronize(stream));
             BENCH_CHECK(cudaMemcpy(actual.data(), check, out_count * sizeof(float), cudaMemcpyDeviceToHost));
             double worst = 0.0;
@@ -219,29 +241,31 @@ int main(int argc, char** argv) {
             }
             return worst / scale;
         };
-        auto time_gemv = [&](sn::cuda::GemvConfig config) {
-            return time_launches(stream, per_batch, [&](int i) {
-                sn::cuda::launch_gemv_f16(problem_for(i, out, shape.out_f32), stream, config);
-                BENCH_CHECK(cudaGetLastError());
-            });
+        auto gemv_body = [&](bool programmatic, sn::cuda::GemvConfig config) {
+            return [&, programmatic, config](int i) { run_gemv(i, out, shape.out_f32, programmatic, config); };
         };
         char name[48];
         std::snprintf(name, sizeof name, "%dx%dx%d", shape.m, shape.n, shape.k);
-        const bool sweep = &shape - shapes < kVariantShapes;
         std::printf("%-16s", name);
-        if (sweep) {
+        if (&shape - shapes < kVariantShapes) {
             for (const sn::cuda::GemvConfig& config : sn::cuda::kGemvBenchConfigs) {
                 const double error = error_of(config);
-                std::printf(" %d/%d/%d %6.1f (%.0e)", config.warps, config.unroll, config.evict_first ? 1 : 0,
-                            time_gemv(config) * 1e6, error);
+                std::printf(" %d/%d/%d %5.1f (%.0e)", config.warps, config.unroll, config.evict_first ? 1 : 0,
+                            time_launches(stream, per_batch, gemv_body(false, config)) * 1e6, error);
             }
         }
         const double default_error = error_of(sn::cuda::kGemvDefaultConfig);
-        std::printf(" default error %.1e%s\n", default_error, default_error > 1e-4 ? "  <-- WRONG" : "");
-        const double cublas_seconds = time_launches(stream, per_batch, [&](int i) { run_cublas(i, out, out_type); });
-        const double gemv_seconds = time_gemv(sn::cuda::kGemvDefaultConfig);
-        const double bytes = static_cast<double>(weight_bytes) + x_count * sizeof(__half) + out_count * out_size;
-        rows.push_back(Row{&shape, cublas_seconds * 1e6, gemv_seconds * 1e6, bytes});
+        std::printf(" default: error %.1e%s\n", default_error, default_error > 1e-4 ? "  <-- WRONG" : "");
+        Row row{&shape, static_cast<double>(weight_bytes) + x_count * sizeof(__half) + out_count * out_size};
+        auto cublas_body = [&](int i) { run_cublas(i, out, out_type); };
+        const sn::cuda::GemvConfig d = sn::cuda::kGemvDefaultConfig;
+        row.cublas_stream = time_launches(stream, per_batch, cublas_body);
+        row.gemv_stream = time_launches(stream, per_batch, gemv_body(false, d));
+        row.gemv_pdl = time_launches(stream, per_batch, gemv_body(true, d));
+        row.cublas_graph = time_graph(stream, per_batch, cublas_body);
+        row.gemv_graph = time_graph(stream, per_batch, gemv_body(false, d));
+        row.gemv_graph_pdl = time_graph(stream, per_batch, gemv_body(true, d));
+        rows.push_back(row);
         for (void* weight : weights) BENCH_CHECK(cudaFree(weight));
         BENCH_CHECK(cudaFree(x));
         BENCH_CHECK(cudaFree(out));
@@ -249,18 +273,25 @@ int main(int argc, char** argv) {
         BENCH_CHECK(cudaFree(check));
     }
 
+    // us and % of the copy bandwidth, per way of launching.
     const sn::cuda::GemvConfig d = sn::cuda::kGemvDefaultConfig;
-    std::printf(
-        "\nM x N x K (what)                  MB | cuBLAS us   GB/s  %%copy | GEMV %d/%d/%d us   GB/s  %%copy | "
-        "speed-up\n",
-        d.warps, d.unroll, d.evict_first ? 1 : 0);
+    std::printf("\nus per product (%% of copy bandwidth); GEMV %d warps, unroll %d, evict-first %d\n", d.warps,
+                d.unroll, d.evict_first ? 1 : 0);
+    std::printf("%-30s %6s | %-14s %-14s | %-14s %-14s %-14s %-14s\n", "M x N x K (what)", "MB", "cuBLAS stream",
+                "cuBLAS graph", "GEMV stream", "GEMV PDL", "GEMV graph", "GEMV graph+PDL");
+    auto cell = [&](const Row& row, double seconds) {
+        static char text[8][32];
+        static int next = 0;
+        char* out = text[next++ % 8];
+        std::snprintf(out, 32, "%6.1f (%5.1f%%)", seconds * 1e6, 100.0 * row.bytes / seconds / 1e9 / copy_bandwidth);
+        return out;
+    };
     for (const Row& row : rows) {
         char name[64];
         std::snprintf(name, sizeof name, "%dx%dx%d (%s)", row.shape->m, row.shape->n, row.shape->k, row.shape->what);
-        const double cublas_bandwidth = row.bytes / row.cublas_us / 1e3, gemv_bandwidth = row.bytes / row.gemv_us / 1e3;
-        std::printf("%-30s %7.1f | %9.1f %6.0f %5.1f%% | %15.1f %6.0f %5.1f%% | %5.2fx\n", name, row.bytes / 1e6,
-                    row.cublas_us, cublas_bandwidth, 100.0 * cublas_bandwidth / copy_bandwidth, row.gemv_us,
-                    gemv_bandwidth, 100.0 * gemv_bandwidth / copy_bandwidth, row.cublas_us / row.gemv_us);
+        std::printf("%-30s %6.1f | %s %s | %s %s %s %s\n", name, row.bytes / 1e6, cell(row, row.cublas_stream),
+                    cell(row, row.cublas_graph), cell(row, row.gemv_stream), cell(row, row.gemv_pdl),
+                    cell(row, row.gemv_graph), cell(row, row.gemv_graph_pdl));
     }
     BENCH_CUBLAS(cublasDestroy(cublas));
     BENCH_CHECK(cudaFree(workspace));

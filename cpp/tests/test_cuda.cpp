@@ -214,18 +214,19 @@ TEST_F(CudaVsCpu, MatmulOddShapesEveryDtypeBiasAndResidual) {
     }
 }
 
-// F16 with M <= 8 rows runs the hand-written GEMV (kernels/gemv.cu), M >= 9 cuBLAS: every row
-// count on both sides of that line, N not a multiple of the GEMV's 8-row blocks (odd, and below
-// 8), K a multiple of 8 (16-byte loads) and not (K = 4099, 2-byte loads), K shorter than one warp
-// step, and the LLaMA widths; with and without bias (F16, F32, BF16), matmul_add, and F32 out.
-// Tolerances as in check_matmul: the F16 output's rounding (1e-3 relative, covering a one-ulp
-// difference where both sides' F32 sums straddle a rounding boundary) plus 2e-5·Σ|x·w| for the
+// F16 with M <= 8 rows, K a multiple of 8 and aligned operands runs the hand-written GEMV
+// (kernels/gemv.cu); M >= 9, K % 8 != 0 (K = 4099, 7) and misaligned views run cuBLAS. Every
+// row count on both sides of that line, N not a multiple of the GEMV's 8-row blocks (odd, and
+// below 8), K a multiple of 8 but not of its 32-wide warp step (4104, 24, 8), and the LLaMA
+// widths; with and without bias (F16, F32, BF16), matmul_add, and F32 out. Tolerances as in
+// check_matmul: the F16 output's rounding (1e-3 relative: one ulp is at most 2^-10 relative, the
+// difference where the two F32 sums straddle a rounding boundary) plus 2e-5·Σ|x·w| for the
 // different F32 summation order (the GEMV sums on the tensor cores, 16 products a step).
 TEST_F(CudaVsCpu, GemvEveryRowCountOddShapesBiasResidual) {
     uint32_t seed = 500;
     for (int64_t m = 1; m <= 9; ++m) {
-        for (const MatmulShape& s : {MatmulShape{m, 1031, 4099}, MatmulShape{m, 1029, 4096}, MatmulShape{m, 5, 24},
-                                     MatmulShape{m, 77, 8}, MatmulShape{m, 19, 7}}) {
+        for (const MatmulShape& s : {MatmulShape{m, 1031, 4104}, MatmulShape{m, 1029, 4096}, MatmulShape{m, 1031, 4099},
+                                     MatmulShape{m, 5, 24}, MatmulShape{m, 77, 8}, MatmulShape{m, 19, 7}}) {
             check_matmul(cpu, gpu, s, SN_DTYPE_F16, SN_DTYPE_F16, false, false, seed++);
             check_matmul(cpu, gpu, s, SN_DTYPE_F16, SN_DTYPE_F16, true, false, seed++);
             check_matmul(cpu, gpu, s, SN_DTYPE_F16, SN_DTYPE_F32, true, false, seed++);
@@ -233,7 +234,7 @@ TEST_F(CudaVsCpu, GemvEveryRowCountOddShapesBiasResidual) {
             check_matmul(cpu, gpu, s, SN_DTYPE_F16, SN_DTYPE_F32, false, true, seed++);
         }
     }
-    for (const MatmulShape& s : {MatmulShape{1, 1031, 4099}, MatmulShape{3, 1029, 4096}}) {
+    for (const MatmulShape& s : {MatmulShape{1, 1031, 4104}, MatmulShape{3, 1029, 4096}}) {
         check_matmul_bias_dtype(cpu, gpu, s, SN_DTYPE_F16, SN_DTYPE_F16, true, true, seed++, SN_DTYPE_F32);
         check_matmul_bias_dtype(cpu, gpu, s, SN_DTYPE_F16, SN_DTYPE_F32, true, false, seed++, SN_DTYPE_BF16);
     }
@@ -245,7 +246,7 @@ TEST_F(CudaVsCpu, GemvEveryRowCountOddShapesBiasResidual) {
 }
 
 // The GEMV's 16-byte loads need 16-byte aligned x and W: a view one element in (K a multiple of
-// 8) must take its 2-byte-load path and give the same result.
+// 8) must go to cuBLAS instead and give the same result.
 TEST_F(CudaVsCpu, GemvOnMisalignedViewWithAlignedK) {
     const int64_t m = 3, n = 21, k = 64;
     const std::vector<float> x = sn_test::rounded_to(SN_DTYPE_F16, sn_test::random_floats(m * k + 1, 60));

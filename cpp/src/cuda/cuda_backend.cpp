@@ -67,6 +67,7 @@ sn_status create_state(Context& context, State& state) {
     cudaDeviceProp properties{};
     SN_CUDA_CHECK(cudaGetDeviceProperties(&properties, state.device));
     state.multiprocessors = properties.multiProcessorCount;
+    state.programmatic_launch = properties.major >= 9;
     SN_CUDA_CHECK(cudaStreamCreateWithFlags(&state.stream, cudaStreamNonBlocking));
     SN_CUBLAS_CHECK(cublasCreate(&state.cublas));
     SN_CUBLAS_CHECK(cublasSetStream(state.cublas, state.stream));

@@ -44,6 +44,9 @@ struct State {
     DataError* data_error_host = nullptr;    // read by the host after the stream is idle
     DataError* data_error_device = nullptr;  // the same memory as the kernels see it
     int multiprocessors = 1;
+    // Compute capability 9.0 and up: kernels written for it may use programmatic dependent
+    // launch (kernels/gemv.h).
+    bool programmatic_launch = false;
     // Storage released while capturing: cudaFree would break the capture, so it waits for the end.
     std::mutex deferred_mutex;
     bool capturing = false;
