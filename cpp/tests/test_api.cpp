@@ -298,7 +298,7 @@ TEST(Ops, NullArgumentsAreNamed) {
 }
 
 // The backend's op table decides what it accepts beyond the API contract: F16 activations are
-// legal API-wise (the CUDA backend takes them) but not implemented on the CPU.
+// legal API-wise (the CUDA backend takes them) but outside the CPU backend's op table.
 TEST(Ops, UnsupportedDtypeCombinationNamesOpAndDtypes) {
     Context context(1);
     Tensor x = sn_test::make_tensor(context, SN_DTYPE_F16, {2, 4}, std::vector<float>(8, 1.0f));
