@@ -130,7 +130,7 @@ public sealed class DecoderWeights : IDisposable
         /// <summary>A quantized weight's stored tensors on the context, as a LUT linear.</summary>
         private LutLinear Lut(TensorRef weight, TensorRef? bias)
         {
-            var q = weight.Quantized!;
+            var q = (Quantization.Checkpoint.QuantizedLinearRef)weight.Quantized!;
             return new LutLinear(q.Bits, Required(q.QWeight), Required(q.LookupTable), this[q.SparseRows], this[q.SparseCols],
                 this[q.SparseValues], this[bias]);
         }

@@ -1,5 +1,4 @@
 using System.Diagnostics.CodeAnalysis;
-using SqueezeNative.Runtime.Quantization.Checkpoint;
 
 namespace SqueezeNative.Runtime.Models;
 
@@ -31,7 +30,7 @@ public sealed class TensorRef
     /// checkpoint: the stored tensors behind it. <see cref="Data"/> then dequantizes (F16) on every
     /// access, for readers that do not know the format; the decoder uses the packed form instead.
     /// </summary>
-    public QuantizedLinearRef? Quantized { get; init; }
+    public IQuantizedTensor? Quantized { get; init; }
 
     /// <summary>The raw little-endian bytes of the tensor.</summary>
     public ReadOnlyMemory<byte> Data => DataAccessor(this);
@@ -42,6 +41,17 @@ public sealed class TensorRef
     }
 
     public override string ToString() => $"{Name} {DType} [{string.Join(", ", Shape)}]";
+}
+
+/// <summary>
+/// The stored form behind a logical tensor that a checkpoint keeps in another encoding (the
+/// LUT-quantized linears of Quantization/Checkpoint). Models only carries it; the decoder that
+/// understands the encoding asks for the concrete type.
+/// </summary>
+public interface IQuantizedTensor
+{
+    /// <summary>Bits per code (3 or 4 for SqueezeLLM's LUT format).</summary>
+    int Bits { get; }
 }
 
 /// <summary>

@@ -42,7 +42,7 @@ public sealed class CheckpointFormatTests
         Assert.True(source.TryGetTensor(Weight, out var weight));
         Assert.Equal(TensorDType.F16, weight.DType);
         Assert.Equal(new long[] { 24, 96 }, weight.Shape);
-        var q = weight.Quantized!;
+        var q = Assert.IsType<QuantizedLinearRef>(weight.Quantized);
         Assert.Equal(bits, q.Bits);
         Assert.Equal(new long[] { 96 / 32 * bits, 24 }, q.QWeight.Shape);
         Assert.Equal(new long[] { 24, 1 << bits }, q.LookupTable.Shape);

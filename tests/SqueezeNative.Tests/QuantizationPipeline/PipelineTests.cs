@@ -90,7 +90,7 @@ public sealed class PipelineTests(TinyModel tiny)
         long nnz = matrices.Sum(m => m.GetProperty("nnz").GetInt64());
         Assert.InRange(nnz, (long)(total * 0.0045), (long)(total * 0.0045) + 8);
         Assert.Equal(nnz, root.GetProperty("total_nnz").GetInt64());
-        Assert.Equal(nnz, linears.Sum(l => l.Weight.Quantized!.NonZeros));
+        Assert.Equal(nnz, linears.Sum(l => ((QuantizedLinearRef)l.Weight.Quantized!).NonZeros));
         // 3-bit codes + an 8-entry fp16 LUT per row + the sparse part.
         Assert.InRange(root.GetProperty("average_bits_per_weight").GetDouble(), 3.0 + 128.0 / 128, 3.0 + 128.0 / 64 + 1);
         Assert.Equal(Quantizer.Version, root.GetProperty("squeezenative_version").GetString());

@@ -9,7 +9,7 @@ namespace SqueezeNative.Runtime.Quantization.Checkpoint;
 /// validated: dtypes, shapes that agree with each other, and a well-formed sparse part (offsets
 /// non-decreasing from 0 to nnz, columns below K), so that a kernel reading them stays in bounds.
 /// </summary>
-public sealed class QuantizedLinearRef
+public sealed class QuantizedLinearRef : IQuantizedTensor
 {
     private QuantizedLinearRef(string weightName, QuantizationMethod method, int bits, int outFeatures, int inFeatures,
         TensorRef qweight, TensorRef lookupTable, TensorRef? rows, TensorRef? cols, TensorRef? values)

@@ -48,7 +48,7 @@ public sealed class QuantizedTensorSource : ITensorSource
     public ITensorSource Inner => _inner;
 
     /// <summary>The quantized linears, by logical weight name.</summary>
-    public IEnumerable<QuantizedLinearRef> QuantizedLinears => _weights.Values.Select(w => w.Quantized!);
+    public IEnumerable<QuantizedLinearRef> QuantizedLinears => _weights.Values.Select(w => (QuantizedLinearRef)w.Quantized!);
 
     public string Location => _inner.Location;
 
