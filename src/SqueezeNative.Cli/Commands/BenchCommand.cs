@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using SqueezeNative.Runtime.Inference;
@@ -30,7 +29,7 @@ internal static class BenchCommand
         {
             int p = parse.GetValue(prompt), n = parse.GetValue(tokens), reps = parse.GetValue(repeat);
             if (p < 1) throw new Runtime.InvalidOptionException("--prompt", "must be at least 1");
-            if (n < 1) throw new Runtime.InvalidOptionException("--tokens", "must be at least 1");
+            if (n < 2) throw new Runtime.InvalidOptionException("--tokens", "must be at least 2");
             if (reps < 1) throw new Runtime.InvalidOptionException("--repeat", "must be at least 1");
             using var lm = ModelOptions.Load(parse.GetValue(model)!, "cpu", parse.GetValue(threads), loggers);
             if (p + n > lm.ContextLength) throw new Runtime.InvalidOptionException("--prompt", $"prompt + tokens exceed the context of {lm.ContextLength}");
@@ -38,31 +37,10 @@ internal static class BenchCommand
             output.WriteLine($"machine: {MachineDescription()}");
             output.WriteLine($"model: {lm.Path} ({lm.Architecture.ModelType}, {lm.Config.NumLayers} layers, hidden {lm.Config.HiddenSize}), prompt {p} tokens, {n} decode steps, {reps} repetitions");
 
-            // Deterministic prompt ids spread over the vocabulary (content does not change the cost).
-            var ids = new int[p];
-            for (int i = 0; i < p; i++) ids[i] = 1 + (int)((i * 7919L) % (lm.VocabSize - 1));
-            var prefill = new List<double>();
-            var decode = new List<double>();
             using var session = lm.CreateSession(p + n);
-            var one = new int[1];
-            var logits = new float[lm.VocabSize];
-            for (int r = 0; r < reps + 1; r++)   // the first repetition warms up and is not counted
-            {
-                session.Reset();
-                var clock = Stopwatch.StartNew();
-                session.Forward(ids, logits);
-                var prefillSeconds = clock.Elapsed.TotalSeconds;
-                clock.Restart();
-                for (int s = 0; s < n; s++)
-                {
-                    one[0] = Sampler.ArgMax(logits);
-                    session.Forward(one, logits);
-                }
-                var decodeSeconds = clock.Elapsed.TotalSeconds;
-                if (r == 0) continue;
-                prefill.Add(p / prefillSeconds);
-                decode.Add(n / decodeSeconds);
-            }
+            var timing = DecodeTiming.Measure(session, DecodeTiming.PromptIds(p, lm.VocabSize), n, reps, lm.VocabSize);
+            var prefill = timing.PrefillTokensPerSecond;
+            var decode = timing.DecodeMsPerToken.Select(ms => 1000 / ms).ToList();
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"prefill: {Median(prefill):F1} tokens/s (median of {reps}; min {prefill.Min():F1}, max {prefill.Max():F1})"));
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,

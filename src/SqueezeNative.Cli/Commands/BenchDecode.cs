@@ -71,35 +71,13 @@ internal static class BenchDecode
             double copyGBs = MeasureCopyBandwidth(ctx);
             ctx.ResetPeakMemory();
             using var session = decoder.CreateSession(capacity, maxChunk: p);
-            var ids = Enumerable.Range(0, p).Select(i => 1 + (int)((i * 7919L) % (decoder.VocabSize - 1))).ToArray();
-            var logits = new float[decoder.VocabSize];
+            var ids = DecodeTiming.PromptIds(p, decoder.VocabSize);
 
             (double prefill, double decode) Run(bool graph)
             {
                 session.UseGraph = graph;
-                var prefillRates = new List<double>();
-                var stepMs = new List<double>();
-                var one = new int[1];
-                for (int r = 0; r <= reps; r++)
-                {
-                    session.Reset();
-                    var clock = Stopwatch.StartNew();
-                    session.Forward(ids, logits);
-                    double prefillS = clock.Elapsed.TotalSeconds;
-                    one[0] = 2;
-                    session.Forward(one, logits);   // first step (records the graph)
-                    clock.Restart();
-                    for (int s = 1; s < n; s++)
-                    {
-                        one[0] = Sampler.ArgMax(logits);
-                        session.Forward(one, logits);
-                    }
-                    double decodeS = clock.Elapsed.TotalSeconds;
-                    if (r == 0) continue;   // warm-up
-                    prefillRates.Add(p / prefillS);
-                    stepMs.Add(decodeS * 1000 / (n - 1));
-                }
-                return (BenchCommand.Median(prefillRates), BenchCommand.Median(stepMs));
+                var t = DecodeTiming.Measure(session, ids, n, reps, decoder.VocabSize);
+                return (BenchCommand.Median(t.PrefillTokensPerSecond), BenchCommand.Median(t.DecodeMsPerToken));
             }
 
             var withGraph = Run(graph: true);

@@ -55,7 +55,7 @@ public sealed class DecoderWeights : IDisposable
     public int EmbedDim => (int)Embed.Shape[1];
 
     /// <summary>Bytes of every weight tensor (what one decode step reads, plus the embedding row).</summary>
-    public long WeightBytes { get; private init; }
+    public long WeightBytes { get; private set; }
 
     /// <summary>
     /// Builds the decoder's weights on <paramref name="context"/> from the typed weights of a
@@ -78,15 +78,9 @@ public sealed class DecoderWeights : IDisposable
                 OptModelWeights w => FromOpt(w, b),
                 _ => throw new SqueezeException($"no decoder mapping for architecture '{weights.Architecture.ModelType}'"),
             };
-            var final = new DecoderWeights
-            {
-                Info = result.Info, Config = result.Config, Embed = result.Embed, Positions = result.Positions,
-                ProjectIn = result.ProjectIn, ProjectOut = result.ProjectOut, FinalNorm = result.FinalNorm,
-                FinalNormBias = result.FinalNormBias, LmHead = result.LmHead, Layers = result.Layers,
-                WeightBytes = b.Bytes,
-            };
-            final._owned.AddRange(b.Owned);
-            return final;
+            result.WeightBytes = b.Bytes;
+            result._owned.AddRange(b.Owned);
+            return result;
         }
         catch
         {

@@ -12,6 +12,8 @@ public sealed class Sampler
     private readonly HashSet<int> _seen = [];
     private int[] _order = [];
     private float[] _probs = [];
+    private float[] _keys = [];
+    private readonly PriorityQueue<int, (float, int)> _heap = new();
 
     public Sampler(GenerationOptions options)
     {
@@ -39,7 +41,7 @@ public sealed class Sampler
         if (_options.IsGreedy) return ArgMax(logits);
 
         int n = logits.Length;
-        if (_order.Length != n) { _order = new int[n]; _probs = new float[n]; }
+        if (_order.Length != n) { _order = new int[n]; _probs = new float[n]; _keys = new float[n]; }
         for (int i = 0; i < n; i++) _order[i] = i;
         var invT = 1f / _options.Temperature;
 
@@ -47,11 +49,11 @@ public sealed class Sampler
         int keep = _options.TopK > 0 ? Math.Min(_options.TopK, n) : n;
         var order = _order.AsSpan();
         var src = logits;
-        if (keep < n) PartialTopK(src, order, keep);
+        if (keep < n) PartialTopK(src, order, keep, _heap);
         order = order[..keep];
-        var keys = new float[keep];
+        var keys = _keys.AsSpan(0, keep);
         for (int i = 0; i < keep; i++) keys[i] = -src[order[i]];
-        keys.AsSpan().Sort(order);
+        keys.Sort(order);
 
         // Softmax over the kept candidates (max-subtracted, double accumulation).
         double max = src[order[0]] * invT, sum = 0;
@@ -90,9 +92,9 @@ public sealed class Sampler
     }
 
     /// <summary>Moves the k largest logits' indices to the front of order (unsorted) in O(n log k).</summary>
-    private static void PartialTopK(ReadOnlySpan<float> logits, Span<int> order, int k)
+    private static void PartialTopK(ReadOnlySpan<float> logits, Span<int> order, int k, PriorityQueue<int, (float, int)> heap)
     {
-        var heap = new PriorityQueue<int, (float, int)>(k + 1);
+        heap.Clear();
         for (int i = 0; i < logits.Length; i++)
         {
             heap.Enqueue(i, (logits[i], -i));
