@@ -88,6 +88,18 @@ typedef enum sn_dtype {
     SN_DTYPE_U8 = 4
 } sn_dtype;
 
+/** Options of a context that change how (never what) it computes; combine with |. */
+typedef enum sn_context_flags {
+    /** The defaults. */
+    SN_CONTEXT_FLAG_NONE = 0,
+    /**
+     * CUDA: every dense product (sn_matmul, sn_matmul_add) goes through cuBLAS, also where the
+     * backend's own F16 GEMV would run (M <= 8). For benchmark baselines ("cuBLAS fp16 in the same
+     * run"); ignored by the CPU backend.
+     */
+    SN_CONTEXT_FLAG_DENSE_CUBLAS = 1
+} sn_context_flags;
+
 /** Opaque execution context: one backend, one device, one stream, one thread pool. */
 typedef struct sn_context sn_context;
 
@@ -108,6 +120,8 @@ typedef struct sn_context_options {
     int32_t device;
     /** CPU worker threads; 0 means one per available core. */
     int32_t num_threads;
+    /** A combination of sn_context_flags; 0 for the defaults. */
+    uint32_t flags;
 } sn_context_options;
 
 /** Shape and type of a tensor, as returned by sn_tensor_get_info. */
@@ -415,10 +429,34 @@ SN_API sn_status sn_cross_entropy(sn_context* context, const sn_tensor* logits,
 /*                [nnz]; W[n, cols[j]] += vals[j] for rows[n] <= j < rows[n+1]                  */
 /* ------------------------------------------------------------------------------------------ */
 
+/*                                                                                            */
+/* Backends may read the codes faster from a layout of their own: sn_lut_repack converts the   */
+/* checkpoint's qweight once, at load time, into the layout of the context's backend, and      */
+/* sn_lut_matmul then takes either form. The CPU backend's layout is the checkpoint layout     */
+/* itself (repack copies); the CUDA backend's is a tiled layout I32 [ceil(N/16), ceil(K/256),   */
+/* 128·bits] (kernels/lut_layout.h draws it) and its sn_lut_matmul takes only that form.       */
+/* ------------------------------------------------------------------------------------------ */
+
+/**
+ * Shape of a repacked qweight on this context's backend, for codes of `bits` (3 or 4) of an
+ * N×K weight (K % 32 == 0): *out_ndim dimensions written to out_dims[0 .. *out_ndim), at most
+ * SN_MAX_DIMS. Create an I32 tensor of that shape and pass it to sn_lut_repack.
+ */
+SN_API sn_status sn_lut_repacked_shape(const sn_context* context, int32_t bits, int64_t n, int64_t k,
+                                       int32_t* out_ndim, int64_t* out_dims);
+
+/**
+ * Converts qweight I32 [K·bits/32, N] (the checkpoint layout) into `packed`, whose shape is the one
+ * sn_lut_repacked_shape gives for (bits, N, K). Padding rows and inputs get code 0.
+ */
+SN_API sn_status sn_lut_repack(sn_context* context, const sn_tensor* qweight, int32_t bits, sn_tensor* packed);
+
 /**
  * Quantized linear: out[M,N] (=, or += when accumulate != 0) x[M,K] · Wᵀ (+ bias[N]) with W the
- * dense LUT part plus the sparse part described above. bits is 3 or 4. sparse_rows,
- * sparse_cols and sparse_vals are all NULL (no sparse part) or all set. Accumulates in F32.
+ * dense LUT part plus the sparse part described above. bits is 3 or 4. qweight is in the
+ * checkpoint layout or repacked by sn_lut_repack on this backend (the CUDA backend requires the
+ * latter: SN_ERR_UNSUPPORTED otherwise). sparse_rows, sparse_cols and sparse_vals are all NULL
+ * (no sparse part) or all set. Accumulates in F32.
  */
 SN_API sn_status sn_lut_matmul(sn_context* context, const sn_tensor* x, const sn_tensor* qweight,
                                const sn_tensor* lut, int32_t bits, const sn_tensor* sparse_rows,

@@ -4,7 +4,8 @@
 // 16-byte aligned operands go to the hand-written GEMV (kernels/gemv.cu): on an H100, replayed
 // in a CUDA graph as decode runs, it streams W at 87-103 % of copy bandwidth where cuBLAS's
 // M = 1 kernels reach 73-93 % (sn_bench_cuda prints both; cpp/README.md has the table).
-// Everything else goes to cuBLAS:
+// Everything else goes to cuBLAS, and so does everything on a context created with
+// SN_CONTEXT_FLAG_DENSE_CUBLAS (the "cuBLAS fp16" baseline of the benchmarks):
 //
 // Row-major operands seen column-major by cuBLAS: W [N, K] row-major is a K×N column-major
 // matrix, x [M, K] is K×M, out [M, N] is N×M. So one cublasGemmEx computes
@@ -49,7 +50,8 @@ sn_status linear(Context& context, const MatmulArgs& args, bool accumulate) {
              "cuBLAS takes dimensions below 2^31, got M = %lld, N = %lld, K = %lld", static_cast<long long>(m),
              static_cast<long long>(n), static_cast<long long>(k));
 
-    if (x_dtype == SN_DTYPE_F16 && m <= kGemvMaxRows && gemv_f16_fits(args.x->data(), args.weight->data(), k)) {
+    const bool cublas_only = (context.flags & SN_CONTEXT_FLAG_DENSE_CUBLAS) != 0;  // benchmark baselines
+    if (!cublas_only && x_dtype == SN_DTYPE_F16 && m <= kGemvMaxRows && gemv_f16_fits(args.x->data(), args.weight->data(), k)) {
         if (m == 0 || n == 0) return SN_OK;
         GemvProblem problem{};
         problem.x = args.x->data();

@@ -27,5 +27,7 @@ sn_status kv_write(Context& context, const KvWriteArgs& args);            // kv_
 sn_status attention(Context& context, const AttentionArgs& args);         // attention.cu
 sn_status cross_entropy(Context& context, const CrossEntropyArgs& args);  // cross_entropy.cu
 sn_status fill_random(Context& context, const FillRandomArgs& args);      // random.cu
+sn_status lut_matmul(Context& context, const LutMatmulArgs& args);        // lut_matmul.cu
+sn_status lut_repack(Context& context, const LutRepackArgs& args);        // lut_matmul.cu
 
 }  // namespace sn::cuda

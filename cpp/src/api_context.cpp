@@ -23,6 +23,10 @@ SN_API sn_status sn_context_create(const sn_context_options* options, sn_context
         SN_CHECK(kind == SN_BACKEND_CPU || options->device >= 0, SN_ERR_INVALID_ARGUMENT,
                  "options->device: must be >= 0, got %d", options->device);
 
+        SN_CHECK((options->flags & ~static_cast<uint32_t>(SN_CONTEXT_FLAG_DENSE_CUBLAS)) == 0, SN_ERR_INVALID_ARGUMENT,
+                 "options->flags: unknown flag bits 0x%x (known: SN_CONTEXT_FLAG_DENSE_CUBLAS = 0x1)",
+                 options->flags & ~static_cast<uint32_t>(SN_CONTEXT_FLAG_DENSE_CUBLAS));
+
         char reason[256] = "";
         const sn::Backend* backend = sn::find_backend(options->backend, reason, sizeof reason);
         SN_CHECK(backend != nullptr, SN_ERR_BACKEND_UNAVAILABLE, "options->backend: %s", reason);
@@ -32,6 +36,7 @@ SN_API sn_status sn_context_create(const sn_context_options* options, sn_context
         auto context = std::make_unique<sn::Context>();
         context->backend = backend;
         context->device = options->device;
+        context->flags = options->flags;
         context->num_threads = options->num_threads > 0 ? options->num_threads : omp_get_num_procs();
         if (context->num_threads < 1) context->num_threads = 1;
         SN_TRY(backend->init_context(*context));

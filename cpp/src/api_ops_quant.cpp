@@ -3,7 +3,10 @@
 // on the data (CSR row pointers, column indices) belong to the backend (backend.h).
 #include "backend.h"
 #include "error.h"
+#include "lut_layout.h"
 #include "validate.h"
+
+#include <array>
 
 namespace {
 
@@ -33,9 +36,79 @@ sn_status validate_sparse(const sn::Context& context, const sn_tensor* rows, con
     return SN_OK;
 }
 
+// The shape of a repacked qweight on a backend (squeeze_native.h, sn_lut_repacked_shape): the
+// checkpoint layout on the CPU, the tiled layout of src/lut_layout.h on CUDA.
+struct RepackedShape {
+    int32_t ndim;
+    std::array<int64_t, SN_MAX_DIMS> dims;
+};
+
+RepackedShape repacked_shape(sn_backend_kind backend, int32_t bits, int64_t n, int64_t k) {
+    if (backend == SN_BACKEND_CUDA) {
+        return {3, {sn::lut::tiles(n), sn::lut::units(k), sn::lut::unit_words(bits), 1}};
+    }
+    return {2, {k / 32 * bits, n, 1, 1}};
+}
+
+bool has_shape(const sn::Tensor& tensor, const RepackedShape& shape) {
+    if (tensor.ndim != shape.ndim) return false;
+    for (int32_t d = 0; d < shape.ndim; ++d) {
+        if (tensor.dims[d] != shape.dims[d]) return false;
+    }
+    return true;
+}
+
 }  // namespace
 
 extern "C" {
+
+SN_API sn_status sn_lut_repacked_shape(const sn_context* context, int32_t bits, int64_t n, int64_t k,
+                                       int32_t* out_ndim, int64_t* out_dims) {
+    return sn::guarded(__func__, [&]() -> sn_status {
+        sn::Context* live = nullptr;
+        SN_TRY(sn::resolve_context(context, "context", &live));
+        SN_CHECK(out_ndim != nullptr, SN_ERR_NULL_ARGUMENT, "out_ndim is NULL");
+        SN_CHECK(out_dims != nullptr, SN_ERR_NULL_ARGUMENT, "out_dims is NULL");
+        SN_CHECK(bits == 3 || bits == 4, SN_ERR_INVALID_ARGUMENT, "bits: must be 3 or 4, got %d", bits);
+        SN_CHECK(n >= 1, SN_ERR_INVALID_ARGUMENT, "n: must be >= 1, got %lld", static_cast<long long>(n));
+        SN_CHECK(k >= 32 && k % 32 == 0, SN_ERR_INVALID_ARGUMENT,
+                 "k: must be a positive multiple of 32 (codes are packed in groups of 32 inputs), got %lld",
+                 static_cast<long long>(k));
+        const RepackedShape shape = repacked_shape(live->backend->kind, bits, n, k);
+        *out_ndim = shape.ndim;
+        for (int32_t d = 0; d < shape.ndim; ++d) out_dims[d] = shape.dims[d];
+        return SN_OK;
+    });
+}
+
+SN_API sn_status sn_lut_repack(sn_context* context, const sn_tensor* qweight, int32_t bits, sn_tensor* packed) {
+    return sn::guarded_op(__func__, context, [&]() -> sn_status {
+        sn::Context* live = nullptr;
+        sn::Tensor *live_qweight = nullptr, *live_packed = nullptr;
+        SN_TRY(sn::resolve_context(context, "context", &live));
+        SN_TRY(sn::resolve_tensor_in(*live, qweight, "qweight", &live_qweight));
+        SN_TRY(sn::resolve_tensor_in(*live, packed, "packed", &live_packed));
+        SN_CHECK(bits == 3 || bits == 4, SN_ERR_INVALID_ARGUMENT, "bits: must be 3 or 4, got %d", bits);
+        SN_TRY(sn::require_dtype(*live_qweight, "qweight", kMaskI32));
+        SN_TRY(sn::require_dtype(*live_packed, "packed", kMaskI32));
+        SN_TRY(sn::require_ndim(*live_qweight, "qweight", 2, "[K*bits/32, N]"));
+        SN_CHECK(live_qweight->dims[0] % bits == 0 && live_qweight->dims[0] > 0 && live_qweight->dims[1] > 0,
+                 SN_ERR_SHAPE_MISMATCH, "qweight: expected [K*bits/32, N] with K a positive multiple of 32 for %d-bit "
+                 "codes (the first dimension a multiple of %d), got %s", bits, bits,
+                 sn::shape_text(*live_qweight).text);
+        const int64_t n = live_qweight->dims[1], k = live_qweight->dims[0] / bits * 32;
+        const RepackedShape shape = repacked_shape(live->backend->kind, bits, n, k);
+        SN_CHECK(has_shape(*live_packed, shape), SN_ERR_SHAPE_MISMATCH,
+                 "packed: expected the shape sn_lut_repacked_shape gives for %d bits, N = %lld, K = %lld "
+                 "(%d dimensions: %lld, %lld, %lld), got %s", bits, static_cast<long long>(n),
+                 static_cast<long long>(k), shape.ndim, static_cast<long long>(shape.dims[0]),
+                 static_cast<long long>(shape.dims[1]), static_cast<long long>(shape.dims[2]),
+                 sn::shape_text(*live_packed).text);
+        SN_TRY(sn::require_no_overlap(*live_packed, "packed", *live_qweight, "qweight"));
+        return SN_RUN_OP(*live, lut_repack, (sn::LutRepackArgs{live_qweight, bits, live_packed}));
+    });
+}
+
 
 SN_API sn_status sn_lut_matmul(sn_context* context, const sn_tensor* x, const sn_tensor* qweight, const sn_tensor* lut,
                                int32_t bits, const sn_tensor* sparse_rows, const sn_tensor* sparse_cols,
@@ -68,13 +141,16 @@ SN_API sn_status sn_lut_matmul(sn_context* context, const sn_tensor* x, const sn
                  "x: the input dimension K = %lld (x %s) must be a multiple of 32 (codes are packed in groups "
                  "of 32 inputs)",
                  static_cast<long long>(k), sn::shape_text(*live_x).text);
-        SN_TRY(sn::require_ndim(*live_qweight, "qweight", 2, "[K*bits/32, N]"));
-        SN_CHECK(live_qweight->dims[0] == k / 32 * bits && live_qweight->dims[1] == n, SN_ERR_SHAPE_MISMATCH,
-                 "qweight: expected [K*bits/32, N] = [%lld, %lld] (K = %lld from x %s, N = %lld from lut %s, "
-                 "bits = %d), got %s",
-                 static_cast<long long>(k / 32 * bits), static_cast<long long>(n), static_cast<long long>(k),
-                 sn::shape_text(*live_x).text, static_cast<long long>(n), sn::shape_text(*live_lut).text, bits,
-                 sn::shape_text(*live_qweight).text);
+        const RepackedShape checkpoint = repacked_shape(SN_BACKEND_CPU, bits, n, k);
+        const RepackedShape repacked = repacked_shape(live->backend->kind, bits, n, k);
+        SN_CHECK(has_shape(*live_qweight, checkpoint) || has_shape(*live_qweight, repacked), SN_ERR_SHAPE_MISMATCH,
+                 "qweight: expected [K*bits/32, N] = [%lld, %lld] (the checkpoint layout) or the %d-dimensional "
+                 "shape sn_lut_repacked_shape gives on this backend (%lld, %lld, %lld), with K = %lld from x %s, "
+                 "N = %lld from lut %s, bits = %d; got %s",
+                 static_cast<long long>(k / 32 * bits), static_cast<long long>(n), repacked.ndim,
+                 static_cast<long long>(repacked.dims[0]), static_cast<long long>(repacked.dims[1]),
+                 static_cast<long long>(repacked.dims[2]), static_cast<long long>(k), sn::shape_text(*live_x).text,
+                 static_cast<long long>(n), sn::shape_text(*live_lut).text, bits, sn::shape_text(*live_qweight).text);
         SN_CHECK(live_out->last_dim() == n && live_out->rows() == live_x->rows(), SN_ERR_SHAPE_MISMATCH,
                  "out: expected %lld rows of N = %lld (x is %s, lut %s), got %s",
                  static_cast<long long>(live_x->rows()), static_cast<long long>(n), sn::shape_text(*live_x).text,

@@ -51,6 +51,7 @@ namespace sn {
     X(cross_entropy, CrossEntropyArgs)                \
     X(fill_random, FillRandomArgs)                    \
     X(lut_matmul, LutMatmulArgs)                      \
+    X(lut_repack, LutRepackArgs)                      \
     X(matmul_backward_input, MatmulBackwardInputArgs) \
     X(fisher_accumulate, FisherAccumulateArgs)        \
     X(rms_norm_backward, NormBackwardArgs)            \

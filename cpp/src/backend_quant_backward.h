@@ -42,6 +42,21 @@ struct LutMatmulArgs {
     }
 };
 
+// packed = qweight (checkpoint layout I32 [K·bits/32, N]) in the backend's own layout
+// (sn_lut_repacked_shape); K and N come from qweight's shape.
+struct LutRepackArgs {
+    static constexpr std::array<const char*, 2> kRoles{"qweight", "packed"};
+    const Tensor* qweight;
+    int32_t bits;
+    Tensor* packed;
+    std::array<const Tensor*, 2> tensors() const { return {qweight, packed}; }
+    template <class F>
+    void remap_tensors(F&& f) {
+        qweight = f(qweight);
+        packed = f(packed);
+    }
+};
+
 // dx[M, K] (=, or += when accumulate) dy[M, N] · weight[N, K].
 struct MatmulBackwardInputArgs {
     static constexpr std::array<const char*, 3> kRoles{"dy", "weight", "dx"};

@@ -49,6 +49,8 @@ struct Capture {
 struct Context {
     const Backend* backend = nullptr;
     int32_t device = 0;
+    // sn_context_options::flags (sn_context_flags), fixed at creation.
+    uint32_t flags = 0;
     // Worker threads for CPU kernels, resolved at creation (>= 1).
     int32_t num_threads = 1;
     // Tensors, views and graphs created in this context and not yet destroyed.

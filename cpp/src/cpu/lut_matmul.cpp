@@ -53,6 +53,7 @@
 #include "half.h"
 
 #include <algorithm>
+#include <cstring>
 #include <immintrin.h>
 #include <omp.h>
 
@@ -450,6 +451,13 @@ sn_status lut_matmul(Context& context, const LutMatmulArgs& args) {
     };
     panel_gemm(context, gemm, scratch + lut_floats + bias_floats);
     if (sparse) add_sparse_rows(context, problem);
+    return SN_OK;
+}
+
+// The CPU backend reads the checkpoint layout directly (the decoders above), so its repacked
+// layout is that layout and repacking is a copy.
+sn_status lut_repack(Context&, const LutRepackArgs& args) {
+    std::memcpy(args.packed->data(), args.qweight->data(), static_cast<size_t>(args.qweight->nbytes()));
     return SN_OK;
 }
 

@@ -10,6 +10,7 @@ void add_quant_backward_ops(OpTable& ops) {
     constexpr DtypeMask kMaskF16 = dtype_bit(SN_DTYPE_F16);
     ops.lut_matmul = {cpu::lut_matmul,
                       {kMaskF32, kMaskI32, kMaskF16, kMaskI32, kMaskI32, kMaskF16, kMaskFloat, kMaskF32}};
+    ops.lut_repack = {cpu::lut_repack, {kMaskI32, kMaskI32}};
     ops.matmul_backward_input = {cpu::matmul_backward_input, {kMaskF32, kMaskFloat, kMaskF32}};
     ops.fisher_accumulate = {cpu::fisher_accumulate, {kMaskF32, kMaskF32, kMaskF32}};
     ops.rms_norm_backward = {cpu::rms_norm_backward, {kMaskF32, kMaskFloat, kMaskF32, kMaskF32}};

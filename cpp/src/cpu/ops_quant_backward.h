@@ -7,6 +7,7 @@
 namespace sn::cpu {
 
 sn_status lut_matmul(Context& context, const LutMatmulArgs& args);                         // lut_matmul.cpp
+sn_status lut_repack(Context& context, const LutRepackArgs& args);                         // lut_matmul.cpp
 sn_status matmul_backward_input(Context& context, const MatmulBackwardInputArgs& args);    // linear_backward.cpp
 sn_status fisher_accumulate(Context& context, const FisherAccumulateArgs& args);           // linear_backward.cpp
 sn_status rms_norm_backward(Context& context, const NormBackwardArgs& args);               // norm_backward.cpp

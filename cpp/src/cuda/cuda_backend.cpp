@@ -294,6 +294,10 @@ OpTable make_ops() {
     ops.attention = {cuda::attention, {kMaskFloat, kMaskI32, kMaskFloat, kMaskFloat, kMaskFloat}};
     ops.cross_entropy = {cuda::cross_entropy, {kMaskFloat, kMaskI32, kMaskF32}};
     ops.fill_random = {cuda::fill_random, {kMaskFloat}};
+    constexpr DtypeMask kMaskF16 = dtype_bit(SN_DTYPE_F16);
+    ops.lut_matmul = {cuda::lut_matmul,
+                      {kMaskF16, kMaskI32, kMaskF16, kMaskI32, kMaskI32, kMaskF16, kMaskFloat, kMaskF16}};
+    ops.lut_repack = {cuda::lut_repack, {kMaskI32, kMaskI32}};
     return ops;
 }
 

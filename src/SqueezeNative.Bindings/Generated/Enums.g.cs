@@ -65,6 +65,19 @@ public enum SnDtype : uint
     U8 = 4,
 }
 
+/// <summary>Options of a context that change how (never what) it computes; combine with |.</summary>
+public enum SnContextFlags : uint
+{
+    /// <summary>The defaults.</summary>
+    None = 0,
+    /// <summary>
+    /// CUDA: every dense product (sn_matmul, sn_matmul_add) goes through cuBLAS, also where the
+    /// backend's own F16 GEMV would run (M &lt;= 8). For benchmark baselines ("cuBLAS fp16 in the same
+    /// run"); ignored by the CPU backend.
+    /// </summary>
+    DenseCublas = 1,
+}
+
 /// <summary>Kinds of elementwise activation for sn_activation_backward.</summary>
 public enum SnActivation : uint
 {

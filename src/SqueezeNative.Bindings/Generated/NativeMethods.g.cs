@@ -288,9 +288,26 @@ public static unsafe partial class NativeMethods
     public static partial SnStatus CrossEntropy(SnContextHandle context, SnTensorHandle logits, SnTensorHandle targets, SnTensorHandle losses);
 
     /// <summary>
+    /// Shape of a repacked qweight on this context's backend, for codes of `bits` (3 or 4) of an
+    /// N×K weight (K % 32 == 0): *out_ndim dimensions written to out_dims[0 .. *out_ndim), at most
+    /// SN_MAX_DIMS. Create an I32 tensor of that shape and pass it to sn_lut_repack.
+    /// </summary>
+    [LibraryImport(NativeLibraryName.Value, EntryPoint = "sn_lut_repacked_shape")]
+    public static partial SnStatus LutRepackedShape(SnContextHandle context, int bits, long n, long k, out int outNdim, out long outDims);
+
+    /// <summary>
+    /// Converts qweight I32 [K·bits/32, N] (the checkpoint layout) into `packed`, whose shape is the one
+    /// sn_lut_repacked_shape gives for (bits, N, K). Padding rows and inputs get code 0.
+    /// </summary>
+    [LibraryImport(NativeLibraryName.Value, EntryPoint = "sn_lut_repack")]
+    public static partial SnStatus LutRepack(SnContextHandle context, SnTensorHandle qweight, int bits, SnTensorHandle packed);
+
+    /// <summary>
     /// Quantized linear: out[M,N] (=, or += when accumulate != 0) x[M,K] · Wᵀ (+ bias[N]) with W the
-    /// dense LUT part plus the sparse part described above. bits is 3 or 4. sparse_rows,
-    /// sparse_cols and sparse_vals are all NULL (no sparse part) or all set. Accumulates in F32.
+    /// dense LUT part plus the sparse part described above. bits is 3 or 4. qweight is in the
+    /// checkpoint layout or repacked by sn_lut_repack on this backend (the CUDA backend requires the
+    /// latter: SN_ERR_UNSUPPORTED otherwise). sparse_rows, sparse_cols and sparse_vals are all NULL
+    /// (no sparse part) or all set. Accumulates in F32.
     /// </summary>
     [LibraryImport(NativeLibraryName.Value, EntryPoint = "sn_lut_matmul")]
     public static partial SnStatus LutMatmul(SnContextHandle context, SnTensorHandle x, SnTensorHandle qweight, SnTensorHandle lut, int bits, SnTensorHandle sparseRows, SnTensorHandle sparseCols, SnTensorHandle sparseVals, SnTensorHandle bias, int accumulate, SnTensorHandle @out);

@@ -15,6 +15,8 @@ public partial struct SnContextOptions
     public int Device;
     /// <summary>CPU worker threads; 0 means one per available core.</summary>
     public int NumThreads;
+    /// <summary>A combination of sn_context_flags; 0 for the defaults.</summary>
+    public uint Flags;
 }
 
 /// <summary>Shape and type of a tensor, as returned by sn_tensor_get_info.</summary>

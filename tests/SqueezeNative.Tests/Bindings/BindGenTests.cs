@@ -47,13 +47,14 @@ public sealed class BindGenTests
             .ToDictionary(m => m.Groups[1].Value,
                 m => Regex.Matches(m.Groups[2].Value, @"^\s*(SN_\w+) = (-?\d+)", RegexOptions.Multiline)
                     .Select(e => (Name: e.Groups[1].Value, Value: long.Parse(e.Groups[2].Value))).ToList());
-        Assert.Equal(["sn_activation", "sn_backend_kind", "sn_dtype", "sn_status"], enums.Keys.Order().ToArray());
+        Assert.Equal(["sn_activation", "sn_backend_kind", "sn_context_flags", "sn_dtype", "sn_status"], enums.Keys.Order().ToArray());
 
         var csharpTypes = new Dictionary<string, Type>
         {
             ["sn_activation"] = typeof(SnActivation),
             ["sn_status"] = typeof(SnStatus),
             ["sn_backend_kind"] = typeof(SnBackendKind),
+            ["sn_context_flags"] = typeof(SnContextFlags),
             ["sn_dtype"] = typeof(SnDtype),
         };
         foreach (var (cName, members) in enums)
@@ -93,7 +94,7 @@ public sealed class BindGenTests
         // sn_tensor_info: dtype 4 + ndim 4 + dims 4×8 + numel 8 + nbytes 8 + is_view 4 + 4 tail padding.
         Assert.Equal(64, sizeof(SnTensorInfo));
         Assert.Equal(64, Marshal.SizeOf<SnTensorInfo>());
-        Assert.Equal(12, sizeof(SnContextOptions));
+        Assert.Equal(16, sizeof(SnContextOptions));  // backend, device, num_threads, flags
         Assert.Equal(32, sizeof(SnMemoryInfo));
 
         var csharpTypes = new Dictionary<string, Type>
