@@ -3,7 +3,10 @@
 // (cublasGemmEx, W [N, K] transposed, F32 accumulation: the call the library makes otherwise)
 // on the LLaMA-7B shapes, and a device-to-device copy for the memory bandwidth to compare with.
 //
-//   sn_bench_cuda [device]
+//   sn_bench_cuda [device] [--lut]
+//
+// With --lut it times the LUT-GEMV (kernels/lut_gemv.cu) instead: 3 and 4 bits, no sparse part
+// and the skewed 0.45 % pattern, M from 1 to 128, against cuBLAS fp16 of the same shape.
 //
 // Method (see the workplace's GPU notes): CUDA events around batches of launches, median over
 // many batches; each batch walks through enough copies of W that together exceed 3x the L2, so
@@ -18,12 +21,18 @@
 #include <cuda_runtime.h>
 
 #include "kernels/gemv.h"
+#include "cuda/state.h"  // DataError, where the LUT-GEMV reports bad CSR entries
+#include "kernels/lut_gemv.h"
+#include "lut_layout.h"
+#include "lut_test_support.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <iterator>
+#include <string>
 #include <vector>
 
 namespace {
@@ -123,10 +132,148 @@ double time_graph(cudaStream_t stream, int per_batch, Body&& body) {
     return seconds;
 }
 
+// ---- LUT-GEMV ---------------------------------------------------------------------------------
+
+void fill_random_words(void* device, size_t words) {
+    std::vector<uint32_t> host(words);
+    uint64_t state = 0x2545F4914F6CDD1Dull + words;
+    for (uint32_t& word : host) {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        word = static_cast<uint32_t>(state >> 16);
+    }
+    BENCH_CHECK(cudaMemcpy(device, host.data(), words * 4, cudaMemcpyHostToDevice));
+}
+
+void run_lut_benchmark(cudaStream_t stream, cublasHandle_t cublas, const cudaDeviceProp& properties,
+                       double copy_bandwidth) {
+    struct Shape {
+        int n, k;
+    };
+    const Shape shapes[] = {{4096, 4096}, {11008, 4096}, {4096, 11008}, {14336, 4096}, {4096, 14336}, {32000, 4096}};
+    const int rows_of_x[] = {1, 2, 4, 8, 16, 32, 128};
+    sn::cuda::DataError* data_error = nullptr;
+    BENCH_CHECK(cudaMalloc(&data_error, sizeof(sn::cuda::DataError)));
+    BENCH_CHECK(cudaMemset(data_error, 0, sizeof(sn::cuda::DataError)));
+    std::printf("\nLUT-GEMV, CUDA graph + PDL, us (%% of copy bandwidth) and speedup over cuBLAS fp16 of the same M\n");
+    std::printf("%-12s %4s %6s %5s | %9s %7s %8s | %9s %7s\n", "N x K", "bits", "sparse", "M", "LUT us", "% copy",
+                "vs fp16", "cuBLAS us", "% copy");
+    for (const Shape& shape : shapes) {
+        const size_t fp16_bytes = static_cast<size_t>(shape.n) * shape.k * 2;
+        const int fp16_copies =
+            static_cast<int>(std::max<size_t>(2, 3 * static_cast<size_t>(properties.l2CacheSize) / fp16_bytes + 1));
+        std::vector<void*> fp16_weights(fp16_copies);
+        for (void*& weight : fp16_weights) {
+            BENCH_CHECK(cudaMalloc(&weight, fp16_bytes));
+            fill_random_halves(weight, fp16_bytes / 2);
+        }
+        void *x = nullptr, *out = nullptr;
+        BENCH_CHECK(cudaMalloc(&x, static_cast<size_t>(128) * shape.k * 2));
+        BENCH_CHECK(cudaMalloc(&out, static_cast<size_t>(128) * shape.n * 2));
+        fill_random_halves(x, static_cast<size_t>(128) * shape.k, 777);
+        std::vector<double> cublas_seconds;
+        for (int m : rows_of_x) {
+            const float alpha = 1.0f, beta = 0.0f;
+            const int per_batch = fp16_copies * ((kMinPerBatch + fp16_copies - 1) / fp16_copies);
+            cublas_seconds.push_back(time_graph(stream, per_batch, [&](int i) {
+                BENCH_CUBLAS(cublasGemmEx(cublas, CUBLAS_OP_T, CUBLAS_OP_N, shape.n, m, shape.k, &alpha,
+                                          fp16_weights[i % fp16_copies], CUDA_R_16F, shape.k, x, CUDA_R_16F, shape.k,
+                                          &beta, out, CUDA_R_16F, shape.n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+            }));
+        }
+        for (void* weight : fp16_weights) BENCH_CHECK(cudaFree(weight));
+        for (int bits : {3, 4}) {
+            for (double sparsity : {0.0, 0.45}) {
+                const size_t words = static_cast<size_t>(sn::lut::tiles(shape.n) * sn::lut::units(shape.k) *
+                                                         sn::lut::unit_words(bits));
+                const size_t lut_bytes = static_cast<size_t>(shape.n) << bits << 1;
+                const sn_test::Csr csr = sparsity > 0 ? sn_test::skewed_csr(shape.n, shape.k, shape.k * sparsity / 100.0, 5)
+                                                      : sn_test::Csr{};
+                const size_t nnz = csr.cols.size();
+                const size_t sparse_bytes = sparsity > 0 ? nnz * 6 + (shape.n + 1) * 4 : 0;
+                const size_t weight_bytes = words * 4 + lut_bytes + sparse_bytes;
+                const int copies = static_cast<int>(
+                    std::max<size_t>(2, 3 * static_cast<size_t>(properties.l2CacheSize) / weight_bytes + 1));
+                struct Copy {
+                    void *codes, *lut, *rows, *cols, *vals;
+                };
+                std::vector<Copy> weights(copies);
+                for (Copy& copy : weights) {
+                    BENCH_CHECK(cudaMalloc(&copy.codes, words * 4));
+                    fill_random_words(copy.codes, words);
+                    BENCH_CHECK(cudaMalloc(&copy.lut, lut_bytes));
+                    fill_random_halves(copy.lut, lut_bytes / 2, 99);
+                    copy.rows = copy.cols = copy.vals = nullptr;
+                    if (sparsity > 0) {
+                        BENCH_CHECK(cudaMalloc(&copy.rows, csr.rows.size() * 4));
+                        BENCH_CHECK(cudaMalloc(&copy.cols, nnz * 4));
+                        BENCH_CHECK(cudaMalloc(&copy.vals, nnz * 2));
+                        BENCH_CHECK(cudaMemcpy(copy.rows, csr.rows.data(), csr.rows.size() * 4, cudaMemcpyHostToDevice));
+                        BENCH_CHECK(cudaMemcpy(copy.cols, csr.cols.data(), nnz * 4, cudaMemcpyHostToDevice));
+                        fill_random_halves(copy.vals, nnz, 5);
+                    }
+                }
+                const int per_batch = copies * ((kMinPerBatch + copies - 1) / copies);
+                for (size_t mi = 0; mi < std::size(rows_of_x); ++mi) {
+                    const int m = rows_of_x[mi];
+                    auto body = [&](int i) {
+                        const Copy& copy = weights[i % copies];
+                        for (int m0 = 0; m0 < m; m0 += static_cast<int>(sn::cuda::kLutGemvMaxRows)) {
+                            sn::cuda::LutGemvProblem p{};
+                            p.x = static_cast<const __half*>(x) + static_cast<size_t>(m0) * shape.k;
+                            p.packed = static_cast<const int32_t*>(copy.codes);
+                            p.lut = copy.lut;
+                            p.rows = static_cast<const int32_t*>(copy.rows);
+                            p.cols = static_cast<const int32_t*>(copy.cols);
+                            p.vals = copy.vals;
+                            p.nnz = static_cast<int64_t>(nnz);
+                            p.bias_dtype = sn::cuda::LutBias::none;
+                            p.out = static_cast<__half*>(out) + static_cast<size_t>(m0) * shape.n;
+                            p.m = std::min<int64_t>(sn::cuda::kLutGemvMaxRows, m - m0);
+                            p.n = shape.n;
+                            p.k = shape.k;
+                            p.bits = bits;
+                            p.data_error = data_error;
+                            BENCH_CHECK(sn::cuda::launch_lut_gemv(p, stream, true));
+                        }
+                    };
+                    const double seconds = time_graph(stream, per_batch, body);
+                    const double bytes = static_cast<double>(weight_bytes) + 2.0 * m * (shape.k + shape.n);
+                    const double fp16_moved = static_cast<double>(fp16_bytes) + 2.0 * m * (shape.k + shape.n);
+                    std::printf("%5dx%-6d %4d %5.2f%% %5d | %9.2f %6.1f%% %7.2fx | %9.2f %6.1f%%\n", shape.n, shape.k,
+                                bits, sparsity, m, seconds * 1e6, 100.0 * bytes / seconds / 1e9 / copy_bandwidth,
+                                cublas_seconds[mi] / seconds, cublas_seconds[mi] * 1e6,
+                                100.0 * fp16_moved / cublas_seconds[mi] / 1e9 / copy_bandwidth);
+                }
+                for (Copy& copy : weights) {
+                    for (void* pointer : {copy.codes, copy.lut, copy.rows, copy.cols, copy.vals}) {
+                        if (pointer != nullptr) BENCH_CHECK(cudaFree(pointer));
+                    }
+                }
+            }
+        }
+        BENCH_CHECK(cudaFree(x));
+        BENCH_CHECK(cudaFree(out));
+    }
+    sn::cuda::DataError host{};
+    BENCH_CHECK(cudaMemcpy(&host, data_error, sizeof host, cudaMemcpyDeviceToHost));
+    if (host.op != 0) std::printf("LUT-GEMV reported a data error (bad benchmark CSR)\n");
+    BENCH_CHECK(cudaFree(data_error));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-    const int device = argc > 1 ? std::atoi(argv[1]) : 0;
+    int device = 0;
+    bool lut = false;
+    for (int i = 1; i < argc; ++i) {
+        if (std::string(argv[i]) == "--lut") {
+            lut = true;
+        } else {
+            device = std::atoi(argv[i]);
+        }
+    }
     BENCH_CHECK(cudaSetDevice(device));
     cudaDeviceProp properties{};
     BENCH_CHECK(cudaGetDeviceProperties(&properties, device));
@@ -158,6 +305,14 @@ int main(int argc, char** argv) {
     const size_t workspace_bytes = size_t{32} << 20;
     BENCH_CHECK(cudaMalloc(&workspace, workspace_bytes));
     BENCH_CUBLAS(cublasSetWorkspace(cublas, workspace, workspace_bytes));
+
+    if (lut) {
+        run_lut_benchmark(stream, cublas, properties, copy_bandwidth);
+        BENCH_CUBLAS(cublasDestroy(cublas));
+        BENCH_CHECK(cudaFree(workspace));
+        BENCH_CHECK(cudaStreamDestroy(stream));
+        return 0;
+    }
 
     struct Shape {
         int m, n, k;

@@ -2,7 +2,9 @@
 // squeeze_native.h / LutPacking.cs), then random codes, LUTs and CSR parts packed by a packer local
 // to this test against a dense double-precision reference, on both kernel paths (streaming for
 // M <= 4, panels above), and the argument and data checks.
+#include "lut_test_support.h"
 #include "test_support.h"
+#include "lut_layout.h"
 
 #include <algorithm>
 
@@ -11,49 +13,10 @@ using sn_test::download_f32;
 using sn_test::make_f32;
 using sn_test::make_i32;
 using sn_test::make_tensor;
+using sn_test::pack_codes;
 using sn_test::Tensor;
 
 namespace {
-
-// Packs codes [n][k] into qweight [k·bits/32][n] word by word as the layout drawing says
-// (deliberately not the bit-stream view the kernel uses, so the two are independent).
-std::vector<int32_t> pack_codes(const std::vector<uint8_t>& codes, int64_t n, int64_t k, int bits) {
-    std::vector<int32_t> qweight(static_cast<size_t>(k / 32 * bits * n));
-    auto put = [&](int64_t row, int64_t column, uint32_t word) {
-        qweight[static_cast<size_t>(row * n + column)] = static_cast<int32_t>(word);
-    };
-    for (int64_t column = 0; column < n; ++column) {
-        for (int64_t g = 0; g < k / 32; ++g) {
-            const uint8_t* t = codes.data() + column * k + 32 * g;
-            if (bits == 4) {
-                // word r = 4g + u holds inputs 8r .. 8r+7, input 8r+j at bits 4j .. 4j+3
-                for (int u = 0; u < 4; ++u) {
-                    uint32_t word = 0;
-                    for (int j = 0; j < 8; ++j) word |= uint32_t{t[8 * u + j]} << (4 * j);
-                    put(4 * g + u, column, word);
-                }
-            } else {
-                // 3g+0: t0..t9 at 3t, low 2 bits of t10 at 30..31
-                // 3g+1: bit 2 of t10 at 0, t11..t20 at 3(t−11)+1, bit 0 of t21 at 31
-                // 3g+2: bits 1..2 of t21 at 0..1, t22..t31 at 3(t−22)+2
-                uint32_t w0 = 0, w1 = 0, w2 = 0;
-                for (int j = 0; j < 10; ++j) {
-                    w0 |= uint32_t{t[j]} << (3 * j);
-                    w1 |= uint32_t{t[11 + j]} << (3 * j + 1);
-                    w2 |= uint32_t{t[22 + j]} << (3 * j + 2);
-                }
-                w0 |= uint32_t{t[10] & 3u} << 30;
-                w1 |= (t[10] >> 2) & 1u;
-                w1 |= uint32_t{t[21] & 1u} << 31;
-                w2 |= (t[21] >> 1) & 3u;
-                put(3 * g, column, w0);
-                put(3 * g + 1, column, w1);
-                put(3 * g + 2, column, w2);
-            }
-        }
-    }
-    return qweight;
-}
 
 // Two output columns of K = 32: column 0 has code(t) = t mod 2^bits, column 1 its complement.
 std::vector<uint8_t> golden_codes(int bits) {
@@ -361,4 +324,65 @@ TEST(LutMatmul, ReplaysFromAGraph) {
     const std::vector<float> expected = download_f32(direct);
     EXPECT_EQ(download_f32(replayed), expected);
     EXPECT_NE(expected, std::vector<float>(n, 0.0f));
+}
+
+// The CUDA backend's tiled layout (src/lut_layout.h): within a unit, every bit of every word holds
+// exactly one code bit, and lane_code visits each (row, input) of the unit exactly once.
+TEST(LutLayout, EveryBitOfAUnitHoldsExactlyOneCodeBit) {
+    for (int bits : {3, 4}) {
+        SCOPED_TRACE(std::to_string(bits) + "-bit");
+        std::vector<int> owners(static_cast<size_t>(sn::lut::unit_words(bits) * 32), 0);
+        std::vector<int> visits(static_cast<size_t>(sn::lut::kTileRows * sn::lut::kUnitK), 0);
+        for (int lane = 0; lane < 32; ++lane) {
+            for (int c = 0; c < 128; ++c) {
+                int r = -1, kk = -1;
+                sn::lut::lane_code(lane, c, &r, &kk);
+                ASSERT_TRUE(r >= 0 && r < 16 && kk >= 0 && kk < 256);
+                ++visits[static_cast<size_t>(r * 256 + kk)];
+                const sn::lut::CodePlace place = sn::lut::code_place(bits, r, kk);
+                EXPECT_EQ(place.lane, lane);
+                const int low_bits = bits == 4 ? 4 : 2;
+                for (int b = 0; b < low_bits; ++b) {
+                    ++owners[static_cast<size_t>(sn::lut::lane_word(place.lane, place.word) * 32 + place.shift + b)];
+                }
+                if (bits == 3) ++owners[static_cast<size_t>(sn::lut::lane_word(place.lane, place.high_word) * 32 + place.high_bit)];
+            }
+        }
+        EXPECT_TRUE(std::all_of(owners.begin(), owners.end(), [](int o) { return o == 1; }));
+        EXPECT_TRUE(std::all_of(visits.begin(), visits.end(), [](int v) { return v == 1; }));
+    }
+}
+
+// On the CPU the repacked layout is the checkpoint layout: repack copies, and the shape says so.
+TEST(LutRepack, CpuLayoutIsTheCheckpointLayout) {
+    Context context(1);
+    int32_t ndim = 0;
+    int64_t dims[SN_MAX_DIMS] = {};
+    ASSERT_SN_OK(sn_lut_repacked_shape(context, 3, 37, 96, &ndim, dims));
+    EXPECT_EQ(ndim, 2);
+    EXPECT_EQ(dims[0], 9);
+    EXPECT_EQ(dims[1], 37);
+    std::vector<int32_t> words(9 * 37);
+    for (size_t i = 0; i < words.size(); ++i) words[i] = static_cast<int32_t>(i * 2654435761u);
+    Tensor q = make_i32(context, {9, 37}, words);
+    Tensor packed(context, SN_DTYPE_I32, {9, 37});
+    ASSERT_SN_OK(sn_lut_repack(context, q, 3, packed));
+    std::vector<int32_t> back(words.size());
+    ASSERT_SN_OK(sn_tensor_download(packed, back.data(), back.size() * 4));
+    EXPECT_EQ(back, words);
+
+    EXPECT_SN_ERROR(sn_lut_repacked_shape(context, 5, 37, 96, &ndim, dims), SN_ERR_INVALID_ARGUMENT, "bits");
+    EXPECT_SN_ERROR(sn_lut_repacked_shape(context, 4, 37, 100, &ndim, dims), SN_ERR_INVALID_ARGUMENT, "k:");
+    EXPECT_SN_ERROR(sn_lut_repacked_shape(context, 4, 0, 96, &ndim, dims), SN_ERR_INVALID_ARGUMENT, "n:");
+    EXPECT_SN_ERROR(sn_lut_repacked_shape(context, 4, 37, 96, nullptr, dims), SN_ERR_NULL_ARGUMENT, "out_ndim");
+    Tensor wrong(context, SN_DTYPE_I32, {37, 9});
+    EXPECT_SN_ERROR(sn_lut_repack(context, q, 3, wrong), SN_ERR_SHAPE_MISMATCH, "packed");
+    EXPECT_SN_ERROR(sn_lut_repack(context, q, 4, packed), SN_ERR_SHAPE_MISMATCH, "qweight");
+    // The CUDA layout's 3-D shape is not a CPU layout: lut_matmul names both it accepts.
+    Tensor x(context, SN_DTYPE_F32, {1, 96});
+    Tensor lut(context, SN_DTYPE_F16, {37, 8});
+    Tensor tiled(context, SN_DTYPE_I32, {3, 1, 384});
+    Tensor out(context, SN_DTYPE_F32, {1, 37});
+    EXPECT_SN_ERROR(sn_lut_matmul(context, x, tiled, lut, 3, nullptr, nullptr, nullptr, nullptr, 0, out),
+                    SN_ERR_SHAPE_MISMATCH, "sn_lut_repacked_shape");
 }

@@ -148,10 +148,16 @@ sn_status report_data_error(State& state) {
     const OpId op = static_cast<OpId>(error->op - 1);
     const long long index = error->index, value = error->value, limit = error->limit;
     error->op = 0;
-    const char* argument = op == OpId::embedding ? "ids" : op == OpId::cross_entropy ? "targets" : "positions";
+    // lut_matmul reports a column index (index = the entry) or a row pointer past nnz (index = the
+    // pointer's position, limit nnz: "outside [0, nnz)" then reads as "beyond the entries").
+    const char* argument = op == OpId::embedding       ? "ids"
+                           : op == OpId::cross_entropy ? "targets"
+                           : op == OpId::lut_matmul    ? "sparse_cols (or sparse_rows)"
+                                                       : "positions";
     const char* effect = op == OpId::embedding       ? "its output row was set to zero"
                          : op == OpId::cross_entropy ? "its loss was set to NaN"
                          : op == OpId::kv_write      ? "the row was not written"
+                         : op == OpId::lut_matmul    ? "the entry (or the row's sparse part) was skipped"
                                                      : "its output row was set to zero";
     SN_FAIL(SN_ERR_INVALID_ARGUMENT,
             "an earlier %s on this context read %s[%lld] = %lld, outside [0, %lld); %s (CUDA kernels cannot fail "
