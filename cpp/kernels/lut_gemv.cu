@@ -22,18 +22,19 @@
 // decoded fragment serves every n-tile of x (M up to 32 as 4 n-tiles), which is why 16 rows of x
 // cost little more than one.
 //
-// Blocks and warps. Block b owns tile b (W rows 16b .. 16b+15); its kWarps warps split the K
-// units (256 inputs) round-robin, each issuing the 16-byte code loads of kUnroll units before
-// decoding the first, to keep enough bytes in flight. Codes bypass L1 and carry an L2
+// Blocks and warps. Block b owns tile b (W rows 16b .. 16b+15); its warps (4, or 8 from K = 8192
+// up) split the K units (256 inputs) round-robin. Each warp streams its units' codes through a
+// ring of kStages slots in shared memory with cp.async (each lane copies the 16-byte pieces it
+// will decode itself, so no barrier is needed): kStages − 1 units are in flight while one is
+// decoded, without holding registers for them (an earlier version double-buffered in registers:
+// 121 registers, 16 warps per SM, 35-48 % of copy bandwidth). Codes skip L1 and carry an L2
 // evict-first hint (read once); x goes through L1 (every block re-reads it). At the end each
 // warp's C goes to shared memory and the block sums the warps in a fixed order (deterministic).
 //
 // Sparse part (the dense-and-sparse split's outliers, ~0.05-0.45 % of weights, CSR over rows):
-// added in the same block after the dense loop, one warp per row of the tile with the lanes
-// splitting the row's entries (32 entries per step) and a warp reduction; rows are dealt to warps
-// round-robin. A skewed row (10-50× the mean count) costs its warp a few more steps, while the
-// block's dense work is 16·K weights, so the sparse part stays a small share (sn_bench_cuda and
-// `squeeze bench kernels` measure it on a skewed pattern).
+// computed by the same block before its dense loop (sparse_part below), balanced over the block's
+// threads whatever the rows' counts (real outlier rows are skewed: some hold 10-50x the mean).
+// sn_bench_cuda --lut and `squeeze bench kernels` measure it on such a skewed pattern.
 //
 // Ordering: programmatic dependent launch as in kernels/gemv.cu (wait before the first load,
 // release the next grid after the last code load).
@@ -48,8 +49,7 @@
 namespace sn::cuda {
 namespace {
 
-constexpr int kWarps = 4;
-constexpr int kUnroll = 2;
+constexpr int kStages = 4;  // ring slots per warp: units whose codes are in flight or being decoded
 
 __device__ __forceinline__ uint32_t prmt(uint32_t a, uint32_t b, uint32_t selector) {
     uint32_t d;
@@ -57,14 +57,20 @@ __device__ __forceinline__ uint32_t prmt(uint32_t a, uint32_t b, uint32_t select
     return d;
 }
 
-// 16 bytes of codes, read once (see kernels/gemv.cu's load_weight_chunk).
-__device__ __forceinline__ uint4 load_codes(const int32_t* address, uint64_t policy) {
-    uint4 v;
-    asm volatile("ld.global.nc.L1::no_allocate.L2::cache_hint.L2::256B.v4.u32 {%0, %1, %2, %3}, [%4], %5;"
-                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-                 : "l"(address), "l"(policy)
+// 16 bytes of codes into this lane's slot of shared memory, asynchronously (read once: L2
+// evict-first). Each lane copies only what it will decode itself, so a lane's own
+// cp.async.wait_group is all the synchronisation its slots need.
+__device__ __forceinline__ void copy_codes_async(uint4* shared_slot, const int32_t* address, uint64_t policy) {
+    const uint32_t slot = static_cast<uint32_t>(__cvta_generic_to_shared(shared_slot));
+    asm volatile("cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %2;" ::"r"(slot), "l"(address), "l"(policy)
                  : "memory");
-    return v;
+}
+__device__ __forceinline__ void commit_copies() {
+    asm volatile("cp.async.commit_group;" ::: "memory");
+}
+template <int kPending>
+__device__ __forceinline__ void wait_copies() {
+    asm volatile("cp.async.wait_group %0;" ::"n"(kPending) : "memory");
 }
 
 // A row's LUT as byte planes: lo[i] byte j = low byte of entry 4i + j, hi[i] the high bytes.
@@ -140,12 +146,110 @@ __device__ __forceinline__ float bias_at(const LutGemvProblem& p, int64_t n) {
     }
 }
 
-template <int kBits, int kNTiles>
+// The sparse part is processed in chunks of kSparseChunk entries per block (one entry per thread
+// per round), kSparseRowsPerPass rows of x at a time.
+constexpr int kSparseRowsPerPass = 4;
+
+// The sparse part of tile rows n0 .. n0+15 for rows m of x: sparse[m][r] = Σ vals·x[m, col] over
+// row n0 + r's entries. Runs before the dense loop, while the first codes are in flight, and is
+// balanced over the block whatever the rows' counts: every thread gathers entries e, e + threads,
+// ... of a chunk (one global round trip for the chunk), their products go to shared memory, then
+// one warp per tile row sums its row's products from shared memory in a fixed order
+// (deterministic). A row with 50x the mean count costs its warp a few more shared-memory loads.
+template <int kThreads, int kRowsX>
+__device__ __forceinline__ void sparse_part(const LutGemvProblem& p, int64_t n0, float (&sparse)[kRowsX][16],
+                                            int32_t* sparse_row, float (*product)[kSparseRowsPerPass]) {
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    constexpr int kWarps = kThreads / 32;
+    const __half* x = static_cast<const __half*>(p.x);
+    const __half* vals = static_cast<const __half*>(p.vals);
+    if (threadIdx.x <= lut::kTileRows) sparse_row[threadIdx.x] = p.rows[n0 + threadIdx.x < p.n ? n0 + threadIdx.x : p.n];
+    __syncthreads();
+    int64_t begin = sparse_row[0], end = sparse_row[lut::kTileRows < p.n - n0 ? lut::kTileRows : p.n - n0];
+    if (begin < 0 || end < begin || end > p.nnz) {
+        if (threadIdx.x == 0) report_bad_value(p.data_error, static_cast<OpId>(p.op), n0, end, p.nnz);
+        begin = end = 0;
+    }
+    // Each warp's rows: r = warp, warp + kWarps (16 rows); their sums over all chunks and passes.
+    constexpr int kRowsPerWarp = (lut::kTileRows + kWarps - 1) / kWarps;
+    for (int m0 = 0; m0 < p.m; m0 += kSparseRowsPerPass) {
+        float acc[kRowsPerWarp][kSparseRowsPerPass] = {};
+        for (int64_t chunk = begin; chunk < end; chunk += kThreads) {
+            const int64_t e = chunk + threadIdx.x;
+            float prod[kSparseRowsPerPass] = {};
+            if (e < end) {
+                const int64_t column = p.cols[e];
+                if (column >= 0 && column < p.k) {
+                    const float value = __half2float(vals[e]);
+#pragma unroll
+                    for (int mm = 0; mm < kSparseRowsPerPass; ++mm) {
+                        if (m0 + mm < p.m) prod[mm] = value * __half2float(x[(m0 + mm) * p.k + column]);
+                    }
+                } else if (m0 == 0) {
+                    report_bad_value(p.data_error, static_cast<OpId>(p.op), e, column, p.k);
+                }
+            }
+            __syncthreads();  // the previous chunk's products are consumed
+#pragma unroll
+            for (int mm = 0; mm < kSparseRowsPerPass; ++mm) product[threadIdx.x][mm] = prod[mm];
+            __syncthreads();
+#pragma unroll
+            for (int i = 0; i < kRowsPerWarp; ++i) {
+                const int r = warp + i * kWarps;
+                if (r >= lut::kTileRows) break;
+                int64_t row_begin = sparse_row[r], row_end = sparse_row[r + 1];
+                if (row_end < row_begin) {
+                    if (lane == 0 && m0 == 0 && chunk == begin) {
+                        report_bad_value(p.data_error, static_cast<OpId>(p.op), n0 + r + 1, row_end, p.nnz);
+                    }
+                    row_end = row_begin;
+                }
+                const int64_t from = row_begin > chunk ? row_begin : chunk;
+                const int64_t to = row_end < chunk + kThreads ? row_end : chunk + kThreads;
+                for (int64_t j = from + lane; j < to; j += 32) {
+#pragma unroll
+                    for (int mm = 0; mm < kSparseRowsPerPass; ++mm) acc[i][mm] += product[j - chunk][mm];
+                }
+            }
+        }
+#pragma unroll
+        for (int i = 0; i < kRowsPerWarp; ++i) {
+            const int r = warp + i * kWarps;
+            if (r >= lut::kTileRows) break;
+#pragma unroll
+            for (int mm = 0; mm < kSparseRowsPerPass; ++mm) {
+                const float total = warp_sum(acc[i][mm]);
+                if (lane == 0 && m0 + mm < kRowsX) sparse[m0 + mm][r] = total;
+            }
+        }
+    }
+}
+
+// x of one unit for this lane: pairs 0..7 of rows 8j + g (zero past K or M).
+template <int kNTiles>
+__device__ __forceinline__ void load_x_unit(uint4 (&xv)[8][kNTiles], const __half* (&x_lane)[kNTiles],
+                                            bool (&x_live)[kNTiles], int k_unit, int k_total) {
+#pragma unroll
+    for (int pair = 0; pair < 8; ++pair) {
+        const bool inside = k_unit + 32 * pair < k_total;
+#pragma unroll
+        for (int j = 0; j < kNTiles; ++j) {
+            xv[pair][j] = x_live[j] && inside ? __ldg(reinterpret_cast<const uint4*>(x_lane[j] + k_unit + 32 * pair))
+                                              : make_uint4(0u, 0u, 0u, 0u);
+        }
+    }
+}
+
+template <int kBits, int kNTiles, int kWarps>
 __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProblem p) {
     constexpr int kRowsX = 8 * kNTiles;
     constexpr int kWords = 4 * kBits;  // per lane per unit: kBits 16-byte loads
+    constexpr int kThreads = kWarps * 32;
+    extern __shared__ uint4 shared_ring[];  // [kWarps][kStages][kBits][32 lanes]: the code ring
     __shared__ float partial[kWarps][kRowsX][lut::kTileRows];
     __shared__ float sparse[kRowsX][lut::kTileRows];
+    __shared__ int32_t sparse_row[lut::kTileRows + 1];
+    __shared__ float sparse_product[kThreads][kSparseRowsPerPass];
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     const int g = lane / 4, t = lane % 4;
     const int64_t n0 = static_cast<int64_t>(blockIdx.x) * lut::kTileRows;
@@ -154,112 +258,115 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
     const int32_t* tile_codes = p.packed + static_cast<int64_t>(blockIdx.x) * units * unit_words + lane * 4;
     const __half* x = static_cast<const __half*>(p.x);
     const __half* lut_rows = static_cast<const __half*>(p.lut);
+    const int k_total = static_cast<int>(p.k);  // < 2^31 (checked by the op)
 
     uint64_t policy;
     asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.wait;" ::: "memory");
 #endif
+    // The units of this warp: warp, warp + kWarps, ... (count of them), streamed through a ring of
+    // kStages slots in shared memory: the codes of kStages − 1 units are in flight while one is
+    // decoded (registers hold only the unit being decoded).
+    uint4* ring = shared_ring + static_cast<int64_t>(warp) * kStages * kBits * 32 + lane;  // slot (stage, j): [(stage·kBits + j)·32]
+    const int64_t count = units > warp ? (units - warp + kWarps - 1) / kWarps : 0;
+    auto fetch = [&](int64_t i) {  // the i-th unit of this warp into stage i % kStages, one commit group
+        if (i < count) {
+            const int64_t unit = warp + i * kWarps;
+            uint4* slot = ring + (i % kStages) * kBits * 32;
+#pragma unroll
+            for (int j = 0; j < kBits; ++j) copy_codes_async(slot + j * 32, tile_codes + unit * unit_words + j * 32 * 4, policy);
+        }
+        commit_copies();
+    };
+#pragma unroll
+    for (int i = 0; i < kStages - 1; ++i) fetch(i);
+
     RowTable<kBits> row_g, row_g8;
     row_g.load(lut_rows + (n0 + g) * (1 << kBits), n0 + g < p.n);
     row_g8.load(lut_rows + (n0 + g + 8) * (1 << kBits), n0 + g + 8 < p.n);
 
-    float c[kNTiles][4] = {};
-    for (int64_t base = warp; base < units; base += static_cast<int64_t>(kWarps) * kUnroll) {
-        uint4 codes[kUnroll][kBits];
+    // This lane's rows of x (8j + g) at input 8t; rows past M are zero.
+    const __half* x_lane[kNTiles];
+    bool x_live[kNTiles];
 #pragma unroll
-        for (int u = 0; u < kUnroll; ++u) {
-            const int64_t unit = base + static_cast<int64_t>(u) * kWarps;
+    for (int j = 0; j < kNTiles; ++j) {
+        x_live[j] = 8 * j + g < p.m;
+        x_lane[j] = x + (x_live[j] ? 8 * j + g : 0) * p.k + 8 * t;
+    }
+    // x of the warp's next unit, loaded one unit ahead (for one n-tile: 32 registers; with more
+    // n-tiles the loads are issued at the top of the unit instead).
+    constexpr bool kPrefetchX = kNTiles == 1;
+    uint4 x_next[8][kNTiles];
+    if constexpr (kPrefetchX) load_x_unit<kNTiles>(x_next, x_lane, x_live, warp * static_cast<int>(lut::kUnitK), k_total);
+
+    // The sparse part first: its loads overlap the codes already in flight.
+    if (p.rows != nullptr) sparse_part<kThreads, kRowsX>(p, n0, sparse, sparse_row, sparse_product);
+
+    // Independent accumulator sets, used in turn: consecutive mmas into one accumulator wait for
+    // each other (the mma's latency), sets in turn let them overlap.
+    constexpr int kSets = kNTiles == 1 ? 4 : 2;
+    float c[kSets][kNTiles][4] = {};
+    for (int64_t i = 0; i < count; ++i) {
+        const int k_unit = (warp + static_cast<int>(i) * kWarps) * static_cast<int>(lut::kUnitK);
+        uint4 xv[8][kNTiles];
+        if constexpr (kPrefetchX) {
 #pragma unroll
-            for (int j = 0; j < kBits; ++j) {
-                codes[u][j] = unit < units ? load_codes(tile_codes + unit * unit_words + j * 32 * 4, policy)
-                                           : make_uint4(0u, 0u, 0u, 0u);
-            }
+            for (int pair = 0; pair < 8; ++pair) xv[pair][0] = x_next[pair][0];
+            if (i + 1 < count) load_x_unit<kNTiles>(x_next, x_lane, x_live, k_unit + kWarps * static_cast<int>(lut::kUnitK), k_total);
+        } else {
+            load_x_unit<kNTiles>(xv, x_lane, x_live, k_unit, k_total);
         }
+        wait_copies<kStages - 2>();  // this lane's group i has landed (groups i+1 .. i+kStages-2 may not)
+        const uint4* slot = ring + (i % kStages) * kBits * 32;
+        uint32_t words[kWords];
 #pragma unroll
-        for (int u = 0; u < kUnroll; ++u) {
-            const int64_t unit = base + static_cast<int64_t>(u) * kWarps;
-            if (unit >= units) break;
-            uint32_t words[kWords];
+        for (int j = 0; j < kBits; ++j) {
+            const uint4 v = slot[j * 32];
+            words[4 * j] = v.x;
+            words[4 * j + 1] = v.y;
+            words[4 * j + 2] = v.z;
+            words[4 * j + 3] = v.w;
+        }
+        // Pairs past K (the padded last unit) have codes 0 and x 0: they add 0 · lut[0] = 0.
 #pragma unroll
-            for (int j = 0; j < kBits; ++j) {
-                words[4 * j] = codes[u][j].x;
-                words[4 * j + 1] = codes[u][j].y;
-                words[4 * j + 2] = codes[u][j].z;
-                words[4 * j + 3] = codes[u][j].w;
-            }
-            const int64_t k_unit = unit * lut::kUnitK;
+        for (int pair = 0; pair < 8; ++pair) {
 #pragma unroll
-            for (int pair = 0; pair < 8; ++pair) {
-                const int64_t k_pair = k_unit + 32 * pair;
-                if (k_pair >= p.k) break;  // padding of the last unit (uniform across the warp)
-                uint4 xv[kNTiles];
+            for (int half = 0; half < 2; ++half) {
+                uint32_t a[4];
+                decode_fragment<kBits>(words, 2 * pair + half, row_g, row_g8, a);
 #pragma unroll
                 for (int j = 0; j < kNTiles; ++j) {
-                    const int64_t row = 8 * j + g;
-                    xv[j] = row < p.m ? __ldg(reinterpret_cast<const uint4*>(x + row * p.k + k_pair + 8 * t))
-                                      : make_uint4(0u, 0u, 0u, 0u);
-                }
-#pragma unroll
-                for (int half = 0; half < 2; ++half) {
-                    uint32_t a[4];
-                    decode_fragment<kBits>(words, 2 * pair + half, row_g, row_g8, a);
-#pragma unroll
-                    for (int j = 0; j < kNTiles; ++j) {
-                        mma_w_by_x(c[j], a, half == 0 ? xv[j].x : xv[j].z, half == 0 ? xv[j].y : xv[j].w);
-                    }
+                    mma_w_by_x(c[(2 * pair + half) % kSets][j], a, half == 0 ? xv[pair][j].x : xv[pair][j].z,
+                               half == 0 ? xv[pair][j].y : xv[pair][j].w);
                 }
             }
         }
+        // The slot refilled now was decoded in this turn (its words are in registers).
+        fetch(i + kStages - 1);
     }
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.launch_dependents;");
 #endif
     // C fragment: c0 = C[g][2t], c1 = C[g][2t+1], c2 = C[g+8][2t], c3 = C[g+8][2t+1] with C[W row][x row].
 #pragma unroll
-    for (int j = 0; j < kNTiles; ++j) {
-        partial[warp][8 * j + 2 * t][g] = c[j][0];
-        partial[warp][8 * j + 2 * t + 1][g] = c[j][1];
-        partial[warp][8 * j + 2 * t][g + 8] = c[j][2];
-        partial[warp][8 * j + 2 * t + 1][g + 8] = c[j][3];
-    }
-
-    if (p.rows != nullptr) {
-        const __half* vals = static_cast<const __half*>(p.vals);
-        for (int r = warp; r < lut::kTileRows; r += kWarps) {
-            const int64_t n = n0 + r;
-            float acc[kRowsX] = {};
-            if (n < p.n) {
-                int64_t begin = p.rows[n], end = p.rows[n + 1];
-                if (begin < 0 || end < begin || end > p.nnz) {
-                    if (lane == 0) report_bad_value(p.data_error, static_cast<OpId>(p.op), n + 1, end, p.nnz);
-                    begin = end = 0;
-                }
-                for (int64_t e = begin + lane; e < end; e += 32) {
-                    const int64_t column = p.cols[e];
-                    if (column < 0 || column >= p.k) {
-                        report_bad_value(p.data_error, static_cast<OpId>(p.op), e, column, p.k);
-                        continue;
-                    }
-                    const float value = __half2float(vals[e]);
+    for (int set = 1; set < kSets; ++set) {
 #pragma unroll
-                    for (int m = 0; m < kRowsX; ++m) {
-                        if (m < p.m) acc[m] += value * __half2float(x[m * p.k + column]);
-                    }
-                }
-            }
+        for (int j = 0; j < kNTiles; ++j) {
 #pragma unroll
-            for (int m = 0; m < kRowsX; ++m) {
-                if (m < p.m) {
-                    const float total = warp_sum(acc[m]);
-                    if (lane == 0) sparse[m][r] = total;
-                }
-            }
+            for (int i = 0; i < 4; ++i) c[0][j][i] += c[set][j][i];
         }
+    }
+#pragma unroll
+    for (int j = 0; j < kNTiles; ++j) {
+        partial[warp][8 * j + 2 * t][g] = c[0][j][0];
+        partial[warp][8 * j + 2 * t + 1][g] = c[0][j][1];
+        partial[warp][8 * j + 2 * t][g + 8] = c[0][j][2];
+        partial[warp][8 * j + 2 * t + 1][g + 8] = c[0][j][3];
     }
     __syncthreads();
 
-    for (int index = threadIdx.x; index < kRowsX * lut::kTileRows; index += kWarps * 32) {
+    for (int index = threadIdx.x; index < kRowsX * lut::kTileRows; index += kThreads) {
         const int m = index / lut::kTileRows, r = index % lut::kTileRows;
         const int64_t n = n0 + r;
         if (m >= p.m || n >= p.n) continue;
@@ -274,12 +381,23 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
     }
 }
 
-template <int kBits, int kNTiles>
+constexpr size_t ring_bytes(int bits, int warps) {
+    return static_cast<size_t>(warps) * kStages * bits * 32 * sizeof(uint4);
+}
+
+template <int kBits, int kNTiles, int kWarps>
 cudaError_t launch(const LutGemvProblem& p, cudaStream_t stream, bool programmatic_launch) {
     cudaLaunchConfig_t config{};
     config.gridDim = dim3(static_cast<unsigned>(lut::tiles(p.n)));
     config.blockDim = dim3(kWarps * 32);
+    config.dynamicSmemBytes = ring_bytes(kBits, kWarps);
     config.stream = stream;
+    // Rings above 48 KiB need the opt-in, once per kernel (a host setting, not a stream operation,
+    // so it is fine while a graph is being captured).
+    static const cudaError_t opt_in = cudaFuncSetAttribute(
+        lut_gemv_kernel<kBits, kNTiles, kWarps>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+        static_cast<int>(ring_bytes(kBits, kWarps)));
+    if (opt_in != cudaSuccess) return opt_in;
     cudaLaunchAttribute attribute{};
     attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
     attribute.val.programmaticStreamSerializationAllowed = 1;
@@ -287,14 +405,24 @@ cudaError_t launch(const LutGemvProblem& p, cudaStream_t stream, bool programmat
         config.attrs = &attribute;
         config.numAttrs = 1;
     }
-    return cudaLaunchKernelEx(&config, lut_gemv_kernel<kBits, kNTiles>, p);
+    return cudaLaunchKernelEx(&config, lut_gemv_kernel<kBits, kNTiles, kWarps>, p);
+}
+
+template <int kBits, int kNTiles>
+cudaError_t launch_warps(const LutGemvProblem& p, cudaStream_t stream, bool programmatic_launch) {
+    // 8 warps: measured faster than 4 at every shape of sn_bench_cuda --lut, K = 4096 included.
+    const int warps = p.warps != 0 ? p.warps : 8;
+    if (warps == 2) return launch<kBits, kNTiles, 2>(p, stream, programmatic_launch);
+    if (warps == 4) return launch<kBits, kNTiles, 4>(p, stream, programmatic_launch);
+    if (warps == 8) return launch<kBits, kNTiles, 8>(p, stream, programmatic_launch);
+    return cudaErrorInvalidValue;
 }
 
 template <int kBits>
 cudaError_t launch_bits(const LutGemvProblem& p, cudaStream_t stream, bool programmatic_launch) {
-    if (p.m <= 8) return launch<kBits, 1>(p, stream, programmatic_launch);
-    if (p.m <= 16) return launch<kBits, 2>(p, stream, programmatic_launch);
-    return launch<kBits, 4>(p, stream, programmatic_launch);
+    if (p.m <= 8) return launch_warps<kBits, 1>(p, stream, programmatic_launch);
+    if (p.m <= 16) return launch_warps<kBits, 2>(p, stream, programmatic_launch);
+    return launch_warps<kBits, 4>(p, stream, programmatic_launch);
 }
 
 // Code of row n at input k in the checkpoint layout (src/cpu/lut_matmul.cpp draws it): the

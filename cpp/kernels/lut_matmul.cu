@@ -36,6 +36,9 @@ sn_status lut_matmul(Context& context, const LutMatmulArgs& args) {
     SN_CHECK(lut_gemv_fits(args.x->data(), args.lut->data()), SN_ERR_UNSUPPORTED,
              "x and lut must start 16-byte aligned on the CUDA backend (a view at an odd offset?)");
     const int64_t m = args.x->rows(), n = args.lut->dims[0], k = args.x->last_dim();
+    SN_CHECK(k <= 0x7FFFFFFF && n <= 0x7FFFFFFF, SN_ERR_UNSUPPORTED,
+             "the CUDA LUT-GEMV takes N and K below 2^31, got N = %lld, K = %lld", static_cast<long long>(n),
+             static_cast<long long>(k));
     if (m == 0) return SN_OK;
     LutGemvProblem problem{};
     problem.packed = args.qweight->data_as<const int32_t>();

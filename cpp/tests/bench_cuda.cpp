@@ -3,7 +3,7 @@
 // (cublasGemmEx, W [N, K] transposed, F32 accumulation: the call the library makes otherwise)
 // on the LLaMA-7B shapes, and a device-to-device copy for the memory bandwidth to compare with.
 //
-//   sn_bench_cuda [device] [--lut]
+//   sn_bench_cuda [device] [--lut | --lut-one N K BITS SPARSITY M]
 //
 // With --lut it times the LUT-GEMV (kernels/lut_gemv.cu) instead: 3 and 4 bits, no sparse part
 // and the skewed 0.45 % pattern, M from 1 to 128, against cuBLAS fp16 of the same shape.
@@ -146,19 +146,36 @@ void fill_random_words(void* device, size_t words) {
     BENCH_CHECK(cudaMemcpy(device, host.data(), words * 4, cudaMemcpyHostToDevice));
 }
 
+// One configuration only (for profilers): n, k, bits, sparsity and m all set.
+struct LutFilter {
+    int n = 0, k = 0, bits = 0, m = 0;
+    double sparsity = -1.0;
+    bool keeps(int n_, int k_) const { return n == 0 || (n == n_ && k == k_); }
+};
+
 void run_lut_benchmark(cudaStream_t stream, cublasHandle_t cublas, const cudaDeviceProp& properties,
-                       double copy_bandwidth) {
+                       double copy_bandwidth, const LutFilter& filter) {
     struct Shape {
         int n, k;
     };
-    const Shape shapes[] = {{4096, 4096}, {11008, 4096}, {4096, 11008}, {14336, 4096}, {4096, 14336}, {32000, 4096}};
-    const int rows_of_x[] = {1, 2, 4, 8, 16, 32, 128};
+    const Shape all_shapes[] = {{4096, 4096}, {11008, 4096}, {4096, 11008}, {14336, 4096}, {4096, 14336}, {32000, 4096}};
+    std::vector<Shape> shapes;
+    for (const Shape& shape : all_shapes) {
+        if (filter.keeps(shape.n, shape.k)) shapes.push_back(shape);
+    }
+    if (filter.n != 0 && shapes.empty()) shapes.push_back({filter.n, filter.k});
+    std::vector<int> rows_of_x = {1, 4, 8, 16, 32, 128};
+    if (filter.m != 0) rows_of_x = {filter.m};
+    std::vector<int> widths = {3, 4};
+    if (filter.bits != 0) widths = {filter.bits};
+    std::vector<double> sparsities = {0.0, 0.45};
+    if (filter.sparsity >= 0) sparsities = {filter.sparsity};
     sn::cuda::DataError* data_error = nullptr;
     BENCH_CHECK(cudaMalloc(&data_error, sizeof(sn::cuda::DataError)));
     BENCH_CHECK(cudaMemset(data_error, 0, sizeof(sn::cuda::DataError)));
     std::printf("\nLUT-GEMV, CUDA graph + PDL, us (%% of copy bandwidth) and speedup over cuBLAS fp16 of the same M\n");
-    std::printf("%-12s %4s %6s %5s | %9s %7s %8s | %9s %7s\n", "N x K", "bits", "sparse", "M", "LUT us", "% copy",
-                "vs fp16", "cuBLAS us", "% copy");
+    std::printf("%-12s %4s %6s %5s | %9s %7s %8s | %9s %7s | %9s\n", "N x K", "bits", "sparse", "M", "LUT us",
+                "% copy", "vs fp16", "cuBLAS us", "% copy", "half warps");
     for (const Shape& shape : shapes) {
         const size_t fp16_bytes = static_cast<size_t>(shape.n) * shape.k * 2;
         const int fp16_copies =
@@ -183,8 +200,8 @@ void run_lut_benchmark(cudaStream_t stream, cublasHandle_t cublas, const cudaDev
             }));
         }
         for (void* weight : fp16_weights) BENCH_CHECK(cudaFree(weight));
-        for (int bits : {3, 4}) {
-            for (double sparsity : {0.0, 0.45}) {
+        for (int bits : widths) {
+            for (double sparsity : sparsities) {
                 const size_t words = static_cast<size_t>(sn::lut::tiles(shape.n) * sn::lut::units(shape.k) *
                                                          sn::lut::unit_words(bits));
                 const size_t lut_bytes = static_cast<size_t>(shape.n) << bits << 1;
@@ -215,8 +232,9 @@ void run_lut_benchmark(cudaStream_t stream, cublasHandle_t cublas, const cudaDev
                     }
                 }
                 const int per_batch = copies * ((kMinPerBatch + copies - 1) / copies);
-                for (size_t mi = 0; mi < std::size(rows_of_x); ++mi) {
+                for (size_t mi = 0; mi < rows_of_x.size(); ++mi) {
                     const int m = rows_of_x[mi];
+                    int warps = 0;
                     auto body = [&](int i) {
                         const Copy& copy = weights[i % copies];
                         for (int m0 = 0; m0 < m; m0 += static_cast<int>(sn::cuda::kLutGemvMaxRows)) {
@@ -235,16 +253,21 @@ void run_lut_benchmark(cudaStream_t stream, cublasHandle_t cublas, const cudaDev
                             p.k = shape.k;
                             p.bits = bits;
                             p.data_error = data_error;
+                            p.warps = warps;
                             BENCH_CHECK(sn::cuda::launch_lut_gemv(p, stream, true));
                         }
                     };
                     const double seconds = time_graph(stream, per_batch, body);
+                    warps = 4;  // half the default (kernels/lut_gemv.cu)
+                    const double seconds_4 = time_graph(stream, per_batch, body);
+                    warps = 0;
                     const double bytes = static_cast<double>(weight_bytes) + 2.0 * m * (shape.k + shape.n);
                     const double fp16_moved = static_cast<double>(fp16_bytes) + 2.0 * m * (shape.k + shape.n);
-                    std::printf("%5dx%-6d %4d %5.2f%% %5d | %9.2f %6.1f%% %7.2fx | %9.2f %6.1f%%\n", shape.n, shape.k,
-                                bits, sparsity, m, seconds * 1e6, 100.0 * bytes / seconds / 1e9 / copy_bandwidth,
-                                cublas_seconds[mi] / seconds, cublas_seconds[mi] * 1e6,
-                                100.0 * fp16_moved / cublas_seconds[mi] / 1e9 / copy_bandwidth);
+                    std::printf("%5dx%-6d %4d %5.2f%% %5d | %9.2f %6.1f%% %7.2fx | %9.2f %6.1f%% | %9.2f\n", shape.n,
+                                shape.k, bits, sparsity, m, seconds * 1e6,
+                                100.0 * bytes / seconds / 1e9 / copy_bandwidth, cublas_seconds[mi] / seconds,
+                                cublas_seconds[mi] * 1e6, 100.0 * fp16_moved / cublas_seconds[mi] / 1e9 / copy_bandwidth,
+                                seconds_4 * 1e6);
                 }
                 for (Copy& copy : weights) {
                     for (void* pointer : {copy.codes, copy.lut, copy.rows, copy.cols, copy.vals}) {
@@ -267,9 +290,18 @@ void run_lut_benchmark(cudaStream_t stream, cublasHandle_t cublas, const cudaDev
 int main(int argc, char** argv) {
     int device = 0;
     bool lut = false;
+    LutFilter filter;
     for (int i = 1; i < argc; ++i) {
         if (std::string(argv[i]) == "--lut") {
             lut = true;
+        } else if (std::string(argv[i]) == "--lut-one" && i + 5 < argc) {
+            lut = true;
+            filter.n = std::atoi(argv[i + 1]);
+            filter.k = std::atoi(argv[i + 2]);
+            filter.bits = std::atoi(argv[i + 3]);
+            filter.sparsity = std::atof(argv[i + 4]);
+            filter.m = std::atoi(argv[i + 5]);
+            i += 5;
         } else {
             device = std::atoi(argv[i]);
         }
@@ -307,7 +339,7 @@ int main(int argc, char** argv) {
     BENCH_CUBLAS(cublasSetWorkspace(cublas, workspace, workspace_bytes));
 
     if (lut) {
-        run_lut_benchmark(stream, cublas, properties, copy_bandwidth);
+        run_lut_benchmark(stream, cublas, properties, copy_bandwidth, filter);
         BENCH_CUBLAS(cublasDestroy(cublas));
         BENCH_CHECK(cudaFree(workspace));
         BENCH_CHECK(cudaStreamDestroy(stream));
