@@ -32,8 +32,8 @@
 // warp's C goes to shared memory and the block sums the warps in a fixed order (deterministic).
 //
 // Sparse part (the dense-and-sparse split's outliers, ~0.05-0.45 % of weights, CSR over rows):
-// computed by the same block before its dense loop (sparse_part below), balanced over the block's
-// threads whatever the rows' counts (real outlier rows are skewed: some hold 10-50x the mean).
+// computed by the same block after its dense loop (sparse_part below; its entries are requested
+// before the loop), balanced over the block's threads whatever the rows' counts (real outlier rows are skewed: some hold 10-50x the mean).
 // sn_bench_cuda --lut and `squeeze bench kernels` measure it on such a skewed pattern.
 //
 // Ordering: programmatic dependent launch as in kernels/gemv.cu (wait before the first load,
@@ -146,41 +146,75 @@ __device__ __forceinline__ float bias_at(const LutGemvProblem& p, int64_t n) {
     }
 }
 
-// The sparse part is processed in chunks of kSparseChunk entries per block (one entry per thread
-// per round), kSparseRowsPerPass rows of x at a time.
+// The sparse part is processed in chunks of one entry per thread, kSparseRowsPerPass rows of x
+// at a time; the first kSparseAhead chunks are fetched before the dense loop.
 constexpr int kSparseRowsPerPass = 4;
+constexpr int kSparseAhead = 2;  // sparse_part indexes the prefetched chunks with constants for 2
+static_assert(kSparseAhead == 2, "sparse_part's constant indexing assumes two prefetched chunks");
 
-// The sparse part of tile rows n0 .. n0+15 for rows m of x: sparse[m][r] = Σ vals·x[m, col] over
-// row n0 + r's entries. Runs before the dense loop, while the first codes are in flight, and is
-// balanced over the block whatever the rows' counts: every thread gathers entries e, e + threads,
-// ... of a chunk (one global round trip for the chunk), their products go to shared memory, then
-// one warp per tile row sums its row's products from shared memory in a fixed order
-// (deterministic). A row with 50x the mean count costs its warp a few more shared-memory loads.
+// The tile's CSR range and the entries of its first kSparseAhead chunks, requested before the
+// dense loop so that their memory latency hides behind it.
+struct SparseAhead {
+    int64_t begin = 0, end = 0;
+    int32_t row = 0;  // thread r <= 16: rows[n0 + r] (clamped to N)
+    int32_t column[kSparseAhead];
+    __half value[kSparseAhead];
+};
+
+template <int kThreads>
+__device__ __forceinline__ SparseAhead fetch_sparse(const LutGemvProblem& p, int64_t n0) {
+    SparseAhead ahead{};
+    ahead.begin = p.rows[n0];
+    ahead.end = p.rows[n0 + lut::kTileRows < p.n ? n0 + lut::kTileRows : p.n];
+    if (ahead.begin < 0 || ahead.end < ahead.begin || ahead.end > p.nnz) {
+        if (threadIdx.x == 0) report_bad_value(p.data_error, static_cast<OpId>(p.op), n0, ahead.end, p.nnz);
+        ahead.begin = ahead.end = 0;
+    }
+    if (threadIdx.x <= lut::kTileRows) ahead.row = p.rows[n0 + threadIdx.x < p.n ? n0 + threadIdx.x : p.n];
+#pragma unroll
+    for (int c = 0; c < kSparseAhead; ++c) {
+        const int64_t e = ahead.begin + c * kThreads + threadIdx.x;
+        ahead.column[c] = e < ahead.end ? p.cols[e] : 0;
+        ahead.value[c] = e < ahead.end ? static_cast<const __half*>(p.vals)[e] : __half{};
+    }
+    return ahead;
+}
+
+// The sparse part of tile rows n0 .. n0+15 for every row m of x: sparse[m][r] = Σ vals·x[m, col]
+// over row n0 + r's entries. Balanced over the block whatever the rows' counts: each thread takes
+// one entry per chunk and its products go to shared memory, then one warp per tile row sums its
+// row's products from shared memory in a fixed order (deterministic). A row with 50x the mean
+// count costs its warp a few more shared-memory loads, not a chain of global loads.
 template <int kThreads, int kRowsX>
-__device__ __forceinline__ void sparse_part(const LutGemvProblem& p, int64_t n0, float (&sparse)[kRowsX][16],
-                                            int32_t* sparse_row, float (*product)[kSparseRowsPerPass]) {
+__device__ __forceinline__ void sparse_part(const LutGemvProblem& p, int64_t n0, const SparseAhead& ahead,
+                                            float (&sparse)[kRowsX][16], int32_t* sparse_row,
+                                            float (*product)[kSparseRowsPerPass]) {
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     constexpr int kWarps = kThreads / 32;
     const __half* x = static_cast<const __half*>(p.x);
     const __half* vals = static_cast<const __half*>(p.vals);
-    if (threadIdx.x <= lut::kTileRows) sparse_row[threadIdx.x] = p.rows[n0 + threadIdx.x < p.n ? n0 + threadIdx.x : p.n];
-    __syncthreads();
-    int64_t begin = sparse_row[0], end = sparse_row[lut::kTileRows < p.n - n0 ? lut::kTileRows : p.n - n0];
-    if (begin < 0 || end < begin || end > p.nnz) {
-        if (threadIdx.x == 0) report_bad_value(p.data_error, static_cast<OpId>(p.op), n0, end, p.nnz);
-        begin = end = 0;
-    }
-    // Each warp's rows: r = warp, warp + kWarps (16 rows); their sums over all chunks and passes.
+    if (threadIdx.x <= lut::kTileRows) sparse_row[threadIdx.x] = ahead.row;
+    const int64_t begin = ahead.begin, end = ahead.end;
+    // Each warp's rows: r = warp, warp + kWarps, ...; their sums over all chunks of a pass.
     constexpr int kRowsPerWarp = (lut::kTileRows + kWarps - 1) / kWarps;
     for (int m0 = 0; m0 < p.m; m0 += kSparseRowsPerPass) {
         float acc[kRowsPerWarp][kSparseRowsPerPass] = {};
-        for (int64_t chunk = begin; chunk < end; chunk += kThreads) {
+        int c = 0;
+        for (int64_t chunk = begin; chunk < end; chunk += kThreads, ++c) {
             const int64_t e = chunk + threadIdx.x;
             float prod[kSparseRowsPerPass] = {};
             if (e < end) {
-                const int64_t column = p.cols[e];
+                int64_t column;
+                float value;
+                if (c < kSparseAhead) {
+                    // Constant indices only (a dynamic index would put the arrays in local memory).
+                    column = c == 0 ? ahead.column[0] : ahead.column[kSparseAhead - 1];
+                    value = __half2float(c == 0 ? ahead.value[0] : ahead.value[kSparseAhead - 1]);
+                } else {
+                    column = p.cols[e];
+                    value = __half2float(vals[e]);
+                }
                 if (column >= 0 && column < p.k) {
-                    const float value = __half2float(vals[e]);
 #pragma unroll
                     for (int mm = 0; mm < kSparseRowsPerPass; ++mm) {
                         if (m0 + mm < p.m) prod[mm] = value * __half2float(x[(m0 + mm) * p.k + column]);
@@ -189,7 +223,7 @@ __device__ __forceinline__ void sparse_part(const LutGemvProblem& p, int64_t n0,
                     report_bad_value(p.data_error, static_cast<OpId>(p.op), e, column, p.k);
                 }
             }
-            __syncthreads();  // the previous chunk's products are consumed
+            __syncthreads();  // the previous chunk's products are consumed (and sparse_row written)
 #pragma unroll
             for (int mm = 0; mm < kSparseRowsPerPass; ++mm) product[threadIdx.x][mm] = prod[mm];
             __syncthreads();
@@ -197,7 +231,8 @@ __device__ __forceinline__ void sparse_part(const LutGemvProblem& p, int64_t n0,
             for (int i = 0; i < kRowsPerWarp; ++i) {
                 const int r = warp + i * kWarps;
                 if (r >= lut::kTileRows) break;
-                int64_t row_begin = sparse_row[r], row_end = sparse_row[r + 1];
+                const int64_t row_begin = sparse_row[r];
+                int64_t row_end = sparse_row[r + 1];
                 if (row_end < row_begin) {
                     if (lane == 0 && m0 == 0 && chunk == begin) {
                         report_bad_value(p.data_error, static_cast<OpId>(p.op), n0 + r + 1, row_end, p.nnz);
@@ -240,7 +275,9 @@ __device__ __forceinline__ void load_x_unit(uint4 (&xv)[8][kNTiles], const __hal
     }
 }
 
-template <int kBits, int kNTiles, int kWarps>
+// kSparse: whether the product has a sparse part (a separate instantiation, so that the dense-only
+// kernel does not hold the prefetched entries' registers through its loop).
+template <int kBits, int kNTiles, int kWarps, bool kSparse>
 __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProblem p) {
     constexpr int kRowsX = 8 * kNTiles;
     constexpr int kWords = 4 * kBits;  // per lane per unit: kBits 16-byte loads
@@ -300,8 +337,9 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
     uint4 x_next[8][kNTiles];
     if constexpr (kPrefetchX) load_x_unit<kNTiles>(x_next, x_lane, x_live, warp * static_cast<int>(lut::kUnitK), k_total);
 
-    // The sparse part first: its loads overlap the codes already in flight.
-    if (p.rows != nullptr) sparse_part<kThreads, kRowsX>(p, n0, sparse, sparse_row, sparse_product);
+    // The sparse entries are requested now and used after the dense loop.
+    SparseAhead ahead{};
+    if constexpr (kSparse) ahead = fetch_sparse<kThreads>(p, n0);
 
     // Independent accumulator sets, used in turn: consecutive mmas into one accumulator wait for
     // each other (the mma's latency), sets in turn let them overlap.
@@ -364,6 +402,7 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
         partial[warp][8 * j + 2 * t][g + 8] = c[0][j][2];
         partial[warp][8 * j + 2 * t + 1][g + 8] = c[0][j][3];
     }
+    if constexpr (kSparse) sparse_part<kThreads, kRowsX>(p, n0, ahead, sparse, sparse_row, sparse_product);
     __syncthreads();
 
     for (int index = threadIdx.x; index < kRowsX * lut::kTileRows; index += kThreads) {
@@ -373,7 +412,7 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
         float sum = 0.0f;
 #pragma unroll
         for (int w = 0; w < kWarps; ++w) sum += partial[w][m][r];
-        if (p.rows != nullptr) sum += sparse[m][r];
+        if constexpr (kSparse) sum += sparse[m][r];
         if (p.bias_dtype != LutBias::none) sum += bias_at(p, n);
         __half* at = static_cast<__half*>(p.out) + m * p.n + n;
         if (p.accumulate) sum += __half2float(*at);
@@ -385,7 +424,7 @@ constexpr size_t ring_bytes(int bits, int warps) {
     return static_cast<size_t>(warps) * kStages * bits * 32 * sizeof(uint4);
 }
 
-template <int kBits, int kNTiles, int kWarps>
+template <int kBits, int kNTiles, int kWarps, bool kSparse>
 cudaError_t launch(const LutGemvProblem& p, cudaStream_t stream, bool programmatic_launch) {
     cudaLaunchConfig_t config{};
     config.gridDim = dim3(static_cast<unsigned>(lut::tiles(p.n)));
@@ -395,7 +434,7 @@ cudaError_t launch(const LutGemvProblem& p, cudaStream_t stream, bool programmat
     // Rings above 48 KiB need the opt-in, once per kernel (a host setting, not a stream operation,
     // so it is fine while a graph is being captured).
     static const cudaError_t opt_in = cudaFuncSetAttribute(
-        lut_gemv_kernel<kBits, kNTiles, kWarps>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+        lut_gemv_kernel<kBits, kNTiles, kWarps, kSparse>, cudaFuncAttributeMaxDynamicSharedMemorySize,
         static_cast<int>(ring_bytes(kBits, kWarps)));
     if (opt_in != cudaSuccess) return opt_in;
     cudaLaunchAttribute attribute{};
@@ -405,16 +444,22 @@ cudaError_t launch(const LutGemvProblem& p, cudaStream_t stream, bool programmat
         config.attrs = &attribute;
         config.numAttrs = 1;
     }
-    return cudaLaunchKernelEx(&config, lut_gemv_kernel<kBits, kNTiles, kWarps>, p);
+    return cudaLaunchKernelEx(&config, lut_gemv_kernel<kBits, kNTiles, kWarps, kSparse>, p);
 }
 
 template <int kBits, int kNTiles>
 cudaError_t launch_warps(const LutGemvProblem& p, cudaStream_t stream, bool programmatic_launch) {
     // 8 warps: measured faster than 4 at every shape of sn_bench_cuda --lut, K = 4096 included.
     const int warps = p.warps != 0 ? p.warps : 8;
-    if (warps == 2) return launch<kBits, kNTiles, 2>(p, stream, programmatic_launch);
-    if (warps == 4) return launch<kBits, kNTiles, 4>(p, stream, programmatic_launch);
-    if (warps == 8) return launch<kBits, kNTiles, 8>(p, stream, programmatic_launch);
+    const bool sparse = p.rows != nullptr;
+    if (warps == 4) {
+        return sparse ? launch<kBits, kNTiles, 4, true>(p, stream, programmatic_launch)
+                      : launch<kBits, kNTiles, 4, false>(p, stream, programmatic_launch);
+    }
+    if (warps == 8) {
+        return sparse ? launch<kBits, kNTiles, 8, true>(p, stream, programmatic_launch)
+                      : launch<kBits, kNTiles, 8, false>(p, stream, programmatic_launch);
+    }
     return cudaErrorInvalidValue;
 }
 

@@ -39,7 +39,7 @@ struct LutGemvProblem {
     int bits;                 // 3 or 4
     DataError* data_error;    // where a CSR entry out of range is reported (the kernel skips it)
     int32_t op;               // the OpId reported with it
-    int warps;                // warps per block, 2, 4 or 8; 0 = chosen from K (the benchmark compares)
+    int warps;                // warps per block, 4 or 8; 0 = the default, 8 (the benchmark compares)
 };
 
 inline bool lut_gemv_fits(const void* x, const void* lut) {
