@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ./build.sh gpu-bundle [--models llama,mistral,opt] [--out gpu-bundle]
+# ./build.sh gpu-bundle [--models llama,mistral,opt] [--model-dir DIR]... [--out gpu-bundle]
 #
 # Gathers everything the GPU machine needs into one git-ignored folder (default gpu-bundle/):
 #   squeeze/        the CLI, published self-contained and trimmed for linux-x64 (the GPU machine has no .NET)
@@ -7,7 +7,8 @@
 #   googletest/     GoogleTest sources, for the native GPU tests (the GPU machine has no libgtest)
 #   configs/        the real config.json files of ../shared/configs (synthetic benchmarks)
 #   data/           WikiText-2, PTB, C4 and calibration text from ../shared/data
-#   models/NAME.tar.xz   the chosen model folders from ../shared/models, compressed
+#   models/NAME.tar.xz   the chosen model folders from ../shared/models (and any --model-dir, e.g. a
+#                        quantized checkpoint made here by `squeeze quantize`), compressed
 #   run-gpu.sh      builds libsqueezenative with CUDA, runs the GPU tests and benchmarks, writes results
 #   unpack.sh       run first on the GPU machine: expands payload.tar.xz (all but the models) and the models
 # On the GPU machine:  gpu-bundle/unpack.sh && gpu-bundle/run-gpu.sh "$OUT" build test ...
@@ -18,11 +19,13 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 SHARED="${SQUEEZE_SHARED:-$ROOT/../shared}"
 OUT="$ROOT/gpu-bundle"
 MODELS=""
+MODEL_DIRS=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --models) MODELS="$2"; shift 2 ;;
+        --model-dir) MODEL_DIRS+=("$2"); shift 2 ;;
         --out) OUT="$2"; shift 2 ;;
-        *) echo "make-bundle: unknown option '$1' (--models a,b | --out DIR)" >&2; exit 2 ;;
+        *) echo "make-bundle: unknown option '$1' (--models a,b | --model-dir DIR | --out DIR)" >&2; exit 2 ;;
     esac
 done
 
@@ -50,6 +53,11 @@ for name in "${names[@]}"; do
     [ -d "$SHARED/models/$name" ] || { echo "make-bundle: no model '$name' in $SHARED/models" >&2; exit 2; }
     echo "==> packing model $name"
     tar -C "$SHARED/models" -cf - "$name" | xz -9 -T0 -c > "$OUT.tmp/models/$name.tar.xz"
+done
+for dir in "${MODEL_DIRS[@]}"; do
+    [ -f "$dir/config.json" ] || { echo "make-bundle: --model-dir $dir holds no config.json" >&2; exit 2; }
+    echo "==> packing model folder $dir"
+    tar -C "$(dirname "$dir")" -cf - "$(basename "$dir")" | xz -9 -T0 -c > "$OUT.tmp/models/$(basename "$dir").tar.xz"
 done
 # Everything but the models and the two scripts travels as one xz payload (the device tool ships at
 # most 64 MiB with the tree); unpack.sh restores it on the GPU machine (xz or Python's lzma).

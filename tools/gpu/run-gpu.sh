@@ -6,9 +6,14 @@
 #   test             ctest: every native test, including sn_tests_cuda (each CUDA op vs the CPU op)
 #   sanitize         compute-sanitizer memcheck over sn_tests_cuda
 #   bench-native     cuBLAS F16 GEMV at LLaMA-7B shapes + device copy bandwidth (sn_bench_cuda)
+#   bench-lut        the LUT-GEMV kernels against cuBLAS fp16 (sn_bench_cuda --lut)
+#   kernels          squeeze bench kernels --device cuda (table, JSON and SVG chart into RESULTS_DIR)
+#   eval=NAME        squeeze eval models/NAME --device cuda (WikiText-2; e.g. a quantized folder)
+#   decode-q=CONFIG:BITS[:SPARSITY]  squeeze bench decode --synthetic configs/CONFIG --wbits BITS
 #   verify=NAME      squeeze verify models/NAME --device cuda (reference ids, logits, full WikiText-2 ppl)
 #   decode=CONFIG    squeeze bench decode --synthetic configs/CONFIG --device cuda --context 2048
 #   decode-real=NAME squeeze bench decode models/NAME --device cuda
+# SN_CUDA_ARCHITECTURES (e.g. 90) limits the build to those architectures (faster; default 80;90).
 # Every step writes its output under RESULTS_DIR; a failing squeeze step does not stop the others,
 # but makes the script exit non-zero at the end.
 set -uo pipefail
@@ -35,6 +40,7 @@ for step in "$@"; do
         build)
             nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$RES/gpu.txt"
             gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
+            [ -n "${SN_CUDA_ARCHITECTURES:-}" ] && gen+=(-DCMAKE_CUDA_ARCHITECTURES="$SN_CUDA_ARCHITECTURES")
             cmake -S "$B/cpp" -B "$BUILD" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DSN_ENABLE_CUDA=ON \
                 -DSN_GTEST_SOURCE_DIR="$B/googletest" > "$RES/cmake.log" 2>&1 || { tail -50 "$RES/cmake.log"; exit 1; }
             cmake --build "$BUILD" -j "$(nproc)" >> "$RES/cmake.log" 2>&1 || { tail -80 "$RES/cmake.log"; exit 1; } ;;
@@ -44,6 +50,16 @@ for step in "$@"; do
             run memcheck compute-sanitizer --tool memcheck --report-api-errors no --error-exitcode 3 "$BUILD/sn_tests_cuda" ;;
         bench-native)
             run bench-native "$BUILD/sn_bench_cuda" ;;
+        bench-lut)
+            run bench-lut "$BUILD/sn_bench_cuda" --lut ;;
+        kernels)
+            run kernels "$SQUEEZE" bench kernels --device cuda --json "$RES/kernels.json" --chart "$RES/kernels.svg" ;;
+        eval=*)
+            name="${step#eval=}"; run "eval-$name" "$SQUEEZE" eval "$B/models/$name" --device cuda --dataset wikitext2 ;;
+        decode-q=*)
+            spec="${step#decode-q=}"; IFS=':' read -r cfg bits sparsity <<< "$spec"
+            run "decode-$cfg-w$bits-s${sparsity:-0}" "$SQUEEZE" bench decode --synthetic "$B/configs/$cfg" --device cuda \
+                --wbits "$bits" --sparsity "${sparsity:-0}" ;;
         verify=*)
             name="${step#verify=}"; run "verify-$name" "$SQUEEZE" verify "$B/models/$name" --device cuda ;;
         decode=*)
