@@ -449,8 +449,10 @@ cudaError_t launch(const LutGemvProblem& p, cudaStream_t stream, bool programmat
 
 template <int kBits, int kNTiles>
 cudaError_t launch_warps(const LutGemvProblem& p, cudaStream_t stream, bool programmatic_launch) {
-    // 8 warps: measured faster than 4 at every shape of sn_bench_cuda --lut, K = 4096 included.
-    const int warps = p.warps != 0 ? p.warps : 8;
+    // 8 warps from K = 8192 (32 units) up, else 4: sn_bench_cuda --lut on an H100 measured 8 warps
+    // 5-10 % faster at 4096×11008 and 4096×14336 and 4 warps 7-15 % faster at 11008×4096,
+    // 14336×4096 and 32000×4096 (3 bits, M = 1).
+    const int warps = p.warps != 0 ? p.warps : lut::units(p.k) >= 32 ? 8 : 4;
     const bool sparse = p.rows != nullptr;
     if (warps == 4) {
         return sparse ? launch<kBits, kNTiles, 4, true>(p, stream, programmatic_launch)
