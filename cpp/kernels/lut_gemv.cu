@@ -46,6 +46,8 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <algorithm>
+
 namespace sn::cuda {
 namespace {
 
@@ -513,6 +515,75 @@ __global__ void lut_repack_kernel(const int32_t* qweight, int32_t* packed, int64
     for (int w = 0; w < 4 * kBits; ++w) out[lut::lane_word(lane, w)] = static_cast<int32_t>(words[w]);
 }
 
+// Dequantization of whole tiles into F16 rows (prefill: the product then runs on cuBLAS): one
+// warp per (tile, unit), decoding exactly as the GEMV does (decode_fragment), so both paths read
+// the same weights. Lane (g, t) holds, per pair of mmas, inputs 32p + 8t .. +7 of rows g and g + 8
+// (fragments a0, a2 of mma 2p and 2p + 1), i.e. one 16-byte store per row and pair.
+template <int kBits>
+__global__ void __launch_bounds__(128) lut_dequant_kernel(const int32_t* packed, const __half* lut, int64_t n_total,
+                                                         int64_t k_total, int64_t tile_begin, int64_t tile_count,
+                                                         __half* out) {
+    const int lane = threadIdx.x % 32;
+    const int g = lane / 4, t = lane % 4;
+    const int64_t units = lut::units(k_total);
+    const int64_t item = static_cast<int64_t>(blockIdx.x) * 4 + threadIdx.x / 32;
+    if (item >= tile_count * units) return;
+    const int64_t tile = tile_begin + item / units, unit = item % units;
+    const int64_t n0 = tile * lut::kTileRows;
+    const int32_t* source = packed + (tile * units + unit) * lut::unit_words(kBits) + lane * 4;
+    uint32_t words[4 * kBits];
+#pragma unroll
+    for (int j = 0; j < kBits; ++j) {
+        const uint4 v = __ldg(reinterpret_cast<const uint4*>(source + j * 32 * 4));
+        words[4 * j] = v.x;
+        words[4 * j + 1] = v.y;
+        words[4 * j + 2] = v.z;
+        words[4 * j + 3] = v.w;
+    }
+    RowTable<kBits> row_g, row_g8;
+    row_g.load(lut + (n0 + g) * (1 << kBits), n0 + g < n_total);
+    row_g8.load(lut + (n0 + g + 8) * (1 << kBits), n0 + g + 8 < n_total);
+    const int64_t first_row = tile_begin * lut::kTileRows;
+#pragma unroll
+    for (int pair = 0; pair < 8; ++pair) {
+        uint32_t a[4], b[4];
+        decode_fragment<kBits>(words, 2 * pair, row_g, row_g8, a);
+        decode_fragment<kBits>(words, 2 * pair + 1, row_g, row_g8, b);
+        const int64_t k = unit * lut::kUnitK + 32 * pair + 8 * t;
+        if (k >= k_total) break;
+        if (n0 + g < n_total) {
+            *reinterpret_cast<uint4*>(out + (n0 + g - first_row) * k_total + k) = make_uint4(a[0], a[2], b[0], b[2]);
+        }
+        if (n0 + g + 8 < n_total) {
+            *reinterpret_cast<uint4*>(out + (n0 + g + 8 - first_row) * k_total + k) = make_uint4(a[1], a[3], b[1], b[3]);
+        }
+    }
+}
+
+// Adds the sparse part of rows [row_begin, row_end) into their dequantized F16 rows (one warp per
+// row; a row's entries have distinct columns, so the lanes never write the same element).
+__global__ void lut_scatter_sparse_kernel(const int32_t* rows, const int32_t* cols, const __half* vals, int64_t nnz,
+                                          int64_t k_total, int64_t row_begin, int64_t row_end, __half* out,
+                                          DataError* data_error, int32_t op) {
+    const int lane = threadIdx.x % 32;
+    const int64_t row = row_begin + static_cast<int64_t>(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
+    if (row >= row_end) return;
+    const int64_t begin = rows[row], end = rows[row + 1];
+    if (begin < 0 || end < begin || end > nnz) {
+        if (lane == 0) report_bad_value(data_error, static_cast<OpId>(op), row + 1, end, nnz);
+        return;
+    }
+    for (int64_t e = begin + lane; e < end; e += 32) {
+        const int64_t column = cols[e];
+        if (column < 0 || column >= k_total) {
+            report_bad_value(data_error, static_cast<OpId>(op), e, column, k_total);
+            continue;
+        }
+        __half* at = out + (row - row_begin) * k_total + column;
+        *at = __float2half_rn(__half2float(*at) + __half2float(vals[e]));
+    }
+}
+
 }  // namespace
 
 cudaError_t launch_lut_gemv(const LutGemvProblem& problem, cudaStream_t stream, bool programmatic_launch) {
@@ -534,6 +605,32 @@ cudaError_t launch_lut_repack(const int32_t* qweight, int32_t* packed, int64_t n
     } else {
         return cudaErrorInvalidValue;
     }
+    return cudaGetLastError();
+}
+
+cudaError_t launch_lut_dequant(const LutGemvProblem& p, int64_t tile_begin, int64_t tile_count, void* out,
+                               cudaStream_t stream) {
+    const int64_t blocks = (tile_count * lut::units(p.k) + 3) / 4;
+    if (blocks == 0) return cudaSuccess;
+    if (blocks > 0x7FFFFFFF) return cudaErrorInvalidValue;
+    const __half* lut = static_cast<const __half*>(p.lut);
+    if (p.bits == 3) {
+        lut_dequant_kernel<3><<<static_cast<unsigned>(blocks), 128, 0, stream>>>(p.packed, lut, p.n, p.k, tile_begin,
+                                                                              tile_count, static_cast<__half*>(out));
+    } else if (p.bits == 4) {
+        lut_dequant_kernel<4><<<static_cast<unsigned>(blocks), 128, 0, stream>>>(p.packed, lut, p.n, p.k, tile_begin,
+                                                                              tile_count, static_cast<__half*>(out));
+    } else {
+        return cudaErrorInvalidValue;
+    }
+    cudaError_t status = cudaGetLastError();
+    if (status != cudaSuccess || p.rows == nullptr) return status;
+    const int64_t row_begin = tile_begin * lut::kTileRows;
+    const int64_t row_end = std::min(p.n, (tile_begin + tile_count) * lut::kTileRows);
+    const int64_t row_blocks = (row_end - row_begin + 7) / 8;
+    lut_scatter_sparse_kernel<<<static_cast<unsigned>(row_blocks), 256, 0, stream>>>(
+        p.rows, p.cols, static_cast<const __half*>(p.vals), p.nnz, p.k, row_begin, row_end, static_cast<__half*>(out),
+        p.data_error, p.op);
     return cudaGetLastError();
 }
 

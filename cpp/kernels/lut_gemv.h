@@ -49,6 +49,12 @@ inline bool lut_gemv_fits(const void* x, const void* lut) {
 // Enqueues the GEMV; programmatic_launch as for launch_gemv_f16 (kernels/gemv.h).
 cudaError_t launch_lut_gemv(const LutGemvProblem& problem, cudaStream_t stream, bool programmatic_launch);
 
+// Prefill: W rows of tiles [tile_begin, tile_begin + tile_count) decoded to F16 into out
+// ([rows, k] row-major, 16-byte aligned), the sparse part of those rows added; problem's x, out,
+// bias and m are not used. The product then runs on cuBLAS (kernels/lut_matmul.cu).
+cudaError_t launch_lut_dequant(const LutGemvProblem& problem, int64_t tile_begin, int64_t tile_count, void* out,
+                               cudaStream_t stream);
+
 // qweight I32 [k·bits/32, n] (checkpoint layout) → packed (tiled layout, padding codes 0).
 cudaError_t launch_lut_repack(const int32_t* qweight, int32_t* packed, int64_t n, int64_t k, int bits,
                               cudaStream_t stream);

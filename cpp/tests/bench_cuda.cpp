@@ -170,6 +170,9 @@ void run_lut_benchmark(cudaStream_t stream, cublasHandle_t cublas, const cudaDev
     if (filter.bits != 0) widths = {filter.bits};
     std::vector<double> sparsities = {0.0, 0.45};
     if (filter.sparsity >= 0) sparsities = {filter.sparsity};
+    const size_t dequant_bytes = size_t{32} << 20;  // as the library's context (src/cuda/cuda_backend.cpp)
+    void* dequant = nullptr;
+    BENCH_CHECK(cudaMalloc(&dequant, dequant_bytes));
     sn::cuda::DataError* data_error = nullptr;
     BENCH_CHECK(cudaMalloc(&data_error, sizeof(sn::cuda::DataError)));
     BENCH_CHECK(cudaMemset(data_error, 0, sizeof(sn::cuda::DataError)));
@@ -237,6 +240,30 @@ void run_lut_benchmark(cudaStream_t stream, cublasHandle_t cublas, const cudaDev
                     int warps = 0;
                     auto body = [&](int i) {
                         const Copy& copy = weights[i % copies];
+                        if (m > 64) {  // the op's prefill path (kernels/lut_matmul.cu): dequantize + cuBLAS
+                            sn::cuda::LutGemvProblem p{};
+                            p.packed = static_cast<const int32_t*>(copy.codes);
+                            p.lut = copy.lut;
+                            p.rows = static_cast<const int32_t*>(copy.rows);
+                            p.cols = static_cast<const int32_t*>(copy.cols);
+                            p.vals = copy.vals;
+                            p.nnz = static_cast<int64_t>(nnz);
+                            p.n = shape.n;
+                            p.k = shape.k;
+                            p.bits = bits;
+                            p.data_error = data_error;
+                            const int64_t slice_rows = static_cast<int64_t>(dequant_bytes / (shape.k * 2)) / 16 * 16;
+                            const float alpha = 1.0f, beta = 0.0f;
+                            for (int64_t n0 = 0; n0 < shape.n; n0 += slice_rows) {
+                                const int64_t rows = std::min<int64_t>(slice_rows, shape.n - n0);
+                                BENCH_CHECK(sn::cuda::launch_lut_dequant(p, n0 / 16, (rows + 15) / 16, dequant, stream));
+                                BENCH_CUBLAS(cublasGemmEx(cublas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(rows), m,
+                                                          shape.k, &alpha, dequant, CUDA_R_16F, shape.k, x, CUDA_R_16F,
+                                                          shape.k, &beta, static_cast<__half*>(out) + n0, CUDA_R_16F,
+                                                          shape.n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+                            }
+                            return;
+                        }
                         for (int m0 = 0; m0 < m; m0 += static_cast<int>(sn::cuda::kLutGemvMaxRows)) {
                             sn::cuda::LutGemvProblem p{};
                             p.x = static_cast<const __half*>(x) + static_cast<size_t>(m0) * shape.k;
@@ -283,6 +310,7 @@ void run_lut_benchmark(cudaStream_t stream, cublasHandle_t cublas, const cudaDev
     BENCH_CHECK(cudaMemcpy(&host, data_error, sizeof host, cudaMemcpyDeviceToHost));
     if (host.op != 0) std::printf("LUT-GEMV reported a data error (bad benchmark CSR)\n");
     BENCH_CHECK(cudaFree(data_error));
+    BENCH_CHECK(cudaFree(dequant));
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 // sn_tests_cuda, quantized linears: the CUDA backend's repack + LUT-GEMV against the CPU's
 // sn_lut_matmul on the checkpoint layout, with the same codes, LUT, x (F16 values on both sides),
 // sparse part and bias. Shapes cover what the tiled layout pads (N not a multiple of 16, K not a
-// multiple of 256 or 128), every n-tile count (M = 1..32) and the row slices above 32.
+// multiple of 256 or 128), every n-tile count (M = 1..32), the row slices above 32 and the
+// prefill path above 64 (W dequantized a slice at a time, then cuBLAS).
 //
 // Tolerance: the GPU multiplies F16 x by F16 table values exactly and sums in F32 in another order
 // than the CPU, then rounds once to F16: 1e-3·|out| for the rounding (2x its 2^-11 bound) plus
@@ -155,6 +156,7 @@ TEST_F(CudaLut, OddShapesEveryRowCount) {
             check(cpu, gpu, {bits, 1, n, k, 0.0, false, false}, seed++);
             check(cpu, gpu, {bits, 4, n, k, 3.0, true, true}, seed++);
             check(cpu, gpu, {bits, 16, n, k, 0.0, false, true}, seed++);
+            check(cpu, gpu, {bits, 100, n, k, 3.0, true, true}, seed++);  // prefill: dequantize + cuBLAS
         }
     }
 }

@@ -22,6 +22,8 @@ constexpr size_t kCublasWorkspaceBytes = size_t{32} << 20;
 // Attention partial results (ops.h: attention_scratch_floats) for up to 16k (row, head, split)
 // triples of Dh <= 256.
 constexpr size_t kScratchBytes = size_t{16} << 20;
+// Quantized prefill: W dequantized to F16 a slice of rows at a time (kernels/lut_matmul.cu).
+constexpr size_t kDequantBytes = size_t{32} << 20;
 
 bool available(char* reason, size_t reason_capacity) {
     int count = 0;
@@ -50,6 +52,7 @@ void free_state(State* state) noexcept {
     if (state->cublas != nullptr) (void)cublasDestroy(state->cublas);
     if (state->cublas_workspace != nullptr) (void)cudaFree(state->cublas_workspace);
     if (state->scratch != nullptr) (void)cudaFree(state->scratch);
+    if (state->dequant != nullptr) (void)cudaFree(state->dequant);
     if (state->data_error_host != nullptr) (void)cudaFreeHost(state->data_error_host);
     if (state->stream != nullptr) (void)cudaStreamDestroy(state->stream);
     for (void* data : state->deferred_frees) (void)cudaFree(data);
@@ -76,6 +79,8 @@ sn_status create_state(Context& context, State& state) {
     SN_CUBLAS_CHECK(cublasSetWorkspace(state.cublas, state.cublas_workspace, state.cublas_workspace_bytes));
     SN_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&state.scratch), kScratchBytes));
     state.scratch_floats = kScratchBytes / sizeof(float);
+    SN_CUDA_CHECK(cudaMalloc(&state.dequant, kDequantBytes));
+    state.dequant_bytes = kDequantBytes;
     void* error_memory = nullptr;
     SN_CUDA_CHECK(cudaHostAlloc(&error_memory, sizeof(DataError), cudaHostAllocMapped));
     state.data_error_host = static_cast<DataError*>(error_memory);

@@ -6,6 +6,7 @@
 //   cublas_workspace  handed to cuBLAS (cublasSetWorkspace), so it never allocates, which also
 //                     keeps its calls capturable into CUDA graphs;
 //   scratch           the attention kernels' split-K partial results;
+//   dequant           quantized prefill: a slice of W's rows dequantized to F16 for cuBLAS;
 //   data_error        pinned, mapped host memory where kernels report bad data (an id, a target or
 //                     a position out of range) that device code cannot return as a status; the
 //                     next sn_context_synchronize or download reports it (report_data_error).
@@ -41,6 +42,8 @@ struct State {
     size_t cublas_workspace_bytes = 0;
     float* scratch = nullptr;
     size_t scratch_floats = 0;
+    void* dequant = nullptr;
+    size_t dequant_bytes = 0;
     DataError* data_error_host = nullptr;    // read by the host after the stream is idle
     DataError* data_error_device = nullptr;  // the same memory as the kernels see it
     int multiprocessors = 1;
