@@ -16,8 +16,9 @@ namespace SqueezeNative.BindGen;
 /// <item>Opaque structs become sealed SafeHandles whose ReleaseHandle calls <c>&lt;type&gt;_destroy</c>; a
 /// handle parameter takes the SafeHandle, <c>T**</c> becomes <c>out</c> SafeHandle, and the destroy function
 /// itself takes the raw <c>nint</c> (only ReleaseHandle calls it).</item>
-/// <item>A pointer parameter named <c>out_*</c> is a single <c>out</c> value; a <c>const</c> pointer to a struct is
-/// an <c>in</c> value; <c>const char*</c> is a UTF-8 string; other pointers stay raw (<c>void*</c>, <c>long*</c>).</item>
+/// <item>A pointer parameter named <c>out_*</c> is a single <c>out</c> value, unless the function's comment
+/// indexes it (<c>out_dims[</c>): then it is an array the caller provides and stays a raw pointer. A <c>const</c>
+/// pointer to a struct is an <c>in</c> value; <c>const char*</c> is a UTF-8 string; other pointers stay raw (<c>void*</c>, <c>long*</c>).</item>
 /// <item><c>const char*</c> results are library-owned: the import returns the raw pointer (<c>…Utf8</c>) and a
 /// generated helper copies it into a string without freeing it.</item>
 /// </list>
@@ -241,7 +242,9 @@ public sealed class CSharpEmitter
 
     private ParameterMapping ParameterCode(FunctionModel function, ParameterModel parameter, bool isDestroy)
     {
-        var isOut = parameter.CName.StartsWith("out_", StringComparison.Ordinal);
+        // An out array bound as `out T` would let the callee write past a single value.
+        var isOutArray = function.Doc?.Contains(parameter.CName + "[", StringComparison.Ordinal) == true;
+        var isOut = parameter.CName.StartsWith("out_", StringComparison.Ordinal) && !isOutArray;
         switch (parameter.Type)
         {
             case PrimitiveTypeRef { Kind: not PrimitiveKind.Char } primitive:

@@ -32,6 +32,18 @@ public static unsafe partial class NativeMethods
             return TensorView(@base, offsetElements, dimsPointer, dims.Length, out view);
     }
 
+    /// <summary>
+    /// <see cref="LutRepackedShape(SnContextHandle, int, long, long, out int, long*)"/> into a span of at least
+    /// <see cref="NativeConstants.MaxDims"/> extents (the library may write that many).
+    /// </summary>
+    public static SnStatus LutRepackedShape(SnContextHandle context, int bits, long n, long k, out int ndim, Span<long> dims)
+    {
+        if (dims.Length < NativeConstants.MaxDims)
+            throw new ArgumentException($"needs room for {NativeConstants.MaxDims} extents, got {dims.Length}", nameof(dims));
+        fixed (long* dimsPointer = dims)
+            return LutRepackedShape(context, bits, n, k, out ndim, dimsPointer);
+    }
+
     /// <summary>Uploads <paramref name="source"/>; its size in bytes must equal the tensor's (the library checks).</summary>
     public static SnStatus TensorUpload<T>(SnTensorHandle tensor, ReadOnlySpan<T> source) where T : unmanaged
     {

@@ -7,12 +7,18 @@
 #   sanitize         compute-sanitizer memcheck over sn_tests_cuda
 #   bench-native     cuBLAS F16 GEMV at LLaMA-7B shapes + device copy bandwidth (sn_bench_cuda)
 #   bench-lut        the LUT-GEMV kernels against cuBLAS fp16 (sn_bench_cuda --lut)
-#   kernels          squeeze bench kernels --device cuda (table, JSON and SVG chart into RESULTS_DIR)
-#   eval=NAME        squeeze eval models/NAME --device cuda (WikiText-2; e.g. a quantized folder)
-#   decode-q=CONFIG:BITS[:SPARSITY]  squeeze bench decode --synthetic configs/CONFIG --wbits BITS
+#   eval=NAME        squeeze eval models/NAME --device cuda (WikiText-2; e.g. a quantized folder
+#                    packed with ./build.sh gpu-bundle --model-dir DIR)
 #   verify=NAME      squeeze verify models/NAME --device cuda (reference ids, logits, full WikiText-2 ppl)
 #   decode=CONFIG    squeeze bench decode --synthetic configs/CONFIG --device cuda --context 2048
 #   decode-real=NAME squeeze bench decode models/NAME --device cuda
+#   qdecode=CONFIG:BITS[:SPARSITY]
+#                    squeeze bench decode --synthetic configs/CONFIG --wbits BITS --sparsity SPARSITY
+#                    --device cuda (random SqueezeLLM model, then fp16, same run; cache = prompt + tokens)
+#   kernels          squeeze bench kernels --device cuda (default shapes, bits, sparsities, M), with
+#                    RESULTS_DIR/kernels.json and kernels.svg
+#   quantized=NAME   squeeze quantize models/NAME (3-bit, 0.45 % sparse, on the CPU) into RESULTS_DIR,
+#                    then generate and eval (8 windows) of the quantized folder on cuda and on cpu
 # SN_CUDA_ARCHITECTURES (e.g. 90) limits the build to those architectures (faster; default 80;90).
 # Every step writes its output under RESULTS_DIR; a failing squeeze step does not stop the others,
 # but makes the script exit non-zero at the end.
@@ -52,20 +58,27 @@ for step in "$@"; do
             run bench-native "$BUILD/sn_bench_cuda" ;;
         bench-lut)
             run bench-lut "$BUILD/sn_bench_cuda" --lut ;;
-        kernels)
-            run kernels "$SQUEEZE" bench kernels --device cuda --json "$RES/kernels.json" --chart "$RES/kernels.svg" ;;
         eval=*)
             name="${step#eval=}"; run "eval-$name" "$SQUEEZE" eval "$B/models/$name" --device cuda --dataset wikitext2 ;;
-        decode-q=*)
-            spec="${step#decode-q=}"; IFS=':' read -r cfg bits sparsity <<< "$spec"
-            run "decode-$cfg-w$bits-s${sparsity:-0}" "$SQUEEZE" bench decode --synthetic "$B/configs/$cfg" --device cuda \
-                --wbits "$bits" --sparsity "${sparsity:-0}" ;;
         verify=*)
             name="${step#verify=}"; run "verify-$name" "$SQUEEZE" verify "$B/models/$name" --device cuda ;;
         decode=*)
             cfg="${step#decode=}"; run "decode-$cfg" "$SQUEEZE" bench decode --synthetic "$B/configs/$cfg" --device cuda --context 2048 ;;
         decode-real=*)
             name="${step#decode-real=}"; run "decode-real-$name" "$SQUEEZE" bench decode "$B/models/$name" --device cuda ;;
+        qdecode=*)
+            spec="${step#qdecode=}"; IFS=: read -r cfg bits sparsity <<< "$spec"
+            run "qdecode-$cfg-w$bits-s${sparsity:-0}" "$SQUEEZE" bench decode --synthetic "$B/configs/$cfg" \
+                --wbits "$bits" --sparsity "${sparsity:-0}" --device cuda ;;
+        kernels)
+            run kernels "$SQUEEZE" bench kernels --device cuda --json "$RES/kernels.json" --chart "$RES/kernels.svg" ;;
+        quantized=*)
+            name="${step#quantized=}"; q="$RES/q-$name"
+            run "quantize-$name" "$SQUEEZE" quantize "$B/models/$name" --wbits 3 --sparsity 0.45 --out "$q" --force
+            for dev in cuda cpu; do
+                run "qgenerate-$name-$dev" "$SQUEEZE" generate "$q" --device "$dev" --prompt "The capital of France is" --max-tokens 24
+                run "qeval-$name-$dev" "$SQUEEZE" eval "$q" --device "$dev" --dataset wikitext2 --limit 8
+            done ;;
         *)
             echo "run-gpu.sh: unknown step '$step'" >&2; exit 2 ;;
     esac

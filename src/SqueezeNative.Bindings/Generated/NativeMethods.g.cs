@@ -293,7 +293,7 @@ public static unsafe partial class NativeMethods
     /// SN_MAX_DIMS. Create an I32 tensor of that shape and pass it to sn_lut_repack.
     /// </summary>
     [LibraryImport(NativeLibraryName.Value, EntryPoint = "sn_lut_repacked_shape")]
-    public static partial SnStatus LutRepackedShape(SnContextHandle context, int bits, long n, long k, out int outNdim, out long outDims);
+    public static partial SnStatus LutRepackedShape(SnContextHandle context, int bits, long n, long k, out int outNdim, long* outDims);
 
     /// <summary>
     /// Converts qweight I32 [K·bits/32, N] (the checkpoint layout) into `packed`, whose shape is the one

@@ -13,6 +13,7 @@ internal static class BenchCommand
         var bench = new Command("bench", "Benchmarks (speed figures live here, never in tests).");
         bench.Subcommands.Add(CpuDecode());
         bench.Subcommands.Add(BenchDecode.Create());
+        bench.Subcommands.Add(BenchKernels.Create());
         return bench;
     }
 

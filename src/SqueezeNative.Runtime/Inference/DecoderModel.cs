@@ -46,6 +46,22 @@ public sealed class DecoderModel : IDisposable
         return new DecoderModel(config, arch.Info, context, weights) { _ownsContext = false };
     }
 
+    /// <summary>
+    /// A SqueezeLLM-quantized model of exactly <paramref name="config"/>'s shape with random codes,
+    /// LUTs and a sparse part of <paramref name="sparsityPercent"/> % (<see cref="SyntheticLut"/>),
+    /// embeddings, norms and the LM head as in <see cref="Synthetic"/>: the bytes a real quantized
+    /// checkpoint of that model puts on the device, and the same load path (repack, stacking).
+    /// </summary>
+    public static DecoderModel SyntheticQuantized(ModelConfig config, NativeContext context, int bits, double sparsityPercent, ulong seed = 1)
+    {
+        var arch = ArchitectureRegistry.Resolve(config);
+        using var source = Quantization.Checkpoint.QuantizedTensorSource.Open(
+            SyntheticLut.CheckpointOf(arch, config, bits, sparsityPercent, (int)seed), Quantization.QuantizationMethod.SqueezeLlm, bits);
+        var typed = arch.LoadWeights(source, config);
+        var weights = DecoderWeights.Create(typed, context, WeightSource.Synthetic(seed));
+        return new DecoderModel(config, arch.Info, context, weights) { _ownsContext = false };
+    }
+
     /// <summary>Puts a checkpoint on an existing context (the caller keeps owning the context).</summary>
     public static DecoderModel OnContext(ModelDirectory dir, NativeContext context)
     {

@@ -60,11 +60,14 @@ public sealed class DecoderWeights : IDisposable
     /// <summary>
     /// Builds the decoder's weights on <paramref name="context"/> from the typed weights of a
     /// checkpoint (<see cref="WeightSource.Checkpoint"/>) or of a synthetic model. Weights that
-    /// carry a <see cref="TensorRef.Quantized"/> become <see cref="LutLinear"/>s.
+    /// carry a <see cref="TensorRef.Quantized"/> become <see cref="LutLinear"/>s, built from their
+    /// stored tensors' host bytes whatever <paramref name="source"/> is; stacks of them (q|k|v,
+    /// gate|up) of one bit width become a single LUT linear with no parts.
     /// </summary>
     /// <param name="wrapLinear">Called for every linear made from a checkpoint weight (the parts of
     /// a stack included), with that weight; returns the linear the decoder uses in its place, e.g.
-    /// a decorator that records its inputs (GPTQ calibration). Null keeps them as they are.</param>
+    /// a decorator that records its inputs (GPTQ calibration). Null keeps them as they are. When
+    /// set, quantized stacks keep one linear per part, so that every part can be wrapped.</param>
     public static DecoderWeights Create(IModelWeights weights, NativeContext context, WeightSource source,
         Func<TensorRef, ILinear, ILinear>? wrapLinear = null)
     {
@@ -117,16 +120,20 @@ public sealed class DecoderWeights : IDisposable
         public NativeTensor Required(TensorRef tensor) => this[tensor]!;
 
         public ILinear Linear(TensorRef weight, TensorRef? bias) =>
-            Wrap(weight, weight.Quantized is null ? new DenseLinear(Required(weight), this[bias]) : Lut(weight, bias));
+            Wrap(weight, weight.Quantized is null ? new DenseLinear(Required(weight), this[bias]) : Lut(Host(weight), this[bias]));
 
         private ILinear Wrap(TensorRef weight, ILinear linear) => wrapLinear?.Invoke(weight, linear) ?? linear;
 
-        /// <summary>A quantized weight's stored tensors on the context, as a LUT linear.</summary>
-        private LutLinear Lut(TensorRef weight, TensorRef? bias)
+        private static LutHostWeights Host(TensorRef weight) =>
+            LutHostWeights.From((Quantization.Checkpoint.QuantizedLinearRef)weight.Quantized!);
+
+        /// <summary>A quantized weight on the context as a LUT linear, its codes repacked for the backend.</summary>
+        private LutLinear Lut(LutHostWeights weights, NativeTensor? bias)
         {
-            var q = (Quantization.Checkpoint.QuantizedLinearRef)weight.Quantized!;
-            return new LutLinear(q.Bits, Required(q.QWeight), Required(q.LookupTable), this[q.SparseRows], this[q.SparseCols],
-                this[q.SparseValues], this[bias]);
+            var linear = LutLinear.Create(context, weights, bias);
+            Owned.Add(linear);
+            Bytes += linear.ByteLength;
+            return linear;
         }
 
         /// <summary>Stacks linears that read the same input (all with biases, or none).</summary>
@@ -135,9 +142,19 @@ public sealed class DecoderWeights : IDisposable
             bool hasBias = biases.All(x => x is not null);
             if (!hasBias && biases.Any(x => x is not null))
                 throw new ModelFormatException("linears stacked for one product must all have a bias or none", weights[0].FilePath, weights[0].Name);
+            if (weights.All(x => x.Quantized is not null) && weights.All(x => x.Quantized!.Bits == weights[0].Quantized!.Bits)
+                && wrapLinear is null)
+            {
+                // One LUT linear over the concatenated parts: one launch per decode step. Its codes
+                // cannot be viewed by part, so the parts exist only as column ranges of its output.
+                var hosts = weights.Select(Host).ToArray();
+                var stackedBias = hasBias ? Own(source.Materialize(context, biases!)) : null;
+                return new FusedLinear(Lut(LutHostWeights.StackColumns(hosts), stackedBias), hosts.Select(h => h.OutFeatures).ToArray());
+            }
             if (weights.Any(x => x.Quantized is not null))
             {
-                // Each part keeps its own packed weight and LUT; All runs them into column ranges.
+                // Parts that cannot share one weight (mixed bit widths or kinds, or wrapped one by
+                // one): All runs each into its column range.
                 var linears = weights.Select((x, i) => Linear(x, biases[i])).ToList();
                 var all = new ColumnStackedLinear(linears);
                 Owned.Add(all);

@@ -28,6 +28,9 @@ public sealed class InferenceSession : IDisposable
     private readonly NativeTensor _ids;     // I32 [T]
     private readonly NativeTensor _pos;     // I32 [T]   absolute positions
     private readonly NativeTensor _step;    // I32 [2]   a decode step's id and position (graph inputs)
+    // Stacks with no parts (LUT-quantized q|k|v, gate|up) run in prefill into _stacked and are split:
+    private readonly ColumnSplit? _qkvSplit, _gateUpSplit;
+    private readonly NativeTensor? _stacked; // [T, max ΣN] of those stacks, activation dtype
     private readonly int[] _hostInputs;
     private Views? _decodeViews;            // T = 1 views over _step (kept: the graph records them)
     private Views? _transient;              // views of the last prefill (freed at the next call)
@@ -77,6 +80,13 @@ public sealed class InferenceSession : IDisposable
             _ids = context.Tensor(NativeDType.I32, t);
             _pos = context.Tensor(NativeDType.I32, t);
             _step = context.Tensor(NativeDType.I32, 2);
+            if (t > 1)
+            {
+                _qkvSplit = SplitFor(context, weights.Layers.Select(l => l.Qkv), t);
+                _gateUpSplit = SplitFor(context, weights.Layers.Select(l => l.GateUp), t);
+                int width = Math.Max(_qkvSplit?.Width ?? 0, _gateUpSplit?.Width ?? 0);
+                if (width > 0) _stacked = context.Tensor(adt, t, width);
+            }
         }
         catch
         {
@@ -84,6 +94,20 @@ public sealed class InferenceSession : IDisposable
             throw;
         }
         _hostInputs = new int[t];
+    }
+
+    /// <summary>
+    /// The split of the stacks without parts among <paramref name="stacks"/> (one per layer, all of
+    /// one shape), or null when every stack has parts.
+    /// </summary>
+    private static ColumnSplit? SplitFor(NativeContext context, IEnumerable<FusedLinear?> stacks, int maxRows)
+    {
+        var unsplit = stacks.Where(f => f is { HasParts: false }).Select(f => f!).ToList();
+        if (unsplit.Count == 0) return null;
+        var widths = unsplit[0].Widths;
+        if (unsplit.Any(f => !f.Widths.SequenceEqual(widths)))
+            throw new InvalidOperationException("stacked linears of the same role differ in shape between layers");
+        return new ColumnSplit(context, widths, maxRows);
     }
 
     /// <summary>Forgets the cached tokens (buffers and the recorded decode graph are kept).</summary>
@@ -181,6 +205,7 @@ public sealed class InferenceSession : IDisposable
             // Attention: q, k, v (one stacked product for a single token), RoPE, cache write.
             var attnIn = preNorm ? Norm(v.H, layer.AttnNorm, layer.AttnNormBias, v.X) : v.H;
             if (T == 1) layer.Qkv.All.Forward(_ctx, attnIn, _qkv1);
+            else if (!layer.Qkv.HasParts) v.QkvSplit!.Forward(_ctx, layer.Qkv.All, attnIn);
             else
             {
                 layer.Qkv.Parts[0].Forward(_ctx, attnIn, v.Q);
@@ -214,8 +239,15 @@ public sealed class InferenceSession : IDisposable
                 }
                 else
                 {
-                    gateUp.Parts[0].Forward(_ctx, mlpIn, v.A);
-                    gateUp.Parts[1].Forward(_ctx, mlpIn, v.B);
+                    if (gateUp.HasParts)
+                    {
+                        gateUp.Parts[0].Forward(_ctx, mlpIn, v.A);
+                        gateUp.Parts[1].Forward(_ctx, mlpIn, v.B);
+                    }
+                    else
+                    {
+                        v.GateUpSplit!.Forward(_ctx, gateUp.All, mlpIn);
+                    }
                     _ctx.SwiGlu(v.A, v.B, v.A);
                 }
             }
@@ -260,11 +292,12 @@ public sealed class InferenceSession : IDisposable
     /// <summary>The first T rows of every buffer, in the shapes the ops take.</summary>
     private sealed class Views : IDisposable
     {
-        private readonly List<NativeTensor> _all = [];
+        private readonly List<IDisposable> _all = [];
         public readonly int T;
         public readonly NativeTensor Ids, Pos, H, X, Q, K, V, Attn, A, B, Emb, Q3, K3, V3, Attn3, AllLogits;
         public readonly NativeTensor LastH, LastX, LastEmb, LastLogits;
         public readonly NativeTensor? Gate1, Up1;
+        public readonly ColumnSplit.Bound? QkvSplit, GateUpSplit;   // T > 1, stacks without parts
 
         public Views(InferenceSession s, int t, NativeTensor ids, NativeTensor pos)
         {
@@ -286,6 +319,8 @@ public sealed class InferenceSession : IDisposable
             else
             {
                 Q = Keep(s._q.Rows(0, t)); K = Keep(s._k.Rows(0, t)); V = Keep(s._v.Rows(0, t));
+                if (s._qkvSplit is { } qkv) { QkvSplit = qkv.Bind(s._stacked!, t, [Q, K, V]); _all.Add(QkvSplit); }
+                if (s._gateUpSplit is { } gateUp) { GateUpSplit = gateUp.Bind(s._stacked!, t, [A, B]); _all.Add(GateUpSplit); }
             }
             Q3 = Keep(Q.View(0, t, c.NumHeads, c.HeadDim));
             K3 = Keep(K.View(0, t, c.NumKvHeads, c.HeadDim));
@@ -310,6 +345,8 @@ public sealed class InferenceSession : IDisposable
         _transient?.Dispose();
         foreach (var t in _kCache) t?.Dispose();
         foreach (var t in _vCache) t?.Dispose();
-        foreach (var t in new[] { _h, _x, _q, _k, _v, _qkv1, _attn, _a, _b, _gateUp1, _emb, _logits, _ids, _pos, _step }) t?.Dispose();
+        foreach (var t in new[] { _h, _x, _q, _k, _v, _qkv1, _attn, _a, _b, _gateUp1, _emb, _logits, _ids, _pos, _step, _stacked }) t?.Dispose();
+        _qkvSplit?.Dispose();
+        _gateUpSplit?.Dispose();
     }
 }

@@ -30,20 +30,61 @@ public sealed class DenseLinear(NativeTensor weight, NativeTensor? bias) : ILine
 }
 
 /// <summary>
-/// Several linears reading the same input, stored as one weight with their rows stacked
-/// (q|k|v, gate|up). One product serves a decode step (a single GEMV reads all rows: fewer
-/// launches, better bandwidth than three small ones); <see cref="Parts"/> are row views of the
-/// same storage for prefill, where each output must be contiguous on its own.
+/// Several linears reading the same input, run as one product whose output holds theirs side by
+/// side (q|k|v, gate|up): one launch for a decode step instead of one per part, and better
+/// bandwidth than several small products. Dense stacks keep their rows in one weight and
+/// <see cref="Parts"/> are row views of it, for prefill, where each output must be contiguous on
+/// its own. A stack of LUT linears is one <see cref="LutLinear"/> whose codes cannot be viewed by
+/// part: it has no parts, and prefill splits <see cref="All"/>'s output instead (InferenceSession).
 /// </summary>
-public sealed class FusedLinear(ILinear all, IReadOnlyList<ILinear> parts)
+public sealed class FusedLinear
 {
-    public ILinear All { get; } = all;
-    public IReadOnlyList<ILinear> Parts { get; } = parts;
+    private readonly IReadOnlyList<ILinear>? _parts;
+    private readonly int[] _widths;
+
+    /// <summary>A stack with a linear per part (row views of All's weight, or the parts All runs).</summary>
+    public FusedLinear(ILinear all, IReadOnlyList<ILinear> parts)
+    {
+        ArgumentNullException.ThrowIfNull(parts);
+        All = all;
+        _parts = parts;
+        _widths = [.. parts.Select(p => p.OutFeatures)];
+        CheckWidths(all, _widths);
+    }
+
+    /// <summary>A stack that exists only as All: part i is columns [Offset(i), Offset(i) + widths[i]) of its output.</summary>
+    public FusedLinear(ILinear all, IReadOnlyList<int> widths)
+    {
+        ArgumentNullException.ThrowIfNull(widths);
+        All = all;
+        _widths = [.. widths];
+        CheckWidths(all, _widths);
+    }
+
+    private static void CheckWidths(ILinear all, int[] widths)
+    {
+        ArgumentNullException.ThrowIfNull(all);
+        if (widths.Length == 0 || widths.Any(w => w < 1) || widths.Sum() != all.OutFeatures)
+            throw new ArgumentException($"part widths [{string.Join(", ", widths)}] must be positive and add up to the {all.OutFeatures} outputs of the stack");
+    }
+
+    public ILinear All { get; }
+
+    /// <summary>Whether <see cref="Parts"/> exist (false for a stacked LUT linear).</summary>
+    public bool HasParts => _parts is not null;
+
+    /// <summary>One linear per part, when <see cref="HasParts"/>.</summary>
+    public IReadOnlyList<ILinear> Parts => _parts ?? throw new InvalidOperationException(
+        "this stack is one LUT-quantized linear with no separate parts (a quantized model): split All's output by Widths instead");
+
+    /// <summary>Output width of each part.</summary>
+    public IReadOnlyList<int> Widths => _widths;
+
     /// <summary>Output column where part i starts in All's output.</summary>
     public int Offset(int part)
     {
         int offset = 0;
-        for (int i = 0; i < part; i++) offset += Parts[i].OutFeatures;
+        for (int i = 0; i < part; i++) offset += _widths[i];
         return offset;
     }
 }

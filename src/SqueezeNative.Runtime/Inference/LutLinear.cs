@@ -3,28 +3,19 @@ using SqueezeNative.Runtime.Native;
 namespace SqueezeNative.Runtime.Inference;
 
 /// <summary>
-/// A LUT-quantized linear (SqueezeLLM, RTN and GPTQ alike) in the checkpoint layout, run by
-/// <c>sn_lut_matmul</c>: W [N, K] = LUT part + optional sparse CSR part, with an optional bias.
-/// The tensors are owned by the model (<see cref="DecoderWeights"/>).
+/// A LUT-quantized linear (SqueezeLLM, RTN and GPTQ alike) run by <c>sn_lut_matmul</c>: W [N, K] =
+/// LUT part + optional sparse CSR part, with an optional bias. The codes live in the backend's own
+/// layout (<see cref="NativeContext.RepackLutCodes"/>, done once by <see cref="Create"/>), so CPU and
+/// CUDA load and run the same way. Owns its tensors except the bias (the model's).
 /// </summary>
-public sealed class LutLinear : ILinear
+public sealed class LutLinear : ILinear, IDisposable
 {
-    /// <param name="bits">3 or 4.</param>
-    /// <param name="qweight">I32 [K/32·bits, N].</param>
-    /// <param name="lookupTable">F16 [N, 2^bits].</param>
-    /// <param name="sparseRows">I32 [N + 1], or null without a sparse part (then all three are null).</param>
-    /// <param name="sparseCols">I32 [nnz].</param>
-    /// <param name="sparseValues">F16 [nnz].</param>
-    /// <param name="bias">[N] or null.</param>
-    public LutLinear(int bits, NativeTensor qweight, NativeTensor lookupTable, NativeTensor? sparseRows, NativeTensor? sparseCols,
-        NativeTensor? sparseValues, NativeTensor? bias)
+    private LutLinear(int bits, int inFeatures, NativeTensor codes, NativeTensor lookupTable, NativeTensor? sparseRows,
+        NativeTensor? sparseCols, NativeTensor? sparseValues, NativeTensor? bias)
     {
-        if (bits is not (3 or 4))
-            throw new ArgumentOutOfRangeException(nameof(bits), bits, "the LUT layout packs 3- or 4-bit codes");
-        if ((sparseRows is null) != (sparseCols is null) || (sparseRows is null) != (sparseValues is null))
-            throw new ArgumentException("the sparse part needs rows, cols and vals, or none of them", nameof(sparseRows));
         Bits = bits;
-        QWeight = qweight;
+        InFeatures = inFeatures;
+        Codes = codes;
         LookupTable = lookupTable;
         SparseRows = sparseRows;
         SparseCols = sparseCols;
@@ -32,33 +23,85 @@ public sealed class LutLinear : ILinear
         Bias = bias;
     }
 
+    /// <summary>
+    /// Uploads <paramref name="weights"/> to <paramref name="context"/>, the codes repacked into its
+    /// backend's layout. <paramref name="bias"/> ([N] or null) stays owned by the caller.
+    /// </summary>
+    public static LutLinear Create(NativeContext context, LutHostWeights weights, NativeTensor? bias)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(weights);
+        if (weights.Bits is not (3 or 4))
+            throw new ArgumentOutOfRangeException(nameof(weights), weights.Bits, "the LUT layout packs 3- or 4-bit codes");
+        int n = weights.OutFeatures;
+        var made = new List<NativeTensor>(5);
+        try
+        {
+            var codes = Keep(context.RepackLutCodes(weights.QWeight.Span, weights.Bits, n, weights.InFeatures));
+            var lut = Keep(context.FromHost(NativeDType.F16, weights.LookupTable.Span, n, 1L << weights.Bits));
+            NativeTensor? rows = null, cols = null, vals = null;
+            if (weights.HasSparse)
+            {
+                rows = Keep(context.FromHost(NativeDType.I32, weights.SparseRows.Span, n + 1L));
+                cols = Keep(context.FromHost(NativeDType.I32, weights.SparseCols.Span, weights.NonZeros));
+                vals = Keep(context.FromHost(NativeDType.F16, weights.SparseValues.Span, weights.NonZeros));
+            }
+            return new LutLinear(weights.Bits, weights.InFeatures, codes, lut, rows, cols, vals, bias);
+        }
+        catch
+        {
+            foreach (var t in made) t.Dispose();
+            throw;
+        }
+
+        NativeTensor Keep(NativeTensor t) { made.Add(t); return t; }
+    }
+
     public int Bits { get; }
-    public NativeTensor QWeight { get; }
+    /// <summary>The codes in the backend's layout (<see cref="NativeContext.LutRepackedShape"/>).</summary>
+    public NativeTensor Codes { get; }
+    /// <summary>F16 [N, 2^bits].</summary>
     public NativeTensor LookupTable { get; }
+    /// <summary>I32 [N + 1], or null without a sparse part (then all three are null).</summary>
     public NativeTensor? SparseRows { get; }
+    /// <summary>I32 [nnz].</summary>
     public NativeTensor? SparseCols { get; }
+    /// <summary>F16 [nnz].</summary>
     public NativeTensor? SparseValues { get; }
+    /// <summary>[N] or null; not owned.</summary>
     public NativeTensor? Bias { get; }
 
-    /// <summary>K: 32 inputs per <see cref="Bits"/> packed rows.</summary>
-    public int InFeatures => (int)(QWeight.Shape[0] / Bits * 32);
-    public int OutFeatures => (int)QWeight.Shape[1];
+    public int InFeatures { get; }
+    public int OutFeatures => (int)LookupTable.Shape[0];
+
+    /// <summary>Bytes of the tensors this linear owns (codes as repacked, LUT, sparse part): what a product reads besides x and the bias.</summary>
+    public long ByteLength => Codes.ByteLength + LookupTable.ByteLength
+        + (SparseRows?.ByteLength ?? 0) + (SparseCols?.ByteLength ?? 0) + (SparseValues?.ByteLength ?? 0);
 
     public void Forward(NativeContext context, NativeTensor x, NativeTensor y) => Run(context, x, y, accumulate: false);
 
     public void ForwardAdd(NativeContext context, NativeTensor x, NativeTensor y) => Run(context, x, y, accumulate: true);
 
     private void Run(NativeContext context, NativeTensor x, NativeTensor y, bool accumulate) =>
-        context.LutMatMul(x, QWeight, LookupTable, Bits, SparseRows, SparseCols, SparseValues, Bias, accumulate, y);
+        context.LutMatMul(x, Codes, LookupTable, Bits, SparseRows, SparseCols, SparseValues, Bias, accumulate, y);
+
+    public void Dispose()
+    {
+        Codes.Dispose();
+        LookupTable.Dispose();
+        SparseRows?.Dispose();
+        SparseCols?.Dispose();
+        SparseValues?.Dispose();
+    }
 }
 
 /// <summary>
-/// The stacked product of linears that read the same input, for weights that cannot be stacked
-/// into one tensor (LUT-quantized parts, each with its own LUT and sparse part): the
-/// <see cref="FusedLinear.All"/> of such a stack. It runs each part into its contiguous column
-/// range of a [1, ΣN] output, which only a single row allows, so it serves decode steps (T = 1);
-/// prefill calls the parts directly. One kernel over the whole stack (fewer launches for q|k|v
-/// and gate|up) is the GPU work of issue 6.
+/// The stacked product of linears that read the same input, for parts that cannot be stacked
+/// into one weight: the <see cref="FusedLinear.All"/> of a stack whose parts differ in kind (LUT
+/// parts of different bit widths, LUT beside dense) or must stay separate (a wrapped linear per
+/// part). It runs each part into its contiguous column range of a [1, ΣN] output, which only a
+/// single row allows, so it serves decode steps (T = 1); prefill calls the parts directly. LUT
+/// parts of one bit width are stacked into one <see cref="LutLinear"/> instead (one launch).
 /// <para>
 /// The column views must outlive a recorded decode graph, which replays them, so they are made
 /// once per output tensor and kept until that tensor is closed (its session was disposed) or the

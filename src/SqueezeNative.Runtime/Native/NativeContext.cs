@@ -8,6 +8,15 @@ namespace SqueezeNative.Runtime.Native;
 /// <summary>Which backend runs a model: chosen explicitly, or <see cref="Auto"/> (CUDA when usable).</summary>
 public enum DeviceKind { Cpu, Cuda, Auto }
 
+/// <summary>Options that change how (never what) a context computes (<see cref="SnContextFlags"/>).</summary>
+[Flags]
+public enum NativeContextFlags : uint
+{
+    None = (uint)SnContextFlags.None,
+    /// <summary>CUDA: every dense product through cuBLAS (the fp16 baseline of benchmarks); ignored on the CPU.</summary>
+    DenseCublas = (uint)SnContextFlags.DenseCublas,
+}
+
 /// <summary>A native call failed; carries the library's status and message.</summary>
 public sealed class NativeOperationException : SqueezeException
 {
@@ -49,12 +58,13 @@ public sealed class NativeContext : IDisposable
     /// Creates a context. <see cref="DeviceKind.Cuda"/> without a usable GPU is an error naming the
     /// reason; <see cref="DeviceKind.Auto"/> picks CUDA when available and logs the choice.
     /// </summary>
-    public static NativeContext Create(DeviceKind device, int threads = 0, int deviceOrdinal = 0, ILogger? logger = null)
+    public static NativeContext Create(DeviceKind device, int threads = 0, int deviceOrdinal = 0, ILogger? logger = null,
+        NativeContextFlags flags = NativeContextFlags.None)
     {
         logger ??= NullLogger.Instance;
         try
         {
-            return CreateCore(device, threads, deviceOrdinal, logger);
+            return CreateCore(device, threads, deviceOrdinal, logger, flags);
         }
         catch (DllNotFoundException e)
         {
@@ -62,7 +72,7 @@ public sealed class NativeContext : IDisposable
         }
     }
 
-    private static NativeContext CreateCore(DeviceKind device, int threads, int deviceOrdinal, ILogger logger)
+    private static NativeContext CreateCore(DeviceKind device, int threads, int deviceOrdinal, ILogger logger, NativeContextFlags flags)
     {
         if (threads < 0) throw new InvalidOptionException("--threads", $"must be >= 0 (got {threads})");
         var chosen = device;
@@ -78,6 +88,7 @@ public sealed class NativeContext : IDisposable
             Backend = chosen == DeviceKind.Cuda ? SnBackendKind.Cuda : SnBackendKind.Cpu,
             Device = deviceOrdinal,
             NumThreads = threads,
+            Flags = (uint)flags,
         };
         Check(NativeMethods.ContextCreate(options, out var handle), "sn_context_create");
         return new NativeContext(handle, chosen);
@@ -174,9 +185,10 @@ public sealed class NativeContext : IDisposable
         Check(NativeMethods.MatmulAdd(Handle, x.Handle, w.Handle, bias?.Handle ?? NoTensor, y.Handle), "sn_matmul_add");
 
     /// <summary>
-    /// A LUT-quantized linear in the checkpoint layout: y[M,N] (=, or += with
-    /// <paramref name="accumulate"/>) x[M,K] · Wᵀ (+ bias[N]), W = LUT part (qweight I32
-    /// [K/32·bits, N], lut F16 [N, 2^bits]) + the optional CSR part (rows, cols, vals: all or none).
+    /// A LUT-quantized linear: y[M,N] (=, or += with <paramref name="accumulate"/>) x[M,K] · Wᵀ
+    /// (+ bias[N]), W = LUT part (qweight I32 in the checkpoint layout [K/32·bits, N] or repacked
+    /// by <see cref="RepackLutCodes"/>; CUDA takes only the latter, lut F16 [N, 2^bits]) + the
+    /// optional CSR part (rows, cols, vals: all or none).
     /// </summary>
     public void LutMatMul(NativeTensor x, NativeTensor qweight, NativeTensor lut, int bits, NativeTensor? sparseRows,
         NativeTensor? sparseCols, NativeTensor? sparseValues, NativeTensor? bias, bool accumulate, NativeTensor y)
@@ -189,11 +201,68 @@ public sealed class NativeContext : IDisposable
         }
         catch (EntryPointNotFoundException e)
         {
-            throw new SqueezeException(
-                "the loaded libsqueezenative has no sn_lut_matmul (built from an older source?); rebuild it to run quantized models", e);
+            throw MissingLutApi("sn_lut_matmul", e);
         }
         Check(status, "sn_lut_matmul");
     }
+
+    /// <summary>The shape of <paramref name="bits"/>-bit codes of an N×K weight in this backend's layout (sn_lut_repacked_shape).</summary>
+    public long[] LutRepackedShape(int bits, long n, long k)
+    {
+        Span<long> dims = stackalloc long[NativeConstants.MaxDims];
+        SnStatus status;
+        int ndim;
+        try
+        {
+            status = NativeMethods.LutRepackedShape(Handle, bits, n, k, out ndim, dims);
+        }
+        catch (EntryPointNotFoundException e)
+        {
+            throw MissingLutApi("sn_lut_repacked_shape", e);
+        }
+        Check(status, "sn_lut_repacked_shape");
+        return dims[..ndim].ToArray();
+    }
+
+    /// <summary>Converts checkpoint-layout codes into <paramref name="packed"/> (of <see cref="LutRepackedShape"/>): sn_lut_repack.</summary>
+    public void LutRepack(NativeTensor qweight, int bits, NativeTensor packed)
+    {
+        SnStatus status;
+        try
+        {
+            status = NativeMethods.LutRepack(Handle, qweight.Handle, bits, packed.Handle);
+        }
+        catch (EntryPointNotFoundException e)
+        {
+            throw MissingLutApi("sn_lut_repack", e);
+        }
+        Check(status, "sn_lut_repack");
+    }
+
+    /// <summary>
+    /// Uploads codes in the checkpoint layout (I32 [K/32·bits, N], little-endian bytes) and returns
+    /// them in this backend's layout, the form every backend's sn_lut_matmul reads fastest (the
+    /// only one CUDA reads). The checkpoint-layout copy exists only during the call.
+    /// </summary>
+    public NativeTensor RepackLutCodes(ReadOnlySpan<byte> qweight, int bits, long n, long k)
+    {
+        var packed = Tensor(NativeDType.I32, LutRepackedShape(bits, n, k));
+        try
+        {
+            using var stored = FromHost(NativeDType.I32, qweight, k / 32 * bits, n);
+            LutRepack(stored, bits, packed);
+        }
+        catch
+        {
+            packed.Dispose();
+            throw;
+        }
+        return packed;
+    }
+
+    // An older libsqueezenative lacks the quantized entry points: say so instead of a bare EntryPointNotFound.
+    private static SqueezeException MissingLutApi(string function, EntryPointNotFoundException e) =>
+        new($"the loaded libsqueezenative has no {function} (built from an older source?); rebuild it to run quantized models", e);
 
     /// <summary>Uniform values in [-scale, scale) from a seeded counter-based generator (synthetic models).</summary>
     public void FillRandom(NativeTensor t, ulong seed, float scale) =>

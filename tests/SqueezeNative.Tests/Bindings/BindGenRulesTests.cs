@@ -102,6 +102,20 @@ public sealed class BindGenRulesTests
     }
 
     [Fact]
+    public void AnOutParameterTheCommentIndexesIsAnArrayNotASingleValue()
+    {
+        using var directory = new TemporaryDirectory();
+        var header = directory.Write("sample.h", """
+            #include <stdint.h>
+            /** Writes *out_ndim extents to out_dims[0 .. *out_ndim). */
+            int32_t xy_shape(int32_t* out_ndim, int64_t* out_dims);
+            """);
+        var methods = BindingGenerator.Generate(header)["NativeMethods.g.cs"];
+        // `out long` would hand the callee one long to write several into.
+        Assert.Contains("public static partial int Shape(out int outNdim, long* outDims);\n", methods);
+    }
+
+    [Fact]
     public void ParseErrorsAreReportedWithClangDiagnostics()
     {
         using var directory = new TemporaryDirectory();

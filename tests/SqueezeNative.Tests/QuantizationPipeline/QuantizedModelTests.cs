@@ -83,7 +83,8 @@ public sealed class QuantizedModelTests(TinyModel tiny)
         var output = Path.Combine(tiny.NewOutputRoot(), "q");
         new Quantizer().Run(tiny.Path, Options(output, QuantizationMethod.SqueezeLlm));
         using var lm = LanguageModel.Load(output);
-        Assert.IsType<ColumnStackedLinear>(lm.Decoder.Weights.Layers[0].Qkv.All);
+        Assert.IsType<LutLinear>(lm.Decoder.Weights.Layers[0].Qkv.All);
+        Assert.False(lm.Decoder.Weights.Layers[0].Qkv.HasParts);
         var ids = lm.EncodePrompt(Prompt);
 
         var prefill = LastLogits(lm.Decoder.Weights, lm.Context, ids);

@@ -1,9 +1,12 @@
 using System.Text;
 
-namespace SqueezeNative.Runtime.Quantization.Checkpoint;
+namespace SqueezeNative.Runtime;
 
-/// <summary>Small files written whole or not at all: a temporary file in the same folder, flushed, then renamed over the target.</summary>
-internal static class AtomicFile
+/// <summary>
+/// Small files written whole or not at all: a temporary file in the same folder, flushed, then
+/// renamed over the target (checkpoint metadata, benchmark reports).
+/// </summary>
+public static class AtomicFile
 {
     public static void WriteAllText(string path, string text)
     {
