@@ -7,8 +7,8 @@
 #   sanitize         compute-sanitizer memcheck over sn_tests_cuda
 #   bench-native     cuBLAS F16 GEMV at LLaMA-7B shapes + device copy bandwidth (sn_bench_cuda)
 #   bench-lut        the LUT-GEMV kernels against cuBLAS fp16 (sn_bench_cuda --lut)
-#   eval=NAME        squeeze eval models/NAME --device cuda (WikiText-2; e.g. a quantized folder
-#                    packed with ./build.sh gpu-bundle --model-dir DIR)
+#   eval=NAME[:LIMIT] squeeze eval models/NAME --device cuda (WikiText-2, LIMIT windows; e.g. a
+#                    quantized folder packed with ./build.sh gpu-bundle --model-dir DIR)
 #   verify=NAME      squeeze verify models/NAME --device cuda (reference ids, logits, full WikiText-2 ppl)
 #   decode=CONFIG    squeeze bench decode --synthetic configs/CONFIG --device cuda --context 2048
 #   decode-real=NAME squeeze bench decode models/NAME --device cuda
@@ -59,7 +59,8 @@ for step in "$@"; do
         bench-lut)
             run bench-lut "$BUILD/sn_bench_cuda" --lut ;;
         eval=*)
-            name="${step#eval=}"; run "eval-$name" "$SQUEEZE" eval "$B/models/$name" --device cuda --dataset wikitext2 ;;
+            spec="${step#eval=}"; IFS=: read -r name limit <<< "$spec"
+            run "eval-$name" "$SQUEEZE" eval "$B/models/$name" --device cuda --dataset wikitext2 ${limit:+--limit "$limit"} ;;
         verify=*)
             name="${step#verify=}"; run "verify-$name" "$SQUEEZE" verify "$B/models/$name" --device cuda ;;
         decode=*)
