@@ -47,6 +47,7 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
+#include <type_traits>
 
 namespace sn::cuda {
 namespace {
@@ -148,104 +149,114 @@ __device__ __forceinline__ float bias_at(const LutGemvProblem& p, int64_t n) {
     }
 }
 
-// The sparse part is processed in chunks of one entry per thread, kSparseRowsPerPass rows of x
-// at a time; the first kSparseAhead chunks are fetched before the dense loop.
-constexpr int kSparseRowsPerPass = 4;
-constexpr int kSparseAhead = 2;  // sparse_part indexes the prefetched chunks with constants for 2
-static_assert(kSparseAhead == 2, "sparse_part's constant indexing assumes two prefetched chunks");
+// The sparse part is processed in windows of kSparseWindow entries (kSparseWindow / threads per
+// thread), kSparseRowsPerPass rows of x at a time. The tile's first window is copied into shared
+// memory with cp.async before the dense loop, so its memory latency hides behind the loop; later
+// windows (tiles with very long rows) are loaded after it.
+constexpr int kSparseRowsPerPass = 2;
+constexpr int kSparseWindow = 2048;
 
-// The tile's CSR range and the entries of its first kSparseAhead chunks, requested before the
-// dense loop so that their memory latency hides behind it.
-struct SparseAhead {
-    int64_t begin = 0, end = 0;
-    int32_t row = 0;  // thread r <= 16: rows[n0 + r] (clamped to N)
-    int32_t column[kSparseAhead];
-    __half value[kSparseAhead];
+// cp.async of 4 bytes (a column index, or two F16 values).
+__device__ __forceinline__ void copy_word_async(void* shared_word, const void* address) {
+    const uint32_t slot = static_cast<uint32_t>(__cvta_generic_to_shared(shared_word));
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(slot), "l"(address) : "memory");
+}
+
+struct SparseShared {
+    int32_t row[lut::kTileRows + 1];               // rows[n0 .. n0 + 16] (clamped to N)
+    int32_t column[kSparseWindow];                 // the first window's columns
+    uint32_t value_words[kSparseWindow / 2 + 1];   // its values, as the 4-byte words that hold them
+    float product[kSparseWindow][kSparseRowsPerPass];
 };
 
+// Issues the copies of the tile's row pointers and first window (not committed: the caller's next
+// commit group carries them). Returns the tile's entry range [begin, end).
 template <int kThreads>
-__device__ __forceinline__ SparseAhead fetch_sparse(const LutGemvProblem& p, int64_t n0) {
-    SparseAhead ahead{};
-    ahead.begin = p.rows[n0];
-    ahead.end = p.rows[n0 + lut::kTileRows < p.n ? n0 + lut::kTileRows : p.n];
-    if (ahead.begin < 0 || ahead.end < ahead.begin || ahead.end > p.nnz) {
-        if (threadIdx.x == 0) report_bad_value(p.data_error, static_cast<OpId>(p.op), n0, ahead.end, p.nnz);
-        ahead.begin = ahead.end = 0;
+__device__ __forceinline__ void stage_sparse(const LutGemvProblem& p, int64_t n0, SparseShared& shared,
+                                             int64_t& begin, int64_t& end) {
+    begin = p.rows[n0];
+    end = p.rows[n0 + lut::kTileRows < p.n ? n0 + lut::kTileRows : p.n];
+    if (begin < 0 || end < begin || end > p.nnz) {
+        if (threadIdx.x == 0) report_bad_value(p.data_error, static_cast<OpId>(p.op), n0, end, p.nnz);
+        begin = end = 0;
     }
-    if (threadIdx.x <= lut::kTileRows) ahead.row = p.rows[n0 + threadIdx.x < p.n ? n0 + threadIdx.x : p.n];
-#pragma unroll
-    for (int c = 0; c < kSparseAhead; ++c) {
-        const int64_t e = ahead.begin + c * kThreads + threadIdx.x;
-        ahead.column[c] = e < ahead.end ? p.cols[e] : 0;
-        ahead.value[c] = e < ahead.end ? static_cast<const __half*>(p.vals)[e] : __half{};
+    if (threadIdx.x <= lut::kTileRows) {
+        copy_word_async(&shared.row[threadIdx.x], p.rows + (n0 + threadIdx.x < p.n ? n0 + threadIdx.x : p.n));
     }
-    return ahead;
+    const int64_t staged = end - begin < kSparseWindow ? end - begin : kSparseWindow;
+    for (int64_t s = threadIdx.x; s < staged; s += kThreads) copy_word_async(&shared.column[s], p.cols + begin + s);
+    // Values are 2 bytes: copy the aligned words covering [begin, begin + staged) (vals 4-byte aligned).
+    const uint32_t* value_words = static_cast<const uint32_t*>(p.vals);
+    const int64_t first_word = begin / 2, words = staged > 0 ? (begin + staged - 1) / 2 - first_word + 1 : 0;
+    for (int64_t w = threadIdx.x; w < words; w += kThreads) {
+        const int64_t word = first_word + w;
+        if (2 * word + 1 < p.nnz) {
+            copy_word_async(&shared.value_words[w], value_words + word);
+        } else {  // the last value ends the tensor: its word would reach 2 bytes past it
+            shared.value_words[w] = __half_as_ushort(static_cast<const __half*>(p.vals)[2 * word]);
+        }
+    }
 }
 
 // The sparse part of tile rows n0 .. n0+15 for every row m of x: sparse[m][r] = Σ vals·x[m, col]
-// over row n0 + r's entries. Balanced over the block whatever the rows' counts: each thread takes
-// one entry per chunk and its products go to shared memory, then one warp per tile row sums its
-// row's products from shared memory in a fixed order (deterministic). A row with 50x the mean
-// count costs its warp a few more shared-memory loads, not a chain of global loads.
+// over row n0 + r's entries. Balanced over the block whatever the rows' counts: threads take the
+// window's entries in turn and put their products in shared memory, then one warp per tile row
+// sums its row's products in a fixed order (deterministic). A row with 50x the mean count costs
+// its warp a few more shared-memory loads, not a chain of global loads. The staged window must
+// have landed (cp.async.wait_group 0 + barrier) before this runs.
 template <int kThreads, int kRowsX>
-__device__ __forceinline__ void sparse_part(const LutGemvProblem& p, int64_t n0, const SparseAhead& ahead,
-                                            float (&sparse)[kRowsX][16], int32_t* sparse_row,
-                                            float (*product)[kSparseRowsPerPass]) {
+__device__ __forceinline__ void sparse_part(const LutGemvProblem& p, int64_t n0, int64_t begin, int64_t end,
+                                            SparseShared& shared, float (&sparse)[kRowsX][16]) {
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     constexpr int kWarps = kThreads / 32;
+    constexpr int kRowsPerWarp = (lut::kTileRows + kWarps - 1) / kWarps;
     const __half* x = static_cast<const __half*>(p.x);
     const __half* vals = static_cast<const __half*>(p.vals);
-    if (threadIdx.x <= lut::kTileRows) sparse_row[threadIdx.x] = ahead.row;
-    const int64_t begin = ahead.begin, end = ahead.end;
-    // Each warp's rows: r = warp, warp + kWarps, ...; their sums over all chunks of a pass.
-    constexpr int kRowsPerWarp = (lut::kTileRows + kWarps - 1) / kWarps;
+    const int64_t first_word = begin / 2;
     for (int m0 = 0; m0 < p.m; m0 += kSparseRowsPerPass) {
         float acc[kRowsPerWarp][kSparseRowsPerPass] = {};
-        int c = 0;
-        for (int64_t chunk = begin; chunk < end; chunk += kThreads, ++c) {
-            const int64_t e = chunk + threadIdx.x;
-            float prod[kSparseRowsPerPass] = {};
-            if (e < end) {
+        for (int64_t window = begin; window < end; window += kSparseWindow) {
+            const bool staged = window == begin;
+            const int64_t stop = end < window + kSparseWindow ? end : window + kSparseWindow;
+            if (!staged) __syncthreads();  // the previous window's products are consumed
+            for (int64_t e = window + threadIdx.x; e < stop; e += kThreads) {
+                const int64_t s = e - window;
                 int64_t column;
                 float value;
-                if (c < kSparseAhead) {
-                    // Constant indices only (a dynamic index would put the arrays in local memory).
-                    column = c == 0 ? ahead.column[0] : ahead.column[kSparseAhead - 1];
-                    value = __half2float(c == 0 ? ahead.value[0] : ahead.value[kSparseAhead - 1]);
+                if (staged) {
+                    column = shared.column[s];
+                    const uint32_t word = shared.value_words[e / 2 - first_word];
+                    value = __half2float(__ushort_as_half(static_cast<unsigned short>(e % 2 == 0 ? word : word >> 16)));
                 } else {
                     column = p.cols[e];
                     value = __half2float(vals[e]);
                 }
-                if (column >= 0 && column < p.k) {
+                const bool valid = column >= 0 && column < p.k;
+                if (!valid && m0 == 0) report_bad_value(p.data_error, static_cast<OpId>(p.op), e, column, p.k);
 #pragma unroll
-                    for (int mm = 0; mm < kSparseRowsPerPass; ++mm) {
-                        if (m0 + mm < p.m) prod[mm] = value * __half2float(x[(m0 + mm) * p.k + column]);
-                    }
-                } else if (m0 == 0) {
-                    report_bad_value(p.data_error, static_cast<OpId>(p.op), e, column, p.k);
+                for (int mm = 0; mm < kSparseRowsPerPass; ++mm) {
+                    shared.product[s][mm] =
+                        valid && m0 + mm < p.m ? value * __half2float(x[(m0 + mm) * p.k + column]) : 0.0f;
                 }
             }
-            __syncthreads();  // the previous chunk's products are consumed (and sparse_row written)
-#pragma unroll
-            for (int mm = 0; mm < kSparseRowsPerPass; ++mm) product[threadIdx.x][mm] = prod[mm];
             __syncthreads();
 #pragma unroll
             for (int i = 0; i < kRowsPerWarp; ++i) {
                 const int r = warp + i * kWarps;
                 if (r >= lut::kTileRows) break;
-                const int64_t row_begin = sparse_row[r];
-                int64_t row_end = sparse_row[r + 1];
+                const int64_t row_begin = shared.row[r];
+                int64_t row_end = shared.row[r + 1];
                 if (row_end < row_begin) {
-                    if (lane == 0 && m0 == 0 && chunk == begin) {
+                    if (lane == 0 && m0 == 0 && staged) {
                         report_bad_value(p.data_error, static_cast<OpId>(p.op), n0 + r + 1, row_end, p.nnz);
                     }
                     row_end = row_begin;
                 }
-                const int64_t from = row_begin > chunk ? row_begin : chunk;
-                const int64_t to = row_end < chunk + kThreads ? row_end : chunk + kThreads;
+                const int64_t from = row_begin > window ? row_begin : window;
+                const int64_t to = row_end < stop ? row_end : stop;
                 for (int64_t j = from + lane; j < to; j += 32) {
 #pragma unroll
-                    for (int mm = 0; mm < kSparseRowsPerPass; ++mm) acc[i][mm] += product[j - chunk][mm];
+                    for (int mm = 0; mm < kSparseRowsPerPass; ++mm) acc[i][mm] += shared.product[j - window][mm];
                 }
             }
         }
@@ -259,6 +270,7 @@ __device__ __forceinline__ void sparse_part(const LutGemvProblem& p, int64_t n0,
                 if (lane == 0 && m0 + mm < kRowsX) sparse[m0 + mm][r] = total;
             }
         }
+        __syncthreads();  // this pass's products are consumed before the next pass writes them
     }
 }
 
@@ -287,8 +299,8 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
     extern __shared__ uint4 shared_ring[];  // [kWarps][kStages][kBits][32 lanes]: the code ring
     __shared__ float partial[kWarps][kRowsX][lut::kTileRows];
     __shared__ float sparse[kRowsX][lut::kTileRows];
-    __shared__ int32_t sparse_row[lut::kTileRows + 1];
-    __shared__ float sparse_product[kThreads][kSparseRowsPerPass];
+    // Only the sparse instantiation holds the staging area (it would cost the dense one occupancy).
+    __shared__ std::conditional_t<kSparse, SparseShared, char> sparse_shared;
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     const int g = lane / 4, t = lane % 4;
     const int64_t n0 = static_cast<int64_t>(blockIdx.x) * lut::kTileRows;
@@ -318,8 +330,15 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
         }
         commit_copies();
     };
+    // The first kStages − 1 units; the sparse part's first window travels in the last group.
+    int64_t sparse_begin = 0, sparse_end = 0;
 #pragma unroll
-    for (int i = 0; i < kStages - 1; ++i) fetch(i);
+    for (int i = 0; i < kStages - 1; ++i) {
+        if constexpr (kSparse) {
+            if (i == kStages - 2) stage_sparse<kThreads>(p, n0, sparse_shared, sparse_begin, sparse_end);
+        }
+        fetch(i);
+    }
 
     RowTable<kBits> row_g, row_g8;
     row_g.load(lut_rows + (n0 + g) * (1 << kBits), n0 + g < p.n);
@@ -339,9 +358,6 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
     uint4 x_next[8][kNTiles];
     if constexpr (kPrefetchX) load_x_unit<kNTiles>(x_next, x_lane, x_live, warp * static_cast<int>(lut::kUnitK), k_total);
 
-    // The sparse entries are requested now and used after the dense loop.
-    SparseAhead ahead{};
-    if constexpr (kSparse) ahead = fetch_sparse<kThreads>(p, n0);
 
     // Independent accumulator sets, used in turn: consecutive mmas into one accumulator wait for
     // each other (the mma's latency), sets in turn let them overlap.
@@ -404,7 +420,11 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
         partial[warp][8 * j + 2 * t][g + 8] = c[0][j][2];
         partial[warp][8 * j + 2 * t + 1][g + 8] = c[0][j][3];
     }
-    if constexpr (kSparse) sparse_part<kThreads, kRowsX>(p, n0, ahead, sparse, sparse_row, sparse_product);
+    if constexpr (kSparse) {
+        wait_copies<0>();  // this thread's staged sparse window (and any empty trailing groups)
+        __syncthreads();   // everyone's
+        sparse_part<kThreads, kRowsX>(p, n0, sparse_begin, sparse_end, sparse_shared, sparse);
+    }
     __syncthreads();
 
     for (int index = threadIdx.x; index < kRowsX * lut::kTileRows; index += kThreads) {

@@ -94,6 +94,9 @@ sn_status lut_matmul(Context& context, const LutMatmulArgs& args) {
     problem.packed = args.qweight->data_as<const int32_t>();
     problem.lut = args.lut->data();
     if (args.sparse_rows != nullptr) {
+        // The kernel stages values 4 bytes at a time (cp.async): the values must start 4-byte aligned.
+        SN_CHECK(reinterpret_cast<uintptr_t>(args.sparse_vals->data()) % 4 == 0, SN_ERR_UNSUPPORTED,
+                 "sparse_vals must start 4-byte aligned on the CUDA backend (a view at an odd offset?)");
         problem.rows = args.sparse_rows->data_as<const int32_t>();
         problem.cols = args.sparse_cols->data_as<const int32_t>();
         problem.vals = args.sparse_vals->data();
