@@ -318,6 +318,20 @@ SN_API sn_status sn_matmul_add(sn_context* context, const sn_tensor* x, const sn
                                const sn_tensor* bias, sn_tensor* out);
 
 /**
+ * Gated MLP input (LLaMA/Mistral): out[M, I] = silu(g) · u elementwise, where g | u = x[M, K] ·
+ * weight[2I, K]ᵀ (+ bias[2I]) and weight stacks gate_proj's I rows over up_proj's I rows (bias
+ * likewise): g is columns 0 .. I−1 of the product, u columns I .. 2I−1. g and u are rounded to
+ * out's dtype before the activation, so the result is that of sn_matmul into [M, 2I] followed by
+ * sn_swiglu of its two halves, without the [M, 2I] intermediate. On CUDA, F16 with M <= 8 (decode)
+ * is one GEMV launch with the activation in its epilogue; otherwise the product goes through the
+ * context's preallocated scratch in row slices (nothing is allocated). weight may be F32, F16 or
+ * BF16 (on CUDA x, weight and out share one dtype); bias is optional (NULL). x and out must not
+ * alias.
+ */
+SN_API sn_status sn_matmul_swiglu(sn_context* context, const sn_tensor* x, const sn_tensor* weight,
+                                  const sn_tensor* bias, sn_tensor* out);
+
+/**
  * out = a + b elementwise. b has a's shape, or is 1-D with a's last dimension (broadcast over
  * rows, e.g. a bias). out may alias a.
  */
@@ -390,6 +404,27 @@ SN_API sn_status sn_embedding(sn_context* context, const sn_tensor* table, const
  */
 SN_API sn_status sn_kv_write(sn_context* context, const sn_tensor* src, const sn_tensor* positions,
                              sn_tensor* cache);
+
+/**
+ * A layer's attention inputs in one operation (one kernel launch on CUDA): RoPE on q and k, then
+ * k and v into the caches. Exactly
+ *   sn_rope(q, positions, theta, q); sn_rope(k, positions, theta, k);
+ *   sn_kv_write(k, positions, k_cache); sn_kv_write(v, positions, v_cache)
+ * (the same rotation and dtype conversions; bit for bit on the CPU backend).
+ *   q:         [T, Hq, Dh]   rotated in place
+ *   k:         [T, Hkv, Dh]  rotated in place, then written to k_cache
+ *   v:         [T, Hkv, Dh]  written to v_cache
+ *   positions: I32 [T]       (read on the device: graph-safe)
+ *   k_cache, v_cache: [S, Hkv, Dh]
+ * theta > 0 rotates (Dh even); theta = 0 rotates nothing (learned absolute positions, e.g. OPT)
+ * and only writes the caches. q, k and v share one float dtype, the two caches share one float
+ * dtype (converted as sn_kv_write does). No two of the tensors may overlap. A position outside
+ * [0, S) is an error before anything is written on the CPU backend; on CUDA (device code cannot
+ * report it) q and k are still rotated, that row is not written, and the next
+ * sn_context_synchronize or download returns the error.
+ */
+SN_API sn_status sn_rope_kv_write(sn_context* context, sn_tensor* q, sn_tensor* k, const sn_tensor* v,
+                                  const sn_tensor* positions, float theta, sn_tensor* k_cache, sn_tensor* v_cache);
 
 /**
  * Causal multi-head attention over a KV cache (GQA and sliding window supported).

@@ -14,12 +14,25 @@
 // and finish with out = acc / l. Lane `lane` of a warp owns output dims lane + 32·c, c < kChunks
 // (kChunks = ceil(Dh / 32) rounded up to 1, 2, 4 or 8: Dh <= 256).
 //
-// Decode (T <= kDecodeMaxTokens): grid (splits, Hq, T), kDecodeWarps warps per block.
-//   The key range [0, S) is cut into `splits` equal parts so that long caches spread over the
-//   SMs (flash-decoding); inside a block, warp w takes keys w, w + 4, ... of its part: the 32
-//   lanes each multiply Dh/32 elements and a warp reduction gives the score. The block merges its
-//   warps' states; with one split it writes out directly, else (m, l, acc) go to the context's
-//   scratch [T][Hq][splits][2 + Dh] and attention_combine_kernel merges the splits.
+// Decode (T <= kDecodeMaxTokens): one launch, grid (splits, Hq, T), kDecodeWarps warps per block.
+//   The key range [0, S) is cut into `splits` equal parts of keys_per_split keys so that long
+//   caches spread over the SMs (flash-decoding); inside a block, warp w takes keys w, w + 4, ... of
+//   its part: the 32 lanes each multiply Dh/32 elements and a warp reduction gives the score. The
+//   block merges its warps' states.
+//   The grid is sized for the cache's capacity S, not for the current length: the decode step is
+//   captured once into a CUDA graph and replayed while the context grows, so the launch cannot
+//   depend on the position (it lives on the device). Each row instead reads its position and
+//   takes part only with the splits that hold its keys, first_split .. last_split; the other
+//   blocks return at once. Then, per (row, head):
+//     - one split (a short context, or a short window): that block writes out directly;
+//     - several: each writes (m, l, acc) to the context's scratch [T][Hq][splits][2 + Dh], makes
+//       it visible (__threadfence) and counts itself on the row's arrival counter (atomicAdd);
+//       the block that arrives last merges the row's splits (combine_splits) and resets the
+//       counter to 0 for the next launch ("last block reduces": no second kernel, no host
+//       decision). The merge runs over the splits in index order whichever block is last, so
+//       the result is deterministic and the same as a separate combine kernel's.
+//   The counters (cuda/state.h: attention_counters, zeroed when the context is created) are
+//   always back at 0 when a launch ends, since every participating block of every row arrives.
 // Prefill (T > kDecodeMaxTokens): grid (ceil(T / kPrefillRows), Hq), one warp per query row.
 //   The block walks the union of its rows' key ranges in tiles of kKeys keys, staged in shared
 //   memory as float (K rows padded to Dh + 1 floats so that lanes reading different keys hit
@@ -46,14 +59,37 @@ __device__ __forceinline__ int first_key(int position, int window) {
     return window > 0 ? max(0, position - window + 1) : 0;
 }
 
+// Merges the splits first .. last of one (row, head) from their partial results (m, l, acc[Dh])
+// into out_row, in split order: weight_s = e^(m_s − M) with M the largest m_s; out = Σ weight_s·acc_s
+// / Σ weight_s·l_s. A split whose m is −inf saw no finite score and adds nothing. The partials
+// were written by other blocks of this launch: read through L2 (__ldcg), never a stale L1 line.
+template <class T>
+__device__ void combine_splits(const float* partials, int first, int last, int head_dim, T* out_row) {
+    const int64_t stride = head_dim + 2;
+    float maximum = -INFINITY;
+    for (int s = first; s <= last; ++s) maximum = fmaxf(maximum, __ldcg(partials + s * stride));
+    for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
+        float total = 0.0f, value = 0.0f;
+        for (int s = first; s <= last; ++s) {
+            const float split_max = __ldcg(partials + s * stride);
+            if (split_max == -INFINITY) continue;
+            const float weight = expf(split_max - maximum);
+            total += __ldcg(partials + s * stride + 1) * weight;
+            value += __ldcg(partials + s * stride + 2 + d) * weight;
+        }
+        out_row[d] = from_float<T>(total > 0.0f ? value / total : 0.0f);
+    }
+}
+
 template <class T, int kChunks>
 __global__ void __launch_bounds__(kDecodeWarps * 32)
     attention_decode_kernel(const T* q, const int32_t* positions, const T* k, const T* v, T* out, float* partials,
-                            int q_heads, int kv_heads, int head_dim, int cache_len, int window, float scale,
-                            int splits, int keys_per_split, DataError* error) {
+                            unsigned* counters, int q_heads, int kv_heads, int head_dim, int cache_len, int window,
+                            float scale, int splits, int keys_per_split, DataError* error) {
     __shared__ float warp_max_s[kDecodeWarps];
     __shared__ float warp_sum_s[kDecodeWarps];
     __shared__ float warp_acc_s[kDecodeWarps][kChunks * 32];
+    __shared__ bool last_s;
     const int split = blockIdx.x, head = blockIdx.y, t = blockIdx.z;
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     const int kv_head = head / (q_heads / kv_heads);
@@ -62,14 +98,22 @@ __global__ void __launch_bounds__(kDecodeWarps * 32)
     if (!valid && split == 0 && head == 0 && threadIdx.x == 0) {
         report_bad_value(error, OpId::attention, t, position, cache_len);
     }
-    // This split's share of the row's keys; empty when the row sees none of them.
+    // The splits holding the row's keys [first_key, position]; an invalid row is "one split" (0)
+    // with no keys, which writes zeros. Uniform over the block, so returning here is safe.
+    int first_split = 0, last_split = 0;
+    if (valid) {
+        first_split = first_key(position, window) / keys_per_split;
+        last_split = position / keys_per_split;
+    }
+    if (split < first_split || split > last_split) return;
     int begin = 0, end = 0;
     if (valid) {
         begin = max(first_key(position, window), split * keys_per_split);
         end = min(position + 1, (split + 1) * keys_per_split);
     }
 
-    const int64_t row_offset = (static_cast<int64_t>(t) * q_heads + head) * head_dim;
+    const int64_t row = static_cast<int64_t>(t) * q_heads + head;
+    const int64_t row_offset = row * head_dim;
     float query[kChunks];
 #pragma unroll
     for (int c = 0; c < kChunks; ++c) {
@@ -120,42 +164,43 @@ __global__ void __launch_bounds__(kDecodeWarps * 32)
         warp_weight[w] = warp_max_s[w] == -INFINITY ? 0.0f : expf(warp_max_s[w] - block_max);
         total += warp_sum_s[w] * warp_weight[w];
     }
-    float* partial = partials + ((static_cast<int64_t>(t) * q_heads + head) * splits + split) * (head_dim + 2);
+    const bool alone = first_split == last_split;
+    float* row_partials = partials + row * splits * (head_dim + 2);
+    float* partial = row_partials + static_cast<int64_t>(split) * (head_dim + 2);
     for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
         float value = 0.0f;
 #pragma unroll
         for (int w = 0; w < kDecodeWarps; ++w) value += warp_acc_s[w][d] * warp_weight[w];
-        if (splits == 1) {
+        if (alone) {
             out[row_offset + d] = from_float<T>(total > 0.0f ? value / total : 0.0f);
         } else {
             partial[2 + d] = value;
         }
     }
-    if (splits > 1 && threadIdx.x == 0) {
+    if (alone) return;
+    if (threadIdx.x == 0) {
         partial[0] = block_max;
         partial[1] = total;
     }
-}
 
-// Merges the decode splits of one (row, head): grid (Hq, T).
-template <class T>
-__global__ void attention_combine_kernel(const float* partials, T* out, int q_heads, int head_dim, int splits) {
-    const int64_t row = static_cast<int64_t>(blockIdx.y) * q_heads + blockIdx.x;
-    const int64_t stride = head_dim + 2;
-    const float* base = partials + row * splits * stride;
-    float maximum = -INFINITY;
-    for (int s = 0; s < splits; ++s) maximum = fmaxf(maximum, base[s * stride]);
-    for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
-        float total = 0.0f, value = 0.0f;
-        for (int s = 0; s < splits; ++s) {
-            const float split_max = base[s * stride];
-            if (split_max == -INFINITY) continue;  // a split with none of the row's keys
-            const float weight = expf(split_max - maximum);
-            total += base[s * stride + 1] * weight;
-            value += base[s * stride + 2 + d] * weight;
+    // Last block reduces. Each thread fences its own partial writes before thread 0 counts the
+    // block (release); the block that sees every other split already counted fences again
+    // (acquire) before any of its threads reads their partials.
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        const unsigned parts = static_cast<unsigned>(last_split - first_split + 1);
+        const bool last = atomicAdd(&counters[row], 1u) == parts - 1;
+        if (last) {
+            counters[row] = 0;  // every part has arrived: ready for the next launch
+            __threadfence();
         }
-        out[row * head_dim + d] = from_float<T>(total > 0.0f ? value / total : 0.0f);
+        last_s = last;
     }
+    __syncthreads();
+    if (!last_s) return;
+    __threadfence();
+    combine_splits<T>(row_partials, first_split, last_split, head_dim, out + row_offset);
 }
 
 template <class T, int kChunks, int kKeys>
@@ -311,21 +356,18 @@ sn_status attention(Context& context, const AttentionArgs& args) {
                 splits = std::max<int64_t>(splits, 1);
                 const int64_t keys_per_split = (cache_len + splits - 1) / splits;
                 splits = (cache_len + keys_per_split - 1) / keys_per_split;  // no empty trailing split
+                // One arrival counter per (row, head): T·Hq <= kDecodeMaxTokens · 65535 fits the
+                // context's counters (cuda/state.h); checked all the same.
+                SN_CHECK(rows <= static_cast<int64_t>(state.attention_counter_count), SN_ERR_INTERNAL,
+                         "decode attention needs %lld split counters, the context has %zu",
+                         static_cast<long long>(rows), state.attention_counter_count);
                 const dim3 grid(static_cast<unsigned>(splits), static_cast<unsigned>(q_heads),
                                 static_cast<unsigned>(tokens));
                 attention_decode_kernel<T, kChunks><<<grid, kDecodeWarps * 32, 0, state.stream>>>(
-                    q, positions, k, v, out, state.scratch, static_cast<int>(q_heads), static_cast<int>(kv_heads),
-                    static_cast<int>(head_dim), static_cast<int>(cache_len), window, args.scale,
-                    static_cast<int>(splits), static_cast<int>(keys_per_split), state.data_error_device);
+                    q, positions, k, v, out, state.scratch, state.attention_counters, static_cast<int>(q_heads),
+                    static_cast<int>(kv_heads), static_cast<int>(head_dim), static_cast<int>(cache_len), window,
+                    args.scale, static_cast<int>(splits), static_cast<int>(keys_per_split), state.data_error_device);
                 SN_CUDA_CHECK_LAUNCH("attention_decode_kernel");
-                if (splits > 1) {
-                    const dim3 combine_grid(static_cast<unsigned>(q_heads), static_cast<unsigned>(tokens));
-                    const int threads = static_cast<int>(std::min<int64_t>(256, (head_dim + 31) / 32 * 32));
-                    attention_combine_kernel<T><<<combine_grid, threads, 0, state.stream>>>(
-                        state.scratch, out, static_cast<int>(q_heads), static_cast<int>(head_dim),
-                        static_cast<int>(splits));
-                    SN_CUDA_CHECK_LAUNCH("attention_combine_kernel");
-                }
                 return SN_OK;
             }
             // 16 keys per tile for Dh > 128 keeps the tiles within the default 48 KB of shared memory.

@@ -40,6 +40,19 @@
 //
 // Lanes whose W row is past N or whose x row is past M load nothing and contribute zeros; so do
 // chunks past K (K a multiple of 8, not necessarily of 32).
+//
+// SwiGLU epilogue (sn_matmul_swiglu, `swiglu`): W [2I, K] stacks the gate rows over the up rows
+// and out is [M, I]. Block b owns the 4 output columns j0 = 4b .. 4b+3 and reads, as its 8 rows,
+// both halves of them, so one block holds complete (g, u) pairs:
+//
+//     lane group g:   0      1      2      3    |   4        5        6        7
+//     W row:         j0    j0+1   j0+2   j0+3   |  I+j0    I+j0+1   I+j0+2   I+j0+3
+//                    (gate rows)                |  (up rows)
+//
+// The stream over W is the same (8 rows of K, one per lane group; which 8 does not matter to the
+// bandwidth), and so is each row's sum; the epilogue then rounds g and u to F16 (what sn_matmul
+// would have stored) and writes silu(g)·u, so the result equals the GEMV into [M, 2I] followed by
+// sn_swiglu, without writing and re-reading the [M, 2I] product and without the second launch.
 #include "kernels/gemv.h"
 
 #include <cuda_bf16.h>
@@ -53,6 +66,7 @@ namespace {
 constexpr int kTile = 8;            // the n of the mma tile: W rows (and x rows) one warp covers
 constexpr int kHalvesPerChunk = 8;  // one 16-byte load
 constexpr int kChunksPerGroup = 4;  // lanes t = 0..3 of one W row
+constexpr int kPairs = kTile / 2;   // SwiGLU: output columns per block (a gate and an up row each)
 
 // 16 bytes of W at `address` (16-byte aligned), read once: not kept in L1; with kEvictFirst
 // also marked first to go from L2. Volatile with a memory clobber, like griddepcontrol.wait, so
@@ -109,18 +123,36 @@ __device__ __forceinline__ void store_out(__half* at, float value) {
 __device__ __forceinline__ void store_out(float* at, float value) {
     *at = value;
 }
+// A value as store_out would keep it in F16 out (the only out of the SwiGLU epilogue).
+__device__ __forceinline__ float rounded_as_out(const __half*, float value) {
+    return __half2float(__float2half_rn(value));
+}
+// silu(g)·u with elementwise.cu's silu (x / (1 + e^-x)), so that the fused epilogue computes what
+// the GEMV + sn_swiglu pair computed.
+__device__ __forceinline__ float silu_times(float gate, float up) {
+    return gate / (1.0f + expf(-gate)) * up;
+}
 
-// Out: __half or float. The problem satisfies gemv_f16_fits.
-template <class Out, int kWarps, int kUnroll, bool kEvictFirst>
+// Out: __half or float (kSwiglu: __half only). The problem satisfies gemv_f16_fits.
+template <class Out, int kWarps, int kUnroll, bool kEvictFirst, bool kSwiglu>
 __global__ void __launch_bounds__(kWarps * 32) gemv_f16_kernel(const GemvProblem p) {
     static_assert(kWarps * 32 >= kTile * kTile, "the epilogue needs one thread per (m, n)");
-    __shared__ float partial[kWarps][kTile][kTile];  // [warp][m][n - n0]
+    __shared__ float partial[kWarps][kTile][kTile];  // [warp][m][W row of the block]
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     const int g = lane / 4, t = lane % 4;
     const int64_t n0 = static_cast<int64_t>(blockIdx.x) * kTile;
-    const bool w_row_live = n0 + g < p.n;  // this lane's W row (output column n0 + g)
-    const bool x_row_live = g < p.m;       // this lane's x row (output row g)
-    const __half* w_row = static_cast<const __half*>(p.weight) + (w_row_live ? n0 + g : 0) * p.k;
+    // This lane's W row: n0 + g (output column n0 + g), or for SwiGLU the gate (g < 4) or up
+    // (g >= 4) row of output column j0 + g % 4 (the drawing above).
+    int64_t w_row_index = n0 + g;
+    bool w_row_live = w_row_index < p.n;
+    if constexpr (kSwiglu) {
+        const int64_t columns = p.n / 2;
+        const int64_t column = static_cast<int64_t>(blockIdx.x) * kPairs + g % kPairs;
+        w_row_live = column < columns;
+        w_row_index = column + (g < kPairs ? 0 : columns);
+    }
+    const bool x_row_live = g < p.m;  // this lane's x row (output row g)
+    const __half* w_row = static_cast<const __half*>(p.weight) + (w_row_live ? w_row_index : 0) * p.k;
     const __half* x_row = static_cast<const __half*>(p.x) + (x_row_live ? g : 0) * p.k;
     const int64_t chunks = p.k / kHalvesPerChunk;
     const int64_t groups = (chunks + kChunksPerGroup - 1) / kChunksPerGroup;
@@ -158,7 +190,29 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_f16_kernel(const GemvProblem
     partial[warp][g][2 * t] = c[0];
     partial[warp][g][2 * t + 1] = c[1];
     __syncthreads();
-    if (threadIdx.x < kTile * kTile) {
+    if constexpr (kSwiglu) {
+        // One thread per (m, pair): column `pair` of partial is the gate row, `pair + kPairs` the
+        // up row of output column j0 + pair; each summed over the warps in the plain epilogue's order.
+        if (threadIdx.x < kTile * kPairs) {
+            const int m = threadIdx.x / kPairs, pair = threadIdx.x % kPairs;
+            const int64_t columns = p.n / 2;
+            const int64_t j = static_cast<int64_t>(blockIdx.x) * kPairs + pair;
+            if (m < p.m && j < columns) {
+                float gate = 0.0f, up = 0.0f;
+#pragma unroll
+                for (int w_index = 0; w_index < kWarps; ++w_index) {
+                    gate += partial[w_index][m][pair];
+                    up += partial[w_index][m][pair + kPairs];
+                }
+                if (p.bias_dtype != GemvBias::none) {
+                    gate += bias_at(p, j);
+                    up += bias_at(p, columns + j);
+                }
+                Out* at = static_cast<Out*>(p.out) + m * columns + j;
+                store_out(at, silu_times(rounded_as_out(at, gate), rounded_as_out(at, up)));
+            }
+        }
+    } else if (threadIdx.x < kTile * kTile) {
         const int m = threadIdx.x / kTile, column = threadIdx.x % kTile;
         const int64_t n = n0 + column;
         if (m < p.m && n < p.n) {
@@ -173,10 +227,12 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_f16_kernel(const GemvProblem
     }
 }
 
-template <class Out, int kWarps, int kUnroll, bool kEvictFirst>
+template <class Out, int kWarps, int kUnroll, bool kEvictFirst, bool kSwiglu>
 cudaError_t launch(const GemvProblem& p, cudaStream_t stream, bool programmatic_launch) {
     cudaLaunchConfig_t config{};
-    config.gridDim = dim3(static_cast<unsigned>((p.n + kTile - 1) / kTile));
+    // A block per 8 rows of W: 8 output columns, or 4 gate|up pairs.
+    const int64_t blocks = kSwiglu ? (p.n / 2 + kPairs - 1) / kPairs : (p.n + kTile - 1) / kTile;
+    config.gridDim = dim3(static_cast<unsigned>(blocks));
     config.blockDim = dim3(kWarps * 32);
     config.stream = stream;
     cudaLaunchAttribute attribute{};
@@ -186,13 +242,17 @@ cudaError_t launch(const GemvProblem& p, cudaStream_t stream, bool programmatic_
         config.attrs = &attribute;
         config.numAttrs = 1;
     }
-    return cudaLaunchKernelEx(&config, gemv_f16_kernel<Out, kWarps, kUnroll, kEvictFirst>, p);
+    return cudaLaunchKernelEx(&config, gemv_f16_kernel<Out, kWarps, kUnroll, kEvictFirst, kSwiglu>, p);
 }
 
 template <int kWarps, int kUnroll, bool kEvictFirst>
 cudaError_t launch_config(const GemvProblem& p, cudaStream_t stream, bool programmatic_launch) {
-    return p.out_f32 ? launch<float, kWarps, kUnroll, kEvictFirst>(p, stream, programmatic_launch)
-                     : launch<__half, kWarps, kUnroll, kEvictFirst>(p, stream, programmatic_launch);
+    if (p.swiglu) {
+        if (p.n % 2 != 0 || p.out_f32 || p.accumulate) return cudaErrorInvalidValue;
+        return launch<__half, kWarps, kUnroll, kEvictFirst, true>(p, stream, programmatic_launch);
+    }
+    return p.out_f32 ? launch<float, kWarps, kUnroll, kEvictFirst, false>(p, stream, programmatic_launch)
+                     : launch<__half, kWarps, kUnroll, kEvictFirst, false>(p, stream, programmatic_launch);
 }
 
 constexpr bool same_config(GemvConfig a, GemvConfig b) {

@@ -1,5 +1,6 @@
 // The F16 GEMV for decode-time linears (kernels/gemv.cu): out[M, N] (+)= x[M, K] · W[N, K]ᵀ
-// (+ bias[N]) for M <= kGemvMaxRows, F32 accumulation, out F16 or F32.
+// (+ bias[N]) for M <= kGemvMaxRows, F32 accumulation, out F16 or F32; or, with `swiglu`, the
+// gated MLP input out[M, N/2] = silu(g)·u of the product's two column halves g | u.
 //
 // Plain CUDA runtime types only, so that sn_bench_cuda can compile gemv.cu next to cuBLAS and time
 // the very kernels the library launches (src/ is not needed to build it).
@@ -27,6 +28,9 @@ struct GemvProblem {
     int64_t m;            // 1..kGemvMaxRows
     int64_t n;            // 1 .. 2^31 - 1 (one block per 8 rows of W)
     int64_t k;            // a multiple of 8, >= 0
+    // sn_matmul_swiglu: W's rows are gate rows 0 .. n/2 − 1 over up rows n/2 .. n − 1 (n even);
+    // out is [m, n/2] = silu(g)·u, g and u rounded to F16 first (F16 out only, no accumulate).
+    bool swiglu;
 };
 
 // The GEMV reads x and W only in 16-byte pieces: every row must start 16-byte aligned, so K is a
@@ -60,7 +64,8 @@ constexpr GemvConfig kGemvBenchConfigs[] = {{4, 8, true}, {8, 4, true}, {8, 8, t
 // before it in the stream finishes (programmatic dependent launch): the blocks wait on the
 // device for that kernel's results before reading anything, so the ordering is unchanged, but
 // the launch latency overlaps the previous kernel's tail. Returns the launch's error, or
-// cudaErrorInvalidValue for a config this build does not contain.
+// cudaErrorInvalidValue for a config this build does not contain or a swiglu problem with an odd
+// n, F32 out or accumulate.
 cudaError_t launch_gemv_f16(const GemvProblem& problem, cudaStream_t stream, bool programmatic_launch,
                             GemvConfig config = kGemvDefaultConfig);
 

@@ -16,9 +16,21 @@
 //
 // The bias goes in first, by a small kernel: out = bias (matmul) or out += bias (matmul_add),
 // then the product runs with beta = 1 on top of it.
+//
+// matmul_swiglu (out[M, I] = silu(g)·u of the product g | u = x · W[2I, K]ᵀ + bias): where the
+// GEMV runs, its SwiGLU epilogue (kernels/gemv.cu) does it in one launch. Elsewhere (prefill
+// sizes, BF16/F32, misaligned views, SN_CONTEXT_FLAG_DENSE_CUBLAS) cuBLAS writes the F32 product of
+// as many rows as fit into the context's scratch, and swiglu_product_kernel adds the bias, rounds g
+// and u to out's dtype (as sn_matmul would store them) and writes silu(g)·u; slice after slice,
+// two launches each. Nothing is allocated: the scratch exists for the context's lifetime and ops
+// use it one after another in stream order.
 #include "kernels/common.cuh"
 #include "kernels/gemv.h"
 #include "validate.h"
+
+#include <algorithm>
+
+#include <algorithm>
 
 namespace sn::cuda {
 namespace {
@@ -33,8 +45,52 @@ __global__ void add_bias_kernel(T* out, FloatInput bias, int64_t rows, int64_t c
     }
 }
 
+// product: F32 [rows, 2·columns] (g | u per row); out [rows, columns].
+template <class T>
+__global__ void swiglu_product_kernel(const float* product, FloatInput bias, bool has_bias, T* out, int64_t rows,
+                                      int64_t columns) {
+    const int64_t count = rows * columns;
+    for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < count;
+         i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+        const int64_t row = i / columns, j = i % columns;
+        float gate = product[row * 2 * columns + j];
+        float up = product[row * 2 * columns + columns + j];
+        if (has_bias) {
+            gate += bias[j];
+            up += bias[columns + j];
+        }
+        gate = to_float(from_float<T>(gate));
+        up = to_float(from_float<T>(up));
+        out[i] = from_float<T>(gate / (1.0f + expf(-gate)) * up);  // elementwise.cu's silu
+    }
+}
+
 cudaDataType_t cuda_type(sn_dtype dtype) {
     return dtype == SN_DTYPE_F16 ? CUDA_R_16F : dtype == SN_DTYPE_BF16 ? CUDA_R_16BF : CUDA_R_32F;
+}
+
+// Whether the F16 GEMV (kernels/gemv.cu) takes this product: F16, M <= 8 rows, K a multiple of 8
+// and 16-byte aligned operands, unless the context asked for cuBLAS everywhere (benchmark baselines).
+bool runs_gemv(const Context& context, const MatmulArgs& args, int64_t m, int64_t k) {
+    const bool cublas_only = (context.flags & SN_CONTEXT_FLAG_DENSE_CUBLAS) != 0;
+    return !cublas_only && args.x->dtype == SN_DTYPE_F16 && m <= kGemvMaxRows &&
+           gemv_f16_fits(args.x->data(), args.weight->data(), k);
+}
+
+GemvProblem gemv_problem(const MatmulArgs& args, int64_t m, int64_t n, int64_t k) {
+    GemvProblem problem{};
+    problem.x = args.x->data();
+    problem.weight = args.weight->data();
+    problem.bias = args.bias != nullptr ? args.bias->data() : nullptr;
+    problem.bias_dtype = args.bias == nullptr                ? GemvBias::none
+                         : args.bias->dtype == SN_DTYPE_F16  ? GemvBias::f16
+                         : args.bias->dtype == SN_DTYPE_BF16 ? GemvBias::bf16
+                                                             : GemvBias::f32;
+    problem.out = args.out->data();
+    problem.m = m;
+    problem.n = n;
+    problem.k = k;
+    return problem;
 }
 
 sn_status linear(Context& context, const MatmulArgs& args, bool accumulate) {
@@ -50,23 +106,11 @@ sn_status linear(Context& context, const MatmulArgs& args, bool accumulate) {
              "cuBLAS takes dimensions below 2^31, got M = %lld, N = %lld, K = %lld", static_cast<long long>(m),
              static_cast<long long>(n), static_cast<long long>(k));
 
-    const bool cublas_only = (context.flags & SN_CONTEXT_FLAG_DENSE_CUBLAS) != 0;  // benchmark baselines
-    if (!cublas_only && x_dtype == SN_DTYPE_F16 && m <= kGemvMaxRows && gemv_f16_fits(args.x->data(), args.weight->data(), k)) {
+    if (runs_gemv(context, args, m, k)) {
         if (m == 0 || n == 0) return SN_OK;
-        GemvProblem problem{};
-        problem.x = args.x->data();
-        problem.weight = args.weight->data();
-        problem.bias = args.bias != nullptr ? args.bias->data() : nullptr;
-        problem.bias_dtype = args.bias == nullptr                ? GemvBias::none
-                             : args.bias->dtype == SN_DTYPE_F16  ? GemvBias::f16
-                             : args.bias->dtype == SN_DTYPE_BF16 ? GemvBias::bf16
-                                                                 : GemvBias::f32;
-        problem.out = args.out->data();
+        GemvProblem problem = gemv_problem(args, m, n, k);
         problem.out_f32 = out_dtype == SN_DTYPE_F32;
         problem.accumulate = accumulate;
-        problem.m = m;
-        problem.n = n;
-        problem.k = k;
         SN_CUDA_CHECK(launch_gemv_f16(problem, state.stream, state.programmatic_launch));
         return SN_OK;
     }
@@ -98,6 +142,50 @@ sn_status matmul(Context& context, const MatmulArgs& args) {
 
 sn_status matmul_add(Context& context, const MatmulArgs& args) {
     return linear(context, args, true);
+}
+
+sn_status matmul_swiglu(Context& context, const MatmulArgs& args) {
+    const State& state = state_of(context);
+    SN_TRY(use_device(state));
+    const sn_dtype dtype = args.x->dtype;
+    SN_CHECK(args.weight->dtype == dtype && args.out->dtype == dtype, SN_ERR_UNSUPPORTED,
+             "the CUDA backend's matmul_swiglu takes x, weight and out of one dtype, got x %s, weight %s, out %s",
+             dtype_name(dtype), dtype_name(args.weight->dtype), dtype_name(args.out->dtype));
+    const int64_t m = args.x->rows(), n = args.weight->dims[0], k = args.weight->dims[1];
+    const int64_t columns = n / 2;  // I
+    SN_CHECK(m <= 0x7FFFFFFF && n <= 0x7FFFFFFF && k <= 0x7FFFFFFF, SN_ERR_UNSUPPORTED,
+             "cuBLAS takes dimensions below 2^31, got M = %lld, 2I = %lld, K = %lld", static_cast<long long>(m),
+             static_cast<long long>(n), static_cast<long long>(k));
+    if (runs_gemv(context, args, m, k)) {
+        GemvProblem problem = gemv_problem(args, m, n, k);
+        problem.swiglu = true;
+        SN_CUDA_CHECK(launch_gemv_f16(problem, state.stream, state.programmatic_launch));
+        return SN_OK;
+    }
+    const int64_t slice_rows = std::min<int64_t>(m, static_cast<int64_t>(state.scratch_floats) / n);
+    SN_CHECK(slice_rows >= 1, SN_ERR_UNSUPPORTED,
+             "the CUDA backend's matmul_swiglu needs one row of the F32 product (2I = %lld floats) in its scratch of "
+             "%zu floats",
+             static_cast<long long>(n), state.scratch_floats);
+    return dispatch_float(dtype, [&](auto tag) {
+        using T = decltype(tag);
+        const float alpha = 1.0f, beta = 0.0f;
+        for (int64_t first = 0; first < m; first += slice_rows) {
+            const int64_t rows = std::min(slice_rows, m - first);
+            const T* x = args.x->data_as<const T>() + first * k;
+            // product (2I × rows column-major = [rows, 2I] row-major) = Wᵀ · x, as in linear().
+            SN_CUBLAS_CHECK(cublasGemmEx(state.cublas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(n),
+                                         static_cast<int>(rows), static_cast<int>(k), &alpha, args.weight->data(),
+                                         cuda_type(dtype), static_cast<int>(k), x, cuda_type(dtype),
+                                         static_cast<int>(k), &beta, state.scratch, CUDA_R_32F, static_cast<int>(n),
+                                         CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+            swiglu_product_kernel<T><<<grid_blocks(state, rows * columns), kElementwiseThreads, 0, state.stream>>>(
+                state.scratch, float_input(args.bias), args.bias != nullptr, args.out->data_as<T>() + first * columns,
+                rows, columns);
+            SN_CUDA_CHECK_LAUNCH("swiglu_product_kernel");
+        }
+        return SN_OK;
+    });
 }
 
 }  // namespace sn::cuda

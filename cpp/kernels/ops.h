@@ -12,6 +12,7 @@ namespace sn::cuda {
 sn_status copy(Context& context, const CopyArgs& args);                   // copy.cu
 sn_status matmul(Context& context, const MatmulArgs& args);               // matmul.cu
 sn_status matmul_add(Context& context, const MatmulArgs& args);           // matmul.cu
+sn_status matmul_swiglu(Context& context, const MatmulArgs& args);        // matmul.cu
 sn_status add(Context& context, const BinaryArgs& args);                  // elementwise.cu
 sn_status mul(Context& context, const BinaryArgs& args);                  // elementwise.cu
 sn_status silu(Context& context, const UnaryArgs& args);                  // elementwise.cu
@@ -24,6 +25,7 @@ sn_status softmax(Context& context, const UnaryArgs& args);               // sof
 sn_status rope(Context& context, const RopeArgs& args);                   // rope.cu
 sn_status embedding(Context& context, const EmbeddingArgs& args);         // embedding.cu
 sn_status kv_write(Context& context, const KvWriteArgs& args);            // kv_write.cu
+sn_status rope_kv_write(Context& context, const RopeKvWriteArgs& args);   // rope.cu
 sn_status attention(Context& context, const AttentionArgs& args);         // attention.cu
 sn_status cross_entropy(Context& context, const CrossEntropyArgs& args);  // cross_entropy.cu
 sn_status fill_random(Context& context, const FillRandomArgs& args);      // random.cu

@@ -74,8 +74,9 @@ sn_status validate_norm(sn_context* context, const sn_tensor* x, const sn_tensor
 }
 
 // matmul, matmul_add: x [.., K], weight [N, K], optional bias [N], out [rows of x, N].
+// matmul_swiglu (gated): the same with N even and out [rows of x, N / 2].
 sn_status validate_matmul(sn_context* context, const sn_tensor* x, const sn_tensor* weight, const sn_tensor* bias,
-                          sn_tensor* out, sn::MatmulArgs* args, sn::Context** live_context) {
+                          sn_tensor* out, sn::MatmulArgs* args, sn::Context** live_context, bool gated = false) {
     sn::Tensor *live_x = nullptr, *live_weight = nullptr, *live_bias = nullptr, *live_out = nullptr;
     SN_TRY(sn::resolve_context(context, "context", live_context));
     sn::Context& live = **live_context;
@@ -92,10 +93,20 @@ sn_status validate_matmul(sn_context* context, const sn_tensor* x, const sn_tens
     SN_CHECK(live_x->last_dim() == k, SN_ERR_SHAPE_MISMATCH,
              "x: last dimension must be K = %lld (weight is %s = [N, K]), got x %s", static_cast<long long>(k),
              sn::shape_text(*live_weight).text, sn::shape_text(*live_x).text);
-    SN_CHECK(live_out->last_dim() == n && live_out->rows() == live_x->rows(), SN_ERR_SHAPE_MISMATCH,
-             "out: expected %lld rows of N = %lld (x is %s, weight %s), got %s", static_cast<long long>(live_x->rows()),
-             static_cast<long long>(n), sn::shape_text(*live_x).text, sn::shape_text(*live_weight).text,
-             sn::shape_text(*live_out).text);
+    if (gated) {
+        SN_CHECK(n % 2 == 0, SN_ERR_SHAPE_MISMATCH,
+                 "weight: expected [2I, K] (gate rows stacked over up rows), an even number of rows, got %s",
+                 sn::shape_text(*live_weight).text);
+        SN_CHECK(live_out->last_dim() == n / 2 && live_out->rows() == live_x->rows(), SN_ERR_SHAPE_MISMATCH,
+                 "out: expected %lld rows of I = %lld (x is %s, weight %s = [2I, K]), got %s",
+                 static_cast<long long>(live_x->rows()), static_cast<long long>(n / 2), sn::shape_text(*live_x).text,
+                 sn::shape_text(*live_weight).text, sn::shape_text(*live_out).text);
+    } else {
+        SN_CHECK(live_out->last_dim() == n && live_out->rows() == live_x->rows(), SN_ERR_SHAPE_MISMATCH,
+                 "out: expected %lld rows of N = %lld (x is %s, weight %s), got %s",
+                 static_cast<long long>(live_x->rows()), static_cast<long long>(n), sn::shape_text(*live_x).text,
+                 sn::shape_text(*live_weight).text, sn::shape_text(*live_out).text);
+    }
     if (live_bias != nullptr) {
         SN_TRY(sn::require_dtype(*live_bias, "bias", kMaskFloat));
         SN_TRY(sn::require_vector(*live_bias, "bias", n, "N"));
@@ -158,6 +169,16 @@ SN_API sn_status sn_matmul_add(sn_context* context, const sn_tensor* x, const sn
         sn::MatmulArgs args{};
         SN_TRY(validate_matmul(context, x, weight, bias, out, &args, &live));
         return SN_RUN_OP(*live, matmul_add, args);
+    });
+}
+
+SN_API sn_status sn_matmul_swiglu(sn_context* context, const sn_tensor* x, const sn_tensor* weight,
+                                  const sn_tensor* bias, sn_tensor* out) {
+    return sn::guarded_op(__func__, context, [&]() -> sn_status {
+        sn::Context* live = nullptr;
+        sn::MatmulArgs args{};
+        SN_TRY(validate_matmul(context, x, weight, bias, out, &args, &live, /*gated=*/true));
+        return SN_RUN_OP(*live, matmul_swiglu, args);
     });
 }
 
@@ -317,6 +338,53 @@ SN_API sn_status sn_kv_write(sn_context* context, const sn_tensor* src, const sn
         SN_TRY(sn::require_no_overlap(*live_cache, "cache", *live_src, "src"));
         SN_TRY(sn::require_no_overlap(*live_cache, "cache", *live_positions, "positions"));
         return SN_RUN_OP(*live, kv_write, (sn::KvWriteArgs{live_src, live_positions, live_cache}));
+    });
+}
+
+SN_API sn_status sn_rope_kv_write(sn_context* context, sn_tensor* q, sn_tensor* k, const sn_tensor* v,
+                                  const sn_tensor* positions, float theta, sn_tensor* k_cache, sn_tensor* v_cache) {
+    return sn::guarded_op(__func__, context, [&]() -> sn_status {
+        sn::Context* live = nullptr;
+        sn::Tensor *live_q = nullptr, *live_k = nullptr, *live_v = nullptr, *live_positions = nullptr,
+                   *live_k_cache = nullptr, *live_v_cache = nullptr;
+        SN_TRY(sn::resolve_context(context, "context", &live));
+        SN_TRY(sn::resolve_tensor_in(*live, q, "q", &live_q));
+        SN_TRY(sn::resolve_tensor_in(*live, k, "k", &live_k));
+        SN_TRY(sn::resolve_tensor_in(*live, v, "v", &live_v));
+        SN_TRY(sn::resolve_tensor_in(*live, positions, "positions", &live_positions));
+        SN_TRY(sn::resolve_tensor_in(*live, k_cache, "k_cache", &live_k_cache));
+        SN_TRY(sn::resolve_tensor_in(*live, v_cache, "v_cache", &live_v_cache));
+        SN_TRY(sn::require_dtype(*live_q, "q", kMaskFloat));
+        SN_TRY(sn::require_same_dtype(*live_k, "k", *live_q, "q"));
+        SN_TRY(sn::require_same_dtype(*live_v, "v", *live_q, "q"));
+        SN_TRY(sn::require_dtype(*live_positions, "positions", kMaskI32));
+        SN_TRY(sn::require_dtype(*live_k_cache, "k_cache", kMaskFloat));
+        SN_TRY(sn::require_same_dtype(*live_v_cache, "v_cache", *live_k_cache, "k_cache"));
+        SN_TRY(sn::require_ndim(*live_q, "q", 3, "[T, Hq, Dh]"));
+        SN_TRY(sn::require_ndim(*live_k, "k", 3, "[T, Hkv, Dh]"));
+        const int64_t tokens = live_q->dims[0], head_dim = live_q->dims[2];
+        SN_CHECK(live_k->dims[0] == tokens && live_k->dims[2] == head_dim, SN_ERR_SHAPE_MISMATCH,
+                 "k: expected [T, Hkv, Dh] with T = %lld and Dh = %lld (q is %s), got %s",
+                 static_cast<long long>(tokens), static_cast<long long>(head_dim), sn::shape_text(*live_q).text,
+                 sn::shape_text(*live_k).text);
+        SN_TRY(sn::require_same_shape(*live_v, "v", *live_k, "k"));
+        SN_TRY(sn::require_vector(*live_positions, "positions", tokens, "T"));
+        SN_TRY(require_cache_layout(*live_k_cache, "k_cache", live_k->dims[1], head_dim));
+        SN_TRY(sn::require_same_shape(*live_v_cache, "v_cache", *live_k_cache, "k_cache"));
+        SN_CHECK(std::isfinite(theta) && theta >= 0.0f, SN_ERR_INVALID_ARGUMENT,
+                 "theta: must be finite and > 0 (rotate), or 0 (no rotation), got %g", static_cast<double>(theta));
+        SN_CHECK(theta == 0.0f || head_dim % 2 == 0, SN_ERR_SHAPE_MISMATCH,
+                 "q: head dimension Dh must be even to rotate (theta = %g), got q %s", static_cast<double>(theta),
+                 sn::shape_text(*live_q).text);
+        // Every tensor is read or written in place: none may share memory with another.
+        const sn::Tensor* all[] = {live_q, live_k, live_v, live_positions, live_k_cache, live_v_cache};
+        const char* names[] = {"q", "k", "v", "positions", "k_cache", "v_cache"};
+        for (int i = 0; i < 6; ++i) {
+            for (int j = i + 1; j < 6; ++j) SN_TRY(sn::require_no_overlap(*all[j], names[j], *all[i], names[i]));
+        }
+        return SN_RUN_OP(*live, rope_kv_write,
+                         (sn::RopeKvWriteArgs{live_q, live_k, live_v, live_positions, theta, live_k_cache,
+                                              live_v_cache}));
     });
 }
 

@@ -35,6 +35,7 @@ namespace sn {
     X(copy, CopyArgs)                                 \
     X(matmul, MatmulArgs)                             \
     X(matmul_add, MatmulArgs)                         \
+    X(matmul_swiglu, MatmulArgs)                      \
     X(add, BinaryArgs)                                \
     X(mul, BinaryArgs)                                \
     X(rms_norm, NormArgs)                             \
@@ -47,6 +48,7 @@ namespace sn {
     X(rope, RopeArgs)                                 \
     X(embedding, EmbeddingArgs)                       \
     X(kv_write, KvWriteArgs)                          \
+    X(rope_kv_write, RopeKvWriteArgs)                 \
     X(attention, AttentionArgs)                       \
     X(cross_entropy, CrossEntropyArgs)                \
     X(fill_random, FillRandomArgs)                    \
@@ -79,7 +81,8 @@ struct CopyArgs {
     }
 };
 
-// matmul: out = x·Wᵀ (+ bias); matmul_add: out += x·Wᵀ (+ bias).
+// matmul: out = x·Wᵀ (+ bias); matmul_add: out += x·Wᵀ (+ bias); matmul_swiglu: out[M, N/2] =
+// silu(g)·u with g | u = x·Wᵀ (+ bias) split at column N/2 (gate rows stacked over up rows).
 struct MatmulArgs {
     static constexpr std::array<const char*, 4> kRoles{"x", "weight", "bias", "out"};
     const Tensor* x;       // [M, K] (rows flattened)
@@ -209,6 +212,29 @@ struct KvWriteArgs {
         src = f(src);
         positions = f(positions);
         cache = f(cache);
+    }
+};
+
+// RoPE on q and k (in place; theta = 0: none), then k_cache[positions[t]] = k[t] and
+// v_cache[positions[t]] = v[t]: sn_rope ×2 + sn_kv_write ×2 in one op.
+struct RopeKvWriteArgs {
+    static constexpr std::array<const char*, 6> kRoles{"q", "k", "v", "positions", "k_cache", "v_cache"};
+    Tensor* q;                // [T, Hq, Dh]
+    Tensor* k;                // [T, Hkv, Dh]
+    const Tensor* v;          // [T, Hkv, Dh]
+    const Tensor* positions;  // I32 [T]
+    float theta;              // 0: no rotation
+    Tensor* k_cache;          // [S, Hkv, Dh]
+    Tensor* v_cache;          // [S, Hkv, Dh]
+    std::array<const Tensor*, 6> tensors() const { return {q, k, v, positions, k_cache, v_cache}; }
+    template <class F>
+    void remap_tensors(F&& f) {
+        q = f(q);
+        k = f(k);
+        v = f(v);
+        positions = f(positions);
+        k_cache = f(k_cache);
+        v_cache = f(v_cache);
     }
 };
 

@@ -537,6 +537,277 @@ TEST_F(CudaVsCpu, AttentionRejectsMixedDtypesAndHugeHeads) {
                     "head dimensions up to 256");
 }
 
+// ---- fused ops ------------------------------------------------------------------------------
+
+// sn_rope_kv_write against the CPU (whose op is rope ×2 + kv_write ×2 bit for bit) on decode and
+// prefill shapes (one head per block up to all of a token's heads per block, on an H100),
+// every activation / cache dtype pair, theta = 0 (OPT) and heads wider than a block; and against
+// the separate CUDA ops bit for bit (the kernels share the angle and the rotation code, and the
+// conversions are the same).
+TEST_F(CudaVsCpu, RopeKvWriteMatchesCpuAndTheSeparateOps) {
+    struct Case {
+        const char* name;
+        int64_t q_heads, kv_heads, head_dim, cache_len;
+        float theta;
+        std::vector<int32_t> positions;
+    };
+    const Case cases[] = {
+        {"LLaMA-7B decode", 32, 32, 128, 2048, 10000.0f, {2000}},
+        {"GQA decode at 0", 32, 8, 128, 4096, 500000.0f, {0}},
+        {"prefill after cached tokens", 4, 2, 64, 300, 10000.0f, consecutive(9, 37)},
+        // Many tokens: blocks take several heads (7 of 36 here, a last block of 1), or all of them.
+        {"prefill, blocks of several heads", 30, 6, 128, 300, 10000.0f, consecutive(0, 100)},
+        {"long prefill, one block per token", 8, 2, 64, 600, 10000.0f, consecutive(0, 512)},
+        {"tiny heads, scattered", 3, 1, 6, 20, 10000.0f, {19, 0, 7}},
+        {"OPT, no rotation", 12, 12, 64, 100, 0.0f, {5, 6}},
+        {"Dh/2 above a block", 2, 1, 600, 8, 10000.0f, {7}},
+        {"odd Dh without rotation", 2, 2, 7, 8, 0.0f, {3}},
+    };
+    uint32_t seed = 900;
+    for (const Case& c : cases) {
+        for (sn_dtype dtype : {SN_DTYPE_F16, SN_DTYPE_F32}) {
+            for (sn_dtype cache_dtype : {SN_DTYPE_F16, SN_DTYPE_F32, SN_DTYPE_BF16}) {
+                SCOPED_TRACE(std::string(c.name) + " " + name_of(dtype) + " -> cache " + name_of(cache_dtype));
+                const int64_t tokens = static_cast<int64_t>(c.positions.size());
+                const std::vector<int64_t> q_dims = {tokens, c.q_heads, c.head_dim};
+                const std::vector<int64_t> kv_dims = {tokens, c.kv_heads, c.head_dim};
+                const std::vector<int64_t> cache_dims = {c.cache_len, c.kv_heads, c.head_dim};
+                const std::vector<float> q_values =
+                    sn_test::rounded_to(dtype, sn_test::random_floats(count_of(q_dims), seed, -2.0f, 2.0f));
+                const std::vector<float> k_values =
+                    sn_test::rounded_to(dtype, sn_test::random_floats(count_of(kv_dims), seed + 1, -2.0f, 2.0f));
+                const std::vector<float> v_values =
+                    sn_test::rounded_to(dtype, sn_test::random_floats(count_of(kv_dims), seed + 2, -2.0f, 2.0f));
+                const std::vector<float> cache_values =
+                    sn_test::rounded_to(cache_dtype, sn_test::random_floats(count_of(cache_dims), seed + 3));
+                seed += 4;
+                Twin q = twin(cpu, gpu, dtype, q_dims, q_values);
+                Twin k = twin(cpu, gpu, dtype, kv_dims, k_values);
+                Twin v = twin(cpu, gpu, dtype, kv_dims, v_values);
+                Twin positions = twin_i32(cpu, gpu, {tokens}, c.positions);
+                Twin k_cache = twin(cpu, gpu, cache_dtype, cache_dims, cache_values, cache_dtype);
+                Twin v_cache = twin(cpu, gpu, cache_dtype, cache_dims, cache_values, cache_dtype);
+                ASSERT_SN_OK(sn_rope_kv_write(cpu, q.cpu, k.cpu, v.cpu, positions.cpu, c.theta, k_cache.cpu,
+                                              v_cache.cpu));
+                ASSERT_SN_OK(sn_rope_kv_write(gpu, q.gpu, k.gpu, v.gpu, positions.gpu, c.theta, k_cache.gpu,
+                                              v_cache.gpu));
+                // As the rope test: same float angles, cos/sin within 1 ulp, |x| <= 2. The CPU's
+                // cache gets F32 rotated values rounded once; CUDA's went through q's dtype first.
+                const double rel = std::max(relative_tolerance(dtype), relative_tolerance(cache_dtype));
+                expect_match(q, 2e-6, relative_tolerance(dtype), "q");
+                expect_match(k, 2e-6, relative_tolerance(dtype), "k");
+                expect_match(k_cache, 2e-6, rel, "k_cache");
+                expect_match(v_cache, 2e-6, rel, "v_cache");
+
+                // The same through sn_rope, sn_rope, sn_kv_write, sn_kv_write on CUDA: same bits.
+                Tensor q2 = sn_test::make_tensor(gpu, dtype, q_dims, q_values);
+                Tensor k2 = sn_test::make_tensor(gpu, dtype, kv_dims, k_values);
+                Tensor v2 = sn_test::make_tensor(gpu, dtype, kv_dims, v_values);
+                Tensor k_cache2 = sn_test::make_tensor(gpu, cache_dtype, cache_dims, cache_values);
+                Tensor v_cache2 = sn_test::make_tensor(gpu, cache_dtype, cache_dims, cache_values);
+                if (c.theta != 0.0f) {
+                    ASSERT_SN_OK(sn_rope(gpu, q2, positions.gpu, c.theta, q2));
+                    ASSERT_SN_OK(sn_rope(gpu, k2, positions.gpu, c.theta, k2));
+                }
+                ASSERT_SN_OK(sn_kv_write(gpu, k2, positions.gpu, k_cache2));
+                ASSERT_SN_OK(sn_kv_write(gpu, v2, positions.gpu, v_cache2));
+                EXPECT_EQ(values_of(q.gpu), values_of(q2));
+                EXPECT_EQ(values_of(k.gpu), values_of(k2));
+                EXPECT_EQ(values_of(k_cache.gpu), values_of(k_cache2));
+                EXPECT_EQ(values_of(v_cache.gpu), values_of(v_cache2));
+            }
+        }
+    }
+}
+
+TEST_F(CudaVsCpu, RopeKvWriteReportsBadPositionsAtTheNextSynchronize) {
+    Tensor q = sn_test::make_tensor(gpu, SN_DTYPE_F16, {1, 2, 4}, {1, 2, 3, 4, 5, 6, 7, 8});
+    Tensor k = sn_test::make_tensor(gpu, SN_DTYPE_F16, {1, 1, 4}, {1, 0, 0, 1});
+    Tensor v = sn_test::make_tensor(gpu, SN_DTYPE_F16, {1, 1, 4}, {5, 6, 7, 8});
+    Tensor position = sn_test::make_i32(gpu, {1}, {2});
+    Tensor k_cache(gpu, SN_DTYPE_F16, {2, 1, 4});
+    Tensor v_cache(gpu, SN_DTYPE_F16, {2, 1, 4});
+    ASSERT_SN_OK(sn_rope_kv_write(gpu, q, k, v, position, 10000.0f, k_cache, v_cache));
+    EXPECT_SN_ERROR(sn_context_synchronize(gpu), SN_ERR_INVALID_ARGUMENT,
+                    "rope_kv_write on this context read positions[0] = 2, outside [0, 2)");
+    EXPECT_EQ(values_of(k_cache), std::vector<float>(8, 0.0f));
+    EXPECT_EQ(values_of(v_cache), std::vector<float>(8, 0.0f));
+    ASSERT_SN_OK(sn_context_synchronize(gpu));  // reported once
+}
+
+// out = silu(g)·u of x·Wᵀ (+ bias) with W = gate rows over up rows, CUDA against CPU. The
+// tolerance carries the product's (check_matmul: F16 rounding of g and u, 2e-5·Σ|x·w| for the
+// summation order) through the activation, |∂out/∂g| <= 1.1·|u| and |∂out/∂u| <= |g| + 0.3, plus
+// the output's own rounding. Where the GEMV runs (F16, M <= 8, K % 8 == 0, aligned), its SwiGLU
+// epilogue must also equal sn_matmul of the gate rows and of the up rows (the same GEMV sums,
+// each rounded to F16) followed by sn_swiglu bit for bit: what decode computed before the fusion.
+void check_matmul_swiglu(sn_context* cpu, sn_context* gpu, const MatmulShape& s, sn_dtype dtype, bool with_bias,
+                         sn_dtype bias_dtype, uint32_t seed, bool gemv_context = true) {
+    const int64_t n = 2 * s.n;  // s.n is I
+    const std::string what = "matmul_swiglu M=" + std::to_string(s.m) + " I=" + std::to_string(s.n) +
+                             " K=" + std::to_string(s.k) + " " + name_of(dtype) +
+                             (with_bias ? std::string(" +bias ") + name_of(bias_dtype) : "");
+    SCOPED_TRACE(what);
+    const std::vector<float> x = sn_test::rounded_to(dtype, sn_test::random_floats(s.m * s.k, seed));
+    const std::vector<float> w = sn_test::rounded_to(dtype, sn_test::random_floats(n * s.k, seed + 1));
+    const std::vector<float> bias = sn_test::rounded_to(bias_dtype, sn_test::random_floats(n, seed + 2));
+    Twin tx = twin(cpu, gpu, dtype, {s.m, s.k}, x);
+    Twin tw = twin(cpu, gpu, dtype, {n, s.k}, w, dtype);
+    Twin tb = twin(cpu, gpu, bias_dtype, {n}, bias, bias_dtype);
+    Twin out{Tensor(cpu, SN_DTYPE_F32, {s.m, s.n}), Tensor(gpu, dtype, {s.m, s.n})};
+    ASSERT_SN_OK(sn_fill_random(gpu, out.gpu, seed, 100.0f));  // nothing left over from before
+    ASSERT_SN_OK(sn_matmul_swiglu(cpu, tx.cpu, tw.cpu, with_bias ? tb.cpu.get() : nullptr, out.cpu));
+    ASSERT_SN_OK(sn_matmul_swiglu(gpu, tx.gpu, tw.gpu, with_bias ? tb.gpu.get() : nullptr, out.gpu));
+    Tensor product(cpu, SN_DTYPE_F32, {s.m, n});
+    ASSERT_SN_OK(sn_matmul(cpu, tx.cpu, tw.cpu, with_bias ? tb.cpu.get() : nullptr, product));
+    const std::vector<float> gu = values_of(product);
+    const std::vector<float> expected = values_of(out.cpu);
+    const std::vector<float> actual = values_of(out.gpu);
+    const double rel = relative_tolerance(dtype);
+    size_t failures = 0;
+    for (int64_t i = 0; i < s.m; ++i) {
+        for (int64_t j = 0; j < s.n; ++j) {
+            double magnitude_g = 0.0, magnitude_u = 0.0;
+            for (int64_t kk = 0; kk < s.k; ++kk) {
+                magnitude_g += std::fabs(x[i * s.k + kk] * w[j * s.k + kk]);
+                magnitude_u += std::fabs(x[i * s.k + kk] * w[(s.n + j) * s.k + kk]);
+            }
+            const double g = gu[i * n + j], u = gu[i * n + s.n + j];
+            const double error_g = rel * std::fabs(g) + 2e-5 * magnitude_g + 1e-6;
+            const double error_u = rel * std::fabs(u) + 2e-5 * magnitude_u + 1e-6;
+            const size_t at = static_cast<size_t>(i * s.n + j);
+            const double bound =
+                rel * std::fabs(expected[at]) + 1.1 * std::fabs(u) * error_g + (std::fabs(g) + 0.3) * error_u + 1e-6;
+            if (!(std::fabs(actual[at] - expected[at]) <= bound) && failures++ < 5) {
+                ADD_FAILURE() << "[" << i << ", " << j << "] is " << actual[at] << ", CPU " << expected[at];
+            }
+        }
+    }
+    EXPECT_EQ(failures, 0u);
+
+    if (gemv_context && dtype == SN_DTYPE_F16 && s.m <= 8 && s.k % 8 == 0) {
+        const auto rows_of = [&](const Tensor& base, int64_t first, int64_t rows, int64_t width) {
+            const int64_t dims[] = {rows, width};
+            sn_tensor* raw = nullptr;
+            EXPECT_EQ(sn_tensor_view(base, first * width, dims, 2, &raw), SN_OK) << sn_last_error();
+            return Tensor(raw);
+        };
+        const auto part_of = [&](const Tensor& base, int64_t first, int64_t count) {
+            const int64_t dims[] = {count};
+            sn_tensor* raw = nullptr;
+            EXPECT_EQ(sn_tensor_view(base, first, dims, 1, &raw), SN_OK) << sn_last_error();
+            return Tensor(raw);
+        };
+        Tensor w_gate = rows_of(tw.gpu, 0, s.n, s.k), w_up = rows_of(tw.gpu, s.n, s.n, s.k);
+        Tensor b_gate = part_of(tb.gpu, 0, s.n), b_up = part_of(tb.gpu, s.n, s.n);
+        Tensor gate(gpu, dtype, {s.m, s.n}), up(gpu, dtype, {s.m, s.n}), separate(gpu, dtype, {s.m, s.n});
+        ASSERT_SN_OK(sn_matmul(gpu, tx.gpu, w_gate, with_bias ? b_gate.get() : nullptr, gate));
+        ASSERT_SN_OK(sn_matmul(gpu, tx.gpu, w_up, with_bias ? b_up.get() : nullptr, up));
+        ASSERT_SN_OK(sn_swiglu(gpu, gate, up, separate));
+        EXPECT_EQ(actual, values_of(separate)) << "the GEMV's SwiGLU epilogue against GEMV, GEMV, swiglu";
+    }
+}
+
+TEST_F(CudaVsCpu, MatmulSwigluGemvEpilogueAndCublasSlices) {
+    uint32_t seed = 1200;
+    for (int64_t m = 1; m <= 9; ++m) {
+        // I odd (a partial last block of 4 pairs), I < 4, K % 8 != 0 (cuBLAS).
+        for (const MatmulShape& s : {MatmulShape{m, 517, 4104}, MatmulShape{m, 3, 24}, MatmulShape{m, 19, 7}}) {
+            check_matmul_swiglu(cpu, gpu, s, SN_DTYPE_F16, false, SN_DTYPE_F16, seed++);
+            check_matmul_swiglu(cpu, gpu, s, SN_DTYPE_F16, true, SN_DTYPE_F16, seed++);
+            check_matmul_swiglu(cpu, gpu, s, SN_DTYPE_F16, true, SN_DTYPE_F32, seed++);
+        }
+    }
+    check_matmul_swiglu(cpu, gpu, {1, 11008, 4096}, SN_DTYPE_F16, false, SN_DTYPE_F16, seed++);  // LLaMA-7B decode
+    check_matmul_swiglu(cpu, gpu, {3, 65, 129}, SN_DTYPE_BF16, true, SN_DTYPE_BF16, seed++);
+    check_matmul_swiglu(cpu, gpu, {5, 33, 64}, SN_DTYPE_F32, true, SN_DTYPE_F32, seed++);
+    // 2I = 131072 floats a row: 32 rows per scratch slice, so M = 70 takes three slices.
+    check_matmul_swiglu(cpu, gpu, {70, 65536, 64}, SN_DTYPE_F16, true, SN_DTYPE_F16, seed++);
+}
+
+TEST_F(CudaVsCpu, MatmulSwigluOnACublasOnlyContext) {
+    sn_context_options options{};
+    options.backend = SN_BACKEND_CUDA;
+    options.flags = SN_CONTEXT_FLAG_DENSE_CUBLAS;
+    sn_context* baseline = nullptr;
+    ASSERT_SN_OK(sn_context_create(&options, &baseline));
+    {
+        check_matmul_swiglu(cpu, baseline, {1, 517, 4104}, SN_DTYPE_F16, true, SN_DTYPE_F16, 1300, false);
+    }
+    ASSERT_SN_OK(sn_context_destroy(baseline));
+}
+
+TEST_F(CudaVsCpu, MatmulSwigluRejectsMixedDtypes) {
+    Tensor x(gpu, SN_DTYPE_F16, {1, 8});
+    Tensor w(gpu, SN_DTYPE_F16, {6, 8});
+    Tensor out_f32(gpu, SN_DTYPE_F32, {1, 3});
+    EXPECT_SN_ERROR(sn_matmul_swiglu(gpu, x, w, nullptr, out_f32), SN_ERR_UNSUPPORTED, "x F16, weight F16, out F32");
+}
+
+// Decode attention is one launch whatever the context length: the grid is sized for the cache
+// (S = 4096 with 32 heads gives several splits on any GPU of more than 8 SMs), each row takes part
+// with the splits that hold its keys and the last of them merges. Rows with one split (short
+// contexts, a short window), two, and all of them, several rows per launch; the output is filled
+// with garbage before every launch (a row nobody wrote would show), and a repeated launch and a
+// graph replay must give the same bits (fixed merge order; counters back at zero every time).
+TEST_F(CudaVsCpu, AttentionDecodeIsOneLaunchForShortAndLongContexts) {
+    const int64_t q_heads = 32, kv_heads = 8, head_dim = 128, cache_len = 4096;
+    const std::vector<int64_t> kv_dims = {cache_len, kv_heads, head_dim};
+    Twin k = twin(cpu, gpu, SN_DTYPE_F16, kv_dims, sn_test::random_floats(count_of(kv_dims), 40, -2.0f, 2.0f));
+    Twin v = twin(cpu, gpu, SN_DTYPE_F16, kv_dims, sn_test::random_floats(count_of(kv_dims), 41));
+    const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+    struct Case {
+        std::vector<int32_t> positions;
+        int32_t window;
+    };
+    const Case cases[] = {{{0}, 0},    {{63}, 0},   {{64}, 0},    {{240}, 0},      {{241}, 0},
+                          {{1000}, 0}, {{4095}, 0}, {{500}, 100}, {{4095}, 2000}, {{5, 4095, 300, 2000}, 0}};
+    uint32_t seed = 42;
+    for (const Case& c : cases) {
+        const int64_t tokens = static_cast<int64_t>(c.positions.size());
+        SCOPED_TRACE("first position " + std::to_string(c.positions[0]) + ", " + std::to_string(tokens) +
+                     " rows, window " + std::to_string(c.window));
+        const std::vector<int64_t> q_dims = {tokens, q_heads, head_dim};
+        Twin q = twin(cpu, gpu, SN_DTYPE_F16, q_dims, sn_test::random_floats(count_of(q_dims), seed++, -2.0f, 2.0f));
+        Twin positions = twin_i32(cpu, gpu, {tokens}, c.positions);
+        Twin out{Tensor(cpu, SN_DTYPE_F32, q_dims), Tensor(gpu, SN_DTYPE_F16, q_dims)};
+        ASSERT_SN_OK(sn_attention(cpu, q.cpu, positions.cpu, k.cpu, v.cpu, c.window, scale, out.cpu));
+        ASSERT_SN_OK(sn_fill_random(gpu, out.gpu, seed++, 100.0f));
+        ASSERT_SN_OK(sn_attention(gpu, q.gpu, positions.gpu, k.gpu, v.gpu, c.window, scale, out.gpu));
+        expect_match(out, 1.5e-3, 0.0, "decode attention");
+        const std::vector<float> first = values_of(out.gpu);
+        ASSERT_SN_OK(sn_fill_random(gpu, out.gpu, seed++, 100.0f));
+        ASSERT_SN_OK(sn_attention(gpu, q.gpu, positions.gpu, k.gpu, v.gpu, c.window, scale, out.gpu));
+        EXPECT_EQ(values_of(out.gpu), first) << "a second launch";
+    }
+
+    // One captured launch replayed while the context grows from one split to all of them.
+    const std::vector<int64_t> q_dims = {1, q_heads, head_dim};
+    Twin q = twin(cpu, gpu, SN_DTYPE_F16, q_dims, sn_test::random_floats(count_of(q_dims), 50, -2.0f, 2.0f));
+    Twin position = twin_i32(cpu, gpu, {1}, {0});
+    Twin out{Tensor(cpu, SN_DTYPE_F32, q_dims), Tensor(gpu, SN_DTYPE_F16, q_dims)};
+    Tensor direct(gpu, SN_DTYPE_F16, q_dims);
+    ASSERT_SN_OK(sn_graph_begin_capture(gpu));
+    ASSERT_SN_OK(sn_attention(gpu, q.gpu, position.gpu, k.gpu, v.gpu, 0, scale, out.gpu));
+    sn_graph* graph = nullptr;
+    ASSERT_SN_OK(sn_graph_end_capture(gpu, &graph));
+    int64_t nodes = 0;
+    ASSERT_SN_OK(sn_graph_get_node_count(graph, &nodes));
+    EXPECT_EQ(nodes, 1) << "decode attention is one kernel";
+    for (int32_t p : {0, 1, 100, 240, 241, 700, 1500, 3000, 4095}) {
+        SCOPED_TRACE("replay at position " + std::to_string(p));
+        ASSERT_SN_OK(sn_tensor_upload(position.cpu, &p, sizeof p));
+        ASSERT_SN_OK(sn_tensor_upload(position.gpu, &p, sizeof p));
+        ASSERT_SN_OK(sn_fill_random(gpu, out.gpu, static_cast<uint64_t>(p) + 7, 100.0f));
+        ASSERT_SN_OK(sn_graph_launch(graph));
+        ASSERT_SN_OK(sn_attention(cpu, q.cpu, position.cpu, k.cpu, v.cpu, 0, scale, out.cpu));
+        expect_match(out, 1.5e-3, 0.0, "replayed decode attention");
+        ASSERT_SN_OK(sn_attention(gpu, q.gpu, position.gpu, k.gpu, v.gpu, 0, scale, direct));
+        EXPECT_EQ(values_of(out.gpu), values_of(direct));
+    }
+    ASSERT_SN_OK(sn_graph_destroy(graph));
+}
+
 TEST_F(CudaVsCpu, CrossEntropyLargeVocabulary) {
     struct Case {
         int64_t rows, vocabulary;
@@ -601,14 +872,19 @@ struct Step {
         k_cache = Tensor(context, f16, {kCache, kHeads, kHeadDim});
         v_cache = Tensor(context, f16, {kCache, kHeads, kHeadDim});
     }
-    void emit(sn_context* context) const {
+    // fused: sn_rope_kv_write in place of rope, rope, kv_write, kv_write (as the decoder does).
+    void emit(sn_context* context, bool fused = false) const {
         ASSERT_SN_OK(sn_embedding(context, table, ids, h));
         ASSERT_SN_OK(sn_rms_norm(context, h, norm_weight, 1e-5f, x));
         ASSERT_SN_OK(sn_matmul(context, x, w_qkv, nullptr, qkv));
-        ASSERT_SN_OK(sn_rope(context, q, position, 10000.0f, q));
-        ASSERT_SN_OK(sn_rope(context, k, position, 10000.0f, k));
-        ASSERT_SN_OK(sn_kv_write(context, k, position, k_cache));
-        ASSERT_SN_OK(sn_kv_write(context, v, position, v_cache));
+        if (fused) {
+            ASSERT_SN_OK(sn_rope_kv_write(context, q, k, v, position, 10000.0f, k_cache, v_cache));
+        } else {
+            ASSERT_SN_OK(sn_rope(context, q, position, 10000.0f, q));
+            ASSERT_SN_OK(sn_rope(context, k, position, 10000.0f, k));
+            ASSERT_SN_OK(sn_kv_write(context, k, position, k_cache));
+            ASSERT_SN_OK(sn_kv_write(context, v, position, v_cache));
+        }
         ASSERT_SN_OK(sn_attention(context, q, position, k_cache, v_cache, 0, 0.25f, attn));
         ASSERT_SN_OK(sn_matmul_add(context, attn_flat, w_out, nullptr, h));
     }
@@ -648,6 +924,30 @@ TEST_F(CudaVsCpu, GraphReplayEqualsDirectExecutionWithNewInputs) {
         EXPECT_EQ(values_of(step.h), direct[i]) << "token " << i;  // same kernels, same data: same bits
     }
     ASSERT_SN_OK(sn_graph_destroy(graph));
+}
+
+// The step with sn_rope_kv_write: three kernels fewer in its graph, the same bits as the
+// separate ops (replayed for every token, the cache growing).
+TEST_F(CudaVsCpu, GraphWithRopeKvWriteHasThreeLaunchesLessAndTheSameBits) {
+    const std::vector<std::pair<int32_t, int32_t>> tokens = {{3, 0}, {7, 1}, {49, 2}, {0, 3}, {3, 4}};
+    int64_t nodes[2] = {0, 0};
+    std::vector<std::vector<float>> results[2];
+    for (int fused = 0; fused < 2; ++fused) {
+        Step step(gpu);
+        ASSERT_SN_OK(sn_graph_begin_capture(gpu));
+        step.emit(gpu, fused == 1);
+        sn_graph* graph = nullptr;
+        ASSERT_SN_OK(sn_graph_end_capture(gpu, &graph));
+        ASSERT_SN_OK(sn_graph_get_node_count(graph, &nodes[fused]));
+        for (const auto& [id, pos] : tokens) {
+            step.set_inputs(id, pos);
+            ASSERT_SN_OK(sn_graph_launch(graph));
+            results[fused].push_back(values_of(step.h));
+        }
+        ASSERT_SN_OK(sn_graph_destroy(graph));
+    }
+    EXPECT_EQ(nodes[1], nodes[0] - 3);
+    EXPECT_EQ(results[1], results[0]);
 }
 
 TEST_F(CudaVsCpu, FailedCaptureLeavesTheContextUsable) {

@@ -214,3 +214,126 @@ TEST(Matmul, ConcurrentCallsOnOneContext) {
         expect_linear_close(results[caller], expected, magnitude, "caller " + std::to_string(caller));
     }
 }
+
+// ---- sn_matmul_swiglu: silu(g)·u of a stacked gate|up product --------------------------------
+
+namespace {
+
+Tensor rows_view(const Tensor& base, int64_t first_row, int64_t rows, int64_t width) {
+    const int64_t dims[] = {rows, width};
+    sn_tensor* raw = nullptr;
+    EXPECT_EQ(sn_tensor_view(base, first_row * width, dims, 2, &raw), SN_OK) << sn_last_error();
+    return Tensor(raw);
+}
+
+}  // namespace
+
+// The fused op against the ops it replaces, bit for bit: for one row, sn_matmul of the whole
+// stack into [1, 2I] and sn_swiglu of its two column views (the decoder's old decode path); for
+// any M, sn_matmul of the gate rows and of the up rows (row views of the stack) and sn_swiglu.
+// Also within F32 rounding of a double reference. Shapes cross the GEMV/GEMM switch (M <= 4).
+TEST(MatmulSwiglu, EqualsMatmulThenSwigluBitForBit) {
+    struct Case {
+        int64_t m, intermediate, k;
+    };
+    const Case cases[] = {{1, 13, 11}, {1, 64, 600}, {3, 33, 100}, {4, 5, 7}, {5, 31, 257}, {37, 70, 129}};
+    uint32_t seed = 300;
+    for (const Case& c : cases) {
+        for (sn_dtype weight_dtype : {SN_DTYPE_F32, SN_DTYPE_F16, SN_DTYPE_BF16}) {
+            for (bool with_bias : {false, true}) {
+                for (int threads : {1, 3}) {
+                    SCOPED_TRACE("M=" + std::to_string(c.m) + " I=" + std::to_string(c.intermediate) + " K=" +
+                                 std::to_string(c.k) + " weight dtype " + std::to_string(weight_dtype) +
+                                 (with_bias ? " +bias" : "") + " threads " + std::to_string(threads));
+                    Context context(threads);
+                    const int64_t n = 2 * c.intermediate;
+                    const std::vector<float> x = sn_test::random_floats(c.m * c.k, seed);
+                    const std::vector<float> w = sn_test::random_floats(n * c.k, seed + 1);
+                    const std::vector<float> bias = sn_test::random_floats(n, seed + 2);
+                    Tensor tx = make_f32(context, {c.m, c.k}, x);
+                    Tensor tw = make_tensor(context, weight_dtype, {n, c.k}, w);
+                    Tensor tb = make_tensor(context, weight_dtype, {n}, bias);
+                    Tensor out(context, SN_DTYPE_F32, {c.m, c.intermediate});
+                    ASSERT_SN_OK(sn_matmul_swiglu(context, tx, tw, with_bias ? tb.get() : nullptr, out));
+                    const std::vector<float> fused = sn_test::download_f32(out);
+
+                    Tensor gate(context, SN_DTYPE_F32, {c.m, c.intermediate});
+                    Tensor up(context, SN_DTYPE_F32, {c.m, c.intermediate});
+                    Tensor w_gate = rows_view(tw, 0, c.intermediate, c.k);
+                    Tensor w_up = rows_view(tw, c.intermediate, c.intermediate, c.k);
+                    const int64_t bias_dims[] = {c.intermediate};
+                    sn_tensor *raw_gate_bias = nullptr, *raw_up_bias = nullptr;
+                    ASSERT_SN_OK(sn_tensor_view(tb, 0, bias_dims, 1, &raw_gate_bias));
+                    ASSERT_SN_OK(sn_tensor_view(tb, c.intermediate, bias_dims, 1, &raw_up_bias));
+                    Tensor gate_bias(raw_gate_bias), up_bias(raw_up_bias);
+                    ASSERT_SN_OK(sn_matmul(context, tx, w_gate, with_bias ? gate_bias.get() : nullptr, gate));
+                    ASSERT_SN_OK(sn_matmul(context, tx, w_up, with_bias ? up_bias.get() : nullptr, up));
+                    Tensor separate(context, SN_DTYPE_F32, {c.m, c.intermediate});
+                    ASSERT_SN_OK(sn_swiglu(context, gate, up, separate));
+                    EXPECT_EQ(fused, sn_test::download_f32(separate));
+
+                    if (c.m == 1) {
+                        Tensor product(context, SN_DTYPE_F32, {1, n});
+                        ASSERT_SN_OK(sn_matmul(context, tx, tw, with_bias ? tb.get() : nullptr, product));
+                        Tensor g = rows_view(product, 0, 1, c.intermediate);
+                        const int64_t dims[] = {1, c.intermediate};
+                        sn_tensor* raw_u = nullptr;
+                        ASSERT_SN_OK(sn_tensor_view(product, c.intermediate, dims, 2, &raw_u));
+                        Tensor u(raw_u);
+                        Tensor stacked(context, SN_DTYPE_F32, {1, c.intermediate});
+                        ASSERT_SN_OK(sn_swiglu(context, g, u, stacked));
+                        EXPECT_EQ(fused, sn_test::download_f32(stacked));
+                    }
+
+                    const std::vector<float> w_seen = sn_test::rounded_to(weight_dtype, w);
+                    const std::vector<float> bias_seen = sn_test::rounded_to(weight_dtype, bias);
+                    std::vector<double> product, magnitude;
+                    reference_linear(x, w_seen, with_bias ? &bias_seen : nullptr, Shape{c.m, n, c.k}, &product,
+                                     &magnitude);
+                    size_t failures = 0;
+                    for (int64_t i = 0; i < c.m; ++i) {
+                        for (int64_t j = 0; j < c.intermediate; ++j) {
+                            const double g = product[i * n + j], u = product[i * n + c.intermediate + j];
+                            const double expected = g / (1.0 + std::exp(-g)) * u;
+                            // The product's F32 error (1e-5·Σ|x·w|) times |∂/∂g| <= 1.1·|u| and
+                            // |∂/∂u| = |silu(g)| <= |g| + 1, and the activation's own F32 rounding.
+                            const double bound = 1e-5 * (magnitude[i * n + j] * 1.1 * std::fabs(u) +
+                                                         magnitude[i * n + c.intermediate + j] * (std::fabs(g) + 1.0)) +
+                                                 1e-6 * std::fabs(expected) + 1e-6;
+                            if (std::fabs(fused[i * c.intermediate + j] - expected) > bound && failures++ < 5) {
+                                ADD_FAILURE() << "[" << i << ", " << j << "] is " << fused[i * c.intermediate + j]
+                                              << ", expected " << expected;
+                            }
+                        }
+                    }
+                    EXPECT_EQ(failures, 0u);
+                    seed += 3;
+                }
+            }
+        }
+    }
+}
+
+TEST(MatmulSwiglu, ArgumentChecks) {
+    Context context(1);
+    Tensor x = make_f32(context, {2, 4}, std::vector<float>(8, 1.0f));
+    Tensor w = make_f32(context, {6, 4}, std::vector<float>(24, 1.0f));
+    Tensor out(context, SN_DTYPE_F32, {2, 3});
+    ASSERT_SN_OK(sn_matmul_swiglu(context, x, w, nullptr, out));
+    Tensor w_odd = make_f32(context, {5, 4}, std::vector<float>(20, 1.0f));
+    EXPECT_SN_ERROR(sn_matmul_swiglu(context, x, w_odd, nullptr, out), SN_ERR_SHAPE_MISMATCH,
+                    "weight: expected [2I, K] (gate rows stacked over up rows), an even number of rows, got [5, 4]");
+    Tensor out_full(context, SN_DTYPE_F32, {2, 6});
+    EXPECT_SN_ERROR(sn_matmul_swiglu(context, x, w, nullptr, out_full), SN_ERR_SHAPE_MISMATCH,
+                    "out: expected 2 rows of I = 3");
+    Tensor bias_half = make_f32(context, {3}, std::vector<float>(3, 1.0f));
+    EXPECT_SN_ERROR(sn_matmul_swiglu(context, x, w, bias_half, out), SN_ERR_SHAPE_MISMATCH,
+                    "bias: expected 1-D [N] = [6]");
+    Tensor w_wrong_k = make_f32(context, {6, 5}, std::vector<float>(30, 1.0f));
+    EXPECT_SN_ERROR(sn_matmul_swiglu(context, x, w_wrong_k, nullptr, out), SN_ERR_SHAPE_MISMATCH,
+                    "sn_matmul_swiglu: x: last dimension must be K = 5");
+    // out may not alias x: [2, 4] · [8, 4]ᵀ → [2, 4] written over x.
+    Tensor w_square = make_f32(context, {8, 4}, std::vector<float>(32, 1.0f));
+    EXPECT_SN_ERROR(sn_matmul_swiglu(context, x, w_square, nullptr, x), SN_ERR_INVALID_ARGUMENT,
+                    "out must not alias x");
+}

@@ -1,7 +1,10 @@
 // Pointwise activations: silu, relu, gelu (erf and tanh forms), and the SwiGLU gate.
 // All may run in place (out == x, or out == gate/up): each element is read before it is written.
+// matmul_swiglu is the product of matmul (into a buffer of its own) followed by the same SwiGLU
+// code row by row, so it equals sn_matmul + sn_swiglu bit for bit.
 #include "cpu/isa.h"
 #include "cpu/ops.h"
+#include "cpu/scratch.h"
 #include "cpu/vmath.h"
 
 #include <cmath>
@@ -91,6 +94,23 @@ sn_status swiglu(Context& context, const SwigluArgs& args) {
     float* out = args.out->data_as<float>();
     for_each_block(context, args.gate->numel, 8,
                    [&](int64_t begin, int64_t count) { swiglu_block(gate + begin, up + begin, out + begin, count); });
+    return SN_OK;
+}
+
+sn_status matmul_swiglu(Context& context, const MatmulArgs& args) {
+    const int64_t rows = args.x->rows();
+    const int64_t width = args.weight->dims[0];  // 2I: gate columns, then up columns
+    const int64_t half = width / 2;
+    // Requested before matmul runs: matmul_into takes scratch_floats, not this buffer.
+    float* product = outer_scratch_floats(static_cast<size_t>(rows * width));
+    SN_TRY(matmul_into(context, *args.x, *args.weight, args.bias, product));
+    float* out = args.out->data_as<float>();
+    const int threads = worker_count(context, rows * half * 8);
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t row = 0; row < rows; ++row) {
+        const float* gate = product + row * width;
+        swiglu_block(gate, gate + half, out + row * half, half);
+    }
     return SN_OK;
 }
 

@@ -70,6 +70,7 @@ OpTable make_ops() {
     ops.copy = {cpu::copy, {kMaskAny, kMaskAny}};
     ops.matmul = {cpu::matmul, {kMaskF32, kMaskFloat, kMaskFloat, kMaskF32}};
     ops.matmul_add = {cpu::matmul_add, {kMaskF32, kMaskFloat, kMaskFloat, kMaskF32}};
+    ops.matmul_swiglu = {cpu::matmul_swiglu, {kMaskF32, kMaskFloat, kMaskFloat, kMaskF32}};
     ops.add = {cpu::add, {kMaskF32, kMaskF32, kMaskF32}};
     ops.mul = {cpu::mul, {kMaskF32, kMaskF32, kMaskF32}};
     ops.rms_norm = {cpu::rms_norm, {kMaskF32, kMaskFloat, kMaskFloat, kMaskF32}};
@@ -82,6 +83,7 @@ OpTable make_ops() {
     ops.rope = {cpu::rope, {kMaskF32, kMaskI32, kMaskF32}};
     ops.embedding = {cpu::embedding, {kMaskFloat, kMaskI32, kMaskF32}};
     ops.kv_write = {cpu::kv_write, {kMaskFloat, kMaskI32, kMaskFloat}};
+    ops.rope_kv_write = {cpu::rope_kv_write, {kMaskF32, kMaskF32, kMaskF32, kMaskI32, kMaskFloat, kMaskFloat}};
     ops.attention = {cpu::attention, {kMaskF32, kMaskI32, kMaskF32, kMaskF32, kMaskF32}};
     ops.cross_entropy = {cpu::cross_entropy, {kMaskF32, kMaskI32, kMaskF32}};
     ops.fill_random = {cpu::fill_random, {kMaskFloat}};

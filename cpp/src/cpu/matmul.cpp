@@ -362,15 +362,17 @@ void run_gemm(const Context& context, const GemmVariant& variant, const GemmProb
     }
 }
 
-sn_status linear(Context& context, const MatmulArgs& args, bool accumulate) {
+// out[M, N] (+)= x·Wᵀ (+ bias) into a plain F32 buffer (a tensor's data, or an op's own buffer).
+sn_status linear(Context& context, const Tensor& x, const Tensor& weight, const Tensor* bias_tensor, float* out,
+                 bool accumulate) {
     const GemmVariant& variant = variant_for(host_isa());
-    const int64_t n = args.weight->dims[0];
-    const int64_t k = args.weight->dims[1];
-    const int64_t m = args.x->rows();
+    const int64_t n = weight.dims[0];
+    const int64_t k = weight.dims[1];
+    const int64_t m = x.rows();
     const int64_t threads = context.num_threads;
 
     // Scratch: [bias padded to NR] then the path's buffers.
-    const size_t bias_floats = args.bias != nullptr ? aligned_count(static_cast<size_t>(round_up(n, variant.nr))) : 0;
+    const size_t bias_floats = bias_tensor != nullptr ? aligned_count(static_cast<size_t>(round_up(n, variant.nr))) : 0;
     const bool gemv = m <= kGemvMaxRows;
     const int64_t chunk_cols = std::min(round_up(n, variant.nr), kChunkCols);
     const size_t packed_w_floats = gemv ? 0 : aligned_count(static_cast<size_t>(chunk_cols * kKcMax));
@@ -379,16 +381,16 @@ sn_status linear(Context& context, const MatmulArgs& args, bool accumulate) {
     float* scratch = scratch_floats(bias_floats + packed_w_floats + static_cast<size_t>(threads) * per_thread_floats);
 
     float* bias = nullptr;
-    if (args.bias != nullptr) {
+    if (bias_tensor != nullptr) {
         bias = scratch;
-        widen_to_f32(args.bias->dtype, args.bias->data(), bias, n);
+        widen_to_f32(bias_tensor->dtype, bias_tensor->data(), bias, n);
         std::fill(bias + n, bias + bias_floats, 0.0f);
     }
-    const GemmProblem problem{args.x->data_as<float>(),
-                              args.weight->data(),
-                              args.weight->dtype,
+    const GemmProblem problem{x.data_as<float>(),
+                              weight.data(),
+                              weight.dtype,
                               bias,
-                              args.out->data_as<float>(),
+                              out,
                               m,
                               n,
                               k,
@@ -405,11 +407,15 @@ sn_status linear(Context& context, const MatmulArgs& args, bool accumulate) {
 }  // namespace
 
 sn_status matmul(Context& context, const MatmulArgs& args) {
-    return linear(context, args, false);
+    return linear(context, *args.x, *args.weight, args.bias, args.out->data_as<float>(), false);
 }
 
 sn_status matmul_add(Context& context, const MatmulArgs& args) {
-    return linear(context, args, true);
+    return linear(context, *args.x, *args.weight, args.bias, args.out->data_as<float>(), true);
+}
+
+sn_status matmul_into(Context& context, const Tensor& x, const Tensor& weight, const Tensor* bias, float* out) {
+    return linear(context, x, weight, bias, out, false);
 }
 
 }  // namespace sn::cpu

@@ -12,6 +12,7 @@
 #include "cpu/ops.h"
 #include "cpu/ops_quant_backward.h"
 #include "cpu/scratch.h"
+#include "error.h"
 
 #include <cmath>
 
@@ -88,6 +89,26 @@ sn_status rope(Context& context, const RopeArgs& args) {
 
 sn_status rope_backward(Context& context, const RopeBackwardArgs& args) {
     return rotate(context, args.dy, args.positions, args.theta, args.dx, -1.0f);
+}
+
+// The reference of the fused op is literally the sequence it replaces (rope q, rope k, kv_write
+// k and v), so the two agree bit for bit by construction. Positions are checked first so that a
+// bad one leaves q, k and the caches untouched (kv_write alone would fail only after the rotations).
+sn_status rope_kv_write(Context& context, const RopeKvWriteArgs& args) {
+    const int64_t tokens = args.positions->dims[0];
+    const int64_t cache_len = args.k_cache->dims[0];
+    const int32_t* positions = args.positions->data_as<const int32_t>();
+    for (int64_t t = 0; t < tokens; ++t) {
+        SN_CHECK(positions[t] >= 0 && positions[t] < cache_len, SN_ERR_INVALID_ARGUMENT,
+                 "positions[%lld] = %d is outside the cache: positions must be in [0, S) with S = %lld",
+                 static_cast<long long>(t), positions[t], static_cast<long long>(cache_len));
+    }
+    if (args.theta != 0.0f) {
+        SN_TRY(rotate(context, args.q, args.positions, args.theta, args.q, 1.0f));
+        SN_TRY(rotate(context, args.k, args.positions, args.theta, args.k, 1.0f));
+    }
+    SN_TRY(kv_write(context, KvWriteArgs{args.k, args.positions, args.k_cache}));
+    return kv_write(context, KvWriteArgs{args.v, args.positions, args.v_cache});
 }
 
 }  // namespace sn::cpu

@@ -17,19 +17,28 @@ struct ThreadScratch {
 };
 
 thread_local ThreadScratch t_scratch;
+thread_local ThreadScratch t_outer_scratch;
+
+float* grow(ThreadScratch& scratch, size_t count) {
+    if (count <= scratch.capacity && scratch.buffer) return scratch.buffer.get();
+    const size_t capacity = aligned_count(count == 0 ? 1 : count);
+    scratch.buffer.reset();  // release the old buffer before taking a larger one
+    scratch.capacity = 0;
+    void* memory = std::aligned_alloc(64, capacity * sizeof(float));
+    if (memory == nullptr) throw std::bad_alloc();
+    scratch.buffer.reset(static_cast<float*>(memory));
+    scratch.capacity = capacity;
+    return scratch.buffer.get();
+}
 
 }  // namespace
 
 float* scratch_floats(size_t count) {
-    if (count <= t_scratch.capacity && t_scratch.buffer) return t_scratch.buffer.get();
-    const size_t capacity = aligned_count(count == 0 ? 1 : count);
-    t_scratch.buffer.reset();  // release the old buffer before taking a larger one
-    t_scratch.capacity = 0;
-    void* memory = std::aligned_alloc(64, capacity * sizeof(float));
-    if (memory == nullptr) throw std::bad_alloc();
-    t_scratch.buffer.reset(static_cast<float*>(memory));
-    t_scratch.capacity = capacity;
-    return t_scratch.buffer.get();
+    return grow(t_scratch, count);
+}
+
+float* outer_scratch_floats(size_t count) {
+    return grow(t_outer_scratch, count);
 }
 
 }  // namespace sn::cpu

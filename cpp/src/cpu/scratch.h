@@ -11,6 +11,10 @@ namespace sn::cpu {
 
 float* scratch_floats(size_t count);
 
+// A second such buffer, for an op built on another CPU op (matmul_swiglu runs matmul, which takes
+// scratch_floats for itself): the outer op keeps its intermediates here. Same rules.
+float* outer_scratch_floats(size_t count);
+
 // Rounds n up to a multiple of 16 floats (64 bytes), for carving aligned sub-buffers.
 constexpr size_t aligned_count(size_t n) {
     return (n + 15) / 16 * 16;

@@ -19,11 +19,13 @@ namespace {
 
 // cuBLAS's recommended workspace on Hopper; also plenty for Ampere.
 constexpr size_t kCublasWorkspaceBytes = size_t{32} << 20;
-// Attention partial results (ops.h: attention_scratch_floats) for up to 16k (row, head, split)
-// triples of Dh <= 256.
+// Ops' temporary results (cuda/state.h): attention partial results for up to 16k (row, head,
+// split) triples of Dh <= 256, or 4M floats of matmul_swiglu's product.
 constexpr size_t kScratchBytes = size_t{16} << 20;
 // Quantized prefill: W dequantized to F16 a slice of rows at a time (kernels/lut_matmul.cu).
 constexpr size_t kDequantBytes = size_t{32} << 20;
+// Decode attention's arrival counters: one per (query row, head), T <= 4 rows of Hq <= 65535 heads.
+constexpr size_t kAttentionCounters = size_t{4} * 65536;
 
 bool available(char* reason, size_t reason_capacity) {
     int count = 0;
@@ -53,6 +55,7 @@ void free_state(State* state) noexcept {
     if (state->cublas_workspace != nullptr) (void)cudaFree(state->cublas_workspace);
     if (state->scratch != nullptr) (void)cudaFree(state->scratch);
     if (state->dequant != nullptr) (void)cudaFree(state->dequant);
+    if (state->attention_counters != nullptr) (void)cudaFree(state->attention_counters);
     if (state->data_error_host != nullptr) (void)cudaFreeHost(state->data_error_host);
     if (state->stream != nullptr) (void)cudaStreamDestroy(state->stream);
     for (void* data : state->deferred_frees) (void)cudaFree(data);
@@ -81,6 +84,12 @@ sn_status create_state(Context& context, State& state) {
     state.scratch_floats = kScratchBytes / sizeof(float);
     SN_CUDA_CHECK(cudaMalloc(&state.dequant, kDequantBytes));
     state.dequant_bytes = kDequantBytes;
+    // Zeroed once, here: the kernels leave them at zero after every launch. The stream is
+    // non-blocking, so the zeroing goes on it and is waited for.
+    SN_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&state.attention_counters), kAttentionCounters * sizeof(unsigned)));
+    state.attention_counter_count = kAttentionCounters;
+    SN_CUDA_CHECK(cudaMemsetAsync(state.attention_counters, 0, kAttentionCounters * sizeof(unsigned), state.stream));
+    SN_CUDA_CHECK(cudaStreamSynchronize(state.stream));
     void* error_memory = nullptr;
     SN_CUDA_CHECK(cudaHostAlloc(&error_memory, sizeof(DataError), cudaHostAllocMapped));
     state.data_error_host = static_cast<DataError*>(error_memory);
@@ -163,6 +172,7 @@ sn_status report_data_error(State& state) {
                          : op == OpId::cross_entropy ? "its loss was set to NaN"
                          : op == OpId::kv_write      ? "the row was not written"
                          : op == OpId::lut_matmul    ? "the entry (or the row's sparse part) was skipped"
+                         : op == OpId::rope_kv_write ? "its k and v rows were not written to the caches"
                                                      : "its output row was set to zero";
     SN_FAIL(SN_ERR_INVALID_ARGUMENT,
             "an earlier %s on this context read %s[%lld] = %lld, outside [0, %lld); %s (CUDA kernels cannot fail "
@@ -290,6 +300,7 @@ OpTable make_ops() {
     ops.copy = {cuda::copy, {kMaskAny, kMaskAny}};
     ops.matmul = {cuda::matmul, {kMaskFloat, kMaskFloat, kMaskFloat, kMaskFloat}};
     ops.matmul_add = {cuda::matmul_add, {kMaskFloat, kMaskFloat, kMaskFloat, kMaskFloat}};
+    ops.matmul_swiglu = {cuda::matmul_swiglu, {kMaskFloat, kMaskFloat, kMaskFloat, kMaskFloat}};
     ops.add = {cuda::add, {kMaskFloat, kMaskFloat, kMaskFloat}};
     ops.mul = {cuda::mul, {kMaskFloat, kMaskFloat, kMaskFloat}};
     ops.rms_norm = {cuda::rms_norm, {kMaskFloat, kMaskFloat, kMaskFloat, kMaskFloat}};
@@ -302,6 +313,7 @@ OpTable make_ops() {
     ops.rope = {cuda::rope, {kMaskFloat, kMaskI32, kMaskFloat}};
     ops.embedding = {cuda::embedding, {kMaskFloat, kMaskI32, kMaskFloat}};
     ops.kv_write = {cuda::kv_write, {kMaskFloat, kMaskI32, kMaskFloat}};
+    ops.rope_kv_write = {cuda::rope_kv_write, {kMaskFloat, kMaskFloat, kMaskFloat, kMaskI32, kMaskFloat, kMaskFloat}};
     ops.attention = {cuda::attention, {kMaskFloat, kMaskI32, kMaskFloat, kMaskFloat, kMaskFloat}};
     ops.cross_entropy = {cuda::cross_entropy, {kMaskFloat, kMaskI32, kMaskF32}};
     ops.fill_random = {cuda::fill_random, {kMaskFloat}};

@@ -7,6 +7,12 @@
 //                     keeps its calls capturable into CUDA graphs;
 //   scratch           the attention kernels' split-K partial results;
 //   dequant           quantized prefill: a slice of W's rows dequantized to F16 for cuBLAS;
+//   scratch           temporary results of ops (decode attention's per-split partial results,
+//                     matmul_swiglu's product on its cuBLAS path); ops run one after another in
+//                     stream order, so one op's use never overlaps another's;
+//   attention_counters one arrival counter per (query row, head) of decode attention, zeroed at
+//                     creation; the last split block of a row merges it and puts the counter back
+//                     to 0 (kernels/attention.cu), so every launch finds them at 0;
 //   data_error        pinned, mapped host memory where kernels report bad data (an id, a target or
 //                     a position out of range) that device code cannot return as a status; the
 //                     next sn_context_synchronize or download reports it (report_data_error).
@@ -44,6 +50,8 @@ struct State {
     size_t scratch_floats = 0;
     void* dequant = nullptr;
     size_t dequant_bytes = 0;
+    unsigned* attention_counters = nullptr;
+    size_t attention_counter_count = 0;
     DataError* data_error_host = nullptr;    // read by the host after the stream is idle
     DataError* data_error_device = nullptr;  // the same memory as the kernels see it
     int multiprocessors = 1;

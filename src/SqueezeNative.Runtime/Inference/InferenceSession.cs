@@ -198,11 +198,13 @@ public sealed class InferenceSession : IDisposable
         bool preNorm = info.Norm == NormKind.RmsNorm || c.DoLayerNormBefore;
         int window = c.SlidingWindow ?? 0;
         float scale = 1f / MathF.Sqrt(c.HeadDim);
+        // RoPE and the cache writes are one op; theta 0 rotates nothing (learned positions, OPT).
+        float ropeTheta = info.Positional == PositionalKind.Rope ? c.RopeTheta : 0f;
         for (int i = 0; i < _w.Layers.Count; i++)
         {
             var layer = _w.Layers[i];
 
-            // Attention: q, k, v (one stacked product for a single token), RoPE, cache write.
+            // Attention: q, k, v (one stacked product for a single token), RoPE + cache write.
             var attnIn = preNorm ? Norm(v.H, layer.AttnNorm, layer.AttnNormBias, v.X) : v.H;
             if (T == 1) layer.Qkv.All.Forward(_ctx, attnIn, _qkv1);
             else if (!layer.Qkv.HasParts) v.QkvSplit!.Forward(_ctx, layer.Qkv.All, attnIn);
@@ -212,13 +214,7 @@ public sealed class InferenceSession : IDisposable
                 layer.Qkv.Parts[1].Forward(_ctx, attnIn, v.K);
                 layer.Qkv.Parts[2].Forward(_ctx, attnIn, v.V);
             }
-            if (info.Positional == PositionalKind.Rope)
-            {
-                _ctx.Rope(v.Q3, v.Pos, c.RopeTheta, v.Q3);
-                _ctx.Rope(v.K3, v.Pos, c.RopeTheta, v.K3);
-            }
-            _ctx.KvWrite(v.K3, v.Pos, _kCache[i]);
-            _ctx.KvWrite(v.V3, v.Pos, _vCache[i]);
+            _ctx.RopeKvWrite(v.Q3, v.K3, v.V3, v.Pos, ropeTheta, _kCache[i], _vCache[i]);
             _ctx.Attention(v.Q3, v.Pos, _kCache[i], _vCache[i], window, scale, v.Attn3);
             if (preNorm) layer.O.ForwardAdd(_ctx, v.Attn, v.H);
             else
@@ -234,8 +230,12 @@ public sealed class InferenceSession : IDisposable
             {
                 if (T == 1)
                 {
-                    gateUp.All.Forward(_ctx, mlpIn, _gateUp1);
-                    _ctx.SwiGlu(v.Gate1!, v.Up1!, v.A);
+                    // Dense weights: one GEMV with SwiGLU in its epilogue; else product + swiglu.
+                    if (!gateUp.TryForwardSwiGlu(_ctx, mlpIn, v.A))
+                    {
+                        gateUp.All.Forward(_ctx, mlpIn, _gateUp1);
+                        _ctx.SwiGlu(v.Gate1!, v.Up1!, v.A);
+                    }
                 }
                 else
                 {

@@ -80,6 +80,19 @@ public sealed class FusedLinear
     /// <summary>Output width of each part.</summary>
     public IReadOnlyList<int> Widths => _widths;
 
+    /// <summary>
+    /// For a gate|up stack: y[T, I] = silu(gate)·up in one op where the storage allows it (a dense
+    /// stacked weight: <see cref="NativeContext.MatMulSwiGlu"/>, whose CUDA GEMV applies the activation
+    /// in its epilogue, so the [T, 2I] product is never written). Returns false otherwise (e.g. a
+    /// stacked LUT linear); the caller then runs <see cref="All"/> and SwiGLU itself.
+    /// </summary>
+    public bool TryForwardSwiGlu(NativeContext context, NativeTensor x, NativeTensor y)
+    {
+        if (_widths.Length != 2 || All is not DenseLinear dense) return false;
+        context.MatMulSwiGlu(x, dense.Weight, dense.Bias, y);
+        return true;
+    }
+
     /// <summary>Output column where part i starts in All's output.</summary>
     public int Offset(int part)
     {

@@ -163,6 +163,14 @@ public sealed class NativeContext : IDisposable
     public void SwiGlu(NativeTensor gate, NativeTensor up, NativeTensor y) =>
         Check(NativeMethods.Swiglu(Handle, gate.Handle, up.Handle, y.Handle), "sn_swiglu");
 
+    /// <summary>
+    /// y[M, I] = silu(g)·u with g | u = x[M, K] · w[2I, K]ᵀ (+ bias[2I]), w = gate rows stacked over up
+    /// rows: <see cref="MatMul"/> into [M, 2I] and <see cref="SwiGlu"/> of its halves in one op
+    /// (one GEMV launch for a decode step on CUDA).
+    /// </summary>
+    public void MatMulSwiGlu(NativeTensor x, NativeTensor w, NativeTensor? bias, NativeTensor y) =>
+        Check(NativeMethods.MatmulSwiglu(Handle, x.Handle, w.Handle, bias?.Handle ?? NoTensor, y.Handle), "sn_matmul_swiglu");
+
     public void Softmax(NativeTensor x, NativeTensor y) => Check(NativeMethods.Softmax(Handle, x.Handle, y.Handle), "sn_softmax");
 
     /// <summary>Rotate-half RoPE of x [T, H, Dh] at positions (I32 [T]).</summary>
@@ -179,6 +187,15 @@ public sealed class NativeContext : IDisposable
     /// <summary>cache[positions[t]] = src[t] for src [T,Hkv,Dh].</summary>
     public void KvWrite(NativeTensor src, NativeTensor positions, NativeTensor cache) =>
         Check(NativeMethods.KvWrite(Handle, src.Handle, positions.Handle, cache.Handle), "sn_kv_write");
+
+    /// <summary>
+    /// <see cref="Rope"/> of q [T,Hq,Dh] and k [T,Hkv,Dh] in place (none when <paramref name="theta"/> is 0),
+    /// then <see cref="KvWrite"/> of k and v into the caches, as one op (one kernel launch on CUDA).
+    /// </summary>
+    public void RopeKvWrite(NativeTensor q, NativeTensor k, NativeTensor v, NativeTensor positions, float theta,
+        NativeTensor kCache, NativeTensor vCache) =>
+        Check(NativeMethods.RopeKvWrite(Handle, q.Handle, k.Handle, v.Handle, positions.Handle, theta, kCache.Handle, vCache.Handle),
+            "sn_rope_kv_write");
 
     /// <summary>y[M,N] += x[M,K] · w[N,K]ᵀ (+ bias[N]): a linear with its residual add fused.</summary>
     public void MatMulAdd(NativeTensor x, NativeTensor w, NativeTensor? bias, NativeTensor y) =>

@@ -66,6 +66,24 @@ public sealed class ReferenceForwardTests
         Assert.Equal(expected, ids);
     }
 
+    /// <summary>
+    /// A recorded decode step of a gated model is 8 ops per layer — norm, q|k|v, RoPE + cache writes
+    /// (sn_rope_kv_write), attention, o (+ residual), norm, gate|up with SwiGLU (sn_matmul_swiglu),
+    /// down (+ residual) — plus the embedding, the final norm and the LM head. On CUDA each op is one
+    /// kernel launch at T = 1, so this is the launch count of the decode graph.
+    /// </summary>
+    [Theory]
+    [InlineData("llama")]
+    [InlineData("mistral")]
+    public void DecodeStepIsEightOpsPerGatedLayer(string model)
+    {
+        var lm = Models.Get(model);
+        using var session = lm.CreateSession(capacity: 16);
+        session.Forward([1, 2, 3], allPositions: false);
+        session.Forward([4], allPositions: false);
+        Assert.Equal(3 + 8 * lm.Config.NumLayers, session.DecodeOpsPerToken);
+    }
+
     [Fact]
     public async Task StreamedTextEqualsReferenceGreedyText()
     {
