@@ -39,8 +39,12 @@ protected:
         ASSERT_NE(gpu, nullptr);
     }
     void TearDown() override {
-        if (gpu != nullptr) EXPECT_EQ(sn_context_destroy(gpu), SN_OK) << sn_last_error();
-        if (cpu != nullptr) EXPECT_EQ(sn_context_destroy(cpu), SN_OK) << sn_last_error();
+        if (gpu != nullptr) {
+            EXPECT_EQ(sn_context_destroy(gpu), SN_OK) << sn_last_error();
+        }
+        if (cpu != nullptr) {
+            EXPECT_EQ(sn_context_destroy(cpu), SN_OK) << sn_last_error();
+        }
     }
     sn_context* cpu = nullptr;
     sn_context* gpu = nullptr;
