@@ -46,7 +46,9 @@ __global__ void rope_kernel(const T* x, const int32_t* positions, float theta, T
     float* cosines = table;
     float* sines = table + half;
     const float position = static_cast<float>(positions[blockIdx.x]);
-    for (int i = threadIdx.x; i < half; i += blockDim.x) rope_cos_sin(position, i, head_dim, theta, &cosines[i], &sines[i]);
+    for (int i = threadIdx.x; i < half; i += blockDim.x) {
+        rope_cos_sin(position, i, head_dim, theta, &cosines[i], &sines[i]);
+    }
     __syncthreads();
     const int64_t token_offset = static_cast<int64_t>(blockIdx.x) * heads * head_dim;
     for (int pair = threadIdx.x; pair < heads * half; pair += blockDim.x) {
@@ -169,7 +171,8 @@ sn_status rope_kv_write(Context& context, const RopeKvWriteArgs& args) {
     // times rather than once per head.
     const int64_t per_unit = (head_dim + 1) / 2;
     const int64_t target_blocks = 4 * static_cast<int64_t>(state.multiprocessors);
-    const int64_t units_per_block = std::min(units, std::max<int64_t>(1, (tokens * units + target_blocks - 1) / target_blocks));
+    const int64_t wanted = (tokens * units + target_blocks - 1) / target_blocks;
+    const int64_t units_per_block = std::min(units, std::max<int64_t>(1, wanted));
     const int64_t blocks_per_token = (units + units_per_block - 1) / units_per_block;
     const int threads =
         static_cast<int>(std::min<int64_t>(256, std::max<int64_t>(32, (units_per_block * per_unit + 31) / 32 * 32)));

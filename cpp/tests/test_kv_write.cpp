@@ -154,10 +154,12 @@ TEST(RopeKvWrite, EqualsTheFourOpsBitForBit) {
                          std::to_string(cache_dtype));
             for (int threads : {1, 3}) {
                 Context context(threads);
-                FusedInputs fused =
-                    make_inputs(context, c.q_heads, c.kv_heads, c.head_dim, c.cache_len, c.positions, cache_dtype, seed);
-                FusedInputs apart =
-                    make_inputs(context, c.q_heads, c.kv_heads, c.head_dim, c.cache_len, c.positions, cache_dtype, seed);
+                const auto inputs = [&] {
+                    return make_inputs(context, c.q_heads, c.kv_heads, c.head_dim, c.cache_len, c.positions,
+                                       cache_dtype, seed);
+                };
+                FusedInputs fused = inputs();
+                FusedInputs apart = inputs();
                 ASSERT_SN_OK(sn_rope_kv_write(context, fused.q, fused.k, fused.v, fused.positions, c.theta,
                                               fused.k_cache, fused.v_cache));
                 if (c.theta != 0.0f) {
@@ -204,10 +206,10 @@ TEST(RopeKvWrite, DecodeViewsOfOneFusedRowAndGraphReplay) {
         ASSERT_SN_OK(sn_tensor_upload(position, &pos, sizeof pos));
         ASSERT_SN_OK(sn_graph_launch(graph));
         // The same through the separate ops on copies.
-        Tensor q2 = make_f32(context, {1, q_heads, head_dim}, std::vector<float>(values.begin(), values.begin() + q_heads * head_dim));
-        Tensor k2 = make_f32(context, {1, kv_heads, head_dim},
-                             std::vector<float>(values.begin() + q_heads * head_dim,
-                                                values.begin() + (q_heads + kv_heads) * head_dim));
+        const auto k_begin = values.begin() + q_heads * head_dim;
+        const auto v_begin = values.begin() + (q_heads + kv_heads) * head_dim;
+        Tensor q2 = make_f32(context, {1, q_heads, head_dim}, std::vector<float>(values.begin(), k_begin));
+        Tensor k2 = make_f32(context, {1, kv_heads, head_dim}, std::vector<float>(k_begin, v_begin));
         ASSERT_SN_OK(sn_rope(context, q2, position, 10000.0f, q2));
         ASSERT_SN_OK(sn_rope(context, k2, position, 10000.0f, k2));
         EXPECT_EQ(download_f32(q), download_f32(q2)) << pos;
@@ -216,7 +218,7 @@ TEST(RopeKvWrite, DecodeViewsOfOneFusedRowAndGraphReplay) {
         const std::vector<float> k_rotated = download_f32(k2);
         for (int64_t i = 0; i < kv_heads * head_dim; ++i) {
             EXPECT_EQ(k_rows[pos * kv_heads * head_dim + i], k_rotated[i]) << pos << " " << i;
-            EXPECT_EQ(v_rows[pos * kv_heads * head_dim + i], values[(q_heads + kv_heads) * head_dim + i]) << pos << " " << i;
+            EXPECT_EQ(v_rows[pos * kv_heads * head_dim + i], v_begin[i]) << pos << " " << i;
         }
     }
     ASSERT_SN_OK(sn_graph_destroy(graph));

@@ -86,9 +86,10 @@ sn_status create_state(Context& context, State& state) {
     state.dequant_bytes = kDequantBytes;
     // Zeroed once, here: the kernels leave them at zero after every launch. The stream is
     // non-blocking, so the zeroing goes on it and is waited for.
-    SN_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&state.attention_counters), kAttentionCounters * sizeof(unsigned)));
+    const size_t counter_bytes = kAttentionCounters * sizeof(unsigned);
+    SN_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&state.attention_counters), counter_bytes));
     state.attention_counter_count = kAttentionCounters;
-    SN_CUDA_CHECK(cudaMemsetAsync(state.attention_counters, 0, kAttentionCounters * sizeof(unsigned), state.stream));
+    SN_CUDA_CHECK(cudaMemsetAsync(state.attention_counters, 0, counter_bytes, state.stream));
     SN_CUDA_CHECK(cudaStreamSynchronize(state.stream));
     void* error_memory = nullptr;
     SN_CUDA_CHECK(cudaHostAlloc(&error_memory, sizeof(DataError), cudaHostAllocMapped));
