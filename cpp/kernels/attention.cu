@@ -15,14 +15,14 @@
 // (kChunks = ceil(Dh / 32) rounded up to 1, 2, 4 or 8: Dh <= 256).
 //
 // Decode (T <= kDecodeMaxTokens): one launch, grid (splits, Hq, T), kDecodeWarps warps per block.
-//   The key range [0, S) is cut into `splits` equal parts of keys_per_split keys so that long
-//   caches spread over the SMs (flash-decoding); inside a block, warp w takes keys w, w + 4, ... of
+//   A row's keys are cut into up to `splits` equal parts so that long contexts spread over the
+//   SMs (flash-decoding); inside a block, warp w takes keys w, w + 4, ... of
 //   its part: the 32 lanes each multiply Dh/32 elements and a warp reduction gives the score. The
 //   block merges its warps' states.
 //   The grid is sized for the cache's capacity S, not for the current length: the decode step is
 //   captured once into a CUDA graph and replayed while the context grows, so the launch cannot
 //   depend on the position (it lives on the device). Each row instead reads its position and
-//   shares its keys equally among the first `parts` splits (at least kMinKeysPerPart keys each);
+//   shares its keys equally among the first `parts` splits (at least kMinKeysPerSplit keys each);
 //   the other blocks return at once. (Fixed key ranges per split, sized for the capacity, left a
 //   128-token context in a 2048-token cache to 2 splits of 121 keys each: the LLaMA-7B decode
 //   step took 6.58 ms instead of 6.16 with a 256-token cache.) Then, per (row, head):
@@ -56,8 +56,7 @@ constexpr int kPrefillRows = 8;
 constexpr int kMaxHeadDim = 256;
 // Keys per decode split at least when the grid is sized (host) and when a row's keys are shared
 // among the splits (device): fewer would spend more on merging than on the keys.
-constexpr int64_t kMinKeysPerSplit = 32;
-constexpr int kMinKeysPerPart = 32;
+constexpr int kMinKeysPerSplit = 32;
 
 __device__ __forceinline__ int first_key(int position, int window) {
     return window > 0 ? max(0, position - window + 1) : 0;
@@ -89,7 +88,7 @@ template <class T, int kChunks>
 __global__ void __launch_bounds__(kDecodeWarps * 32)
     attention_decode_kernel(const T* q, const int32_t* positions, const T* k, const T* v, T* out, float* partials,
                             unsigned* counters, int q_heads, int kv_heads, int head_dim, int cache_len, int window,
-                            float scale, int splits, int keys_per_split, DataError* error) {
+                            float scale, int splits, DataError* error) {
     __shared__ float warp_max_s[kDecodeWarps];
     __shared__ float warp_sum_s[kDecodeWarps];
     __shared__ float warp_acc_s[kDecodeWarps][kChunks * 32];
@@ -103,15 +102,14 @@ __global__ void __launch_bounds__(kDecodeWarps * 32)
         report_bad_value(error, OpId::attention, t, position, cache_len);
     }
     // The row's keys [first_key, position] are shared by the first `parts` splits, as many as keep
-    // at least kMinKeysPerPart keys each (at most `splits`): a short context takes a few blocks, a
+    // at least kMinKeysPerSplit keys each (at most `splits`): a short context takes a few blocks, a
     // long one all of them, each with an equal share, whatever the cache's capacity. An invalid row
     // is one part with no keys, which writes zeros. Uniform over the block, so returning is safe.
-    (void)keys_per_split;
     int parts = 1, first = 0, per = 0;
     if (valid) {
         first = first_key(position, window);
         const int length = position + 1 - first;
-        parts = min(splits, (length + kMinKeysPerPart - 1) / kMinKeysPerPart);
+        parts = min(splits, (length + kMinKeysPerSplit - 1) / kMinKeysPerSplit);
         per = (length + parts - 1) / parts;
     }
     if (split >= parts) return;
@@ -361,11 +359,9 @@ sn_status attention(Context& context, const AttentionArgs& args) {
                 const int64_t rows = tokens * q_heads;
                 const int64_t sms = state.multiprocessors;
                 int64_t splits = (4 * sms + rows - 1) / rows;
-                splits = std::min(splits, (cache_len + kMinKeysPerSplit - 1) / kMinKeysPerSplit);
+                splits = std::min<int64_t>(splits, (cache_len + kMinKeysPerSplit - 1) / kMinKeysPerSplit);
                 splits = std::min(splits, static_cast<int64_t>(state.scratch_floats) / (rows * (head_dim + 2)));
                 splits = std::max<int64_t>(splits, 1);
-                const int64_t keys_per_split = (cache_len + splits - 1) / splits;
-                splits = (cache_len + keys_per_split - 1) / keys_per_split;  // no empty trailing split
                 // One arrival counter per (row, head): T·Hq <= kDecodeMaxTokens · 65535 fits the
                 // context's counters (cuda/state.h); checked all the same.
                 SN_CHECK(rows <= static_cast<int64_t>(state.attention_counter_count), SN_ERR_INTERNAL,
@@ -376,7 +372,7 @@ sn_status attention(Context& context, const AttentionArgs& args) {
                 attention_decode_kernel<T, kChunks><<<grid, kDecodeWarps * 32, 0, state.stream>>>(
                     q, positions, k, v, out, state.scratch, state.attention_counters, static_cast<int>(q_heads),
                     static_cast<int>(kv_heads), static_cast<int>(head_dim), static_cast<int>(cache_len), window,
-                    args.scale, static_cast<int>(splits), static_cast<int>(keys_per_split), state.data_error_device);
+                    args.scale, static_cast<int>(splits), state.data_error_device);
                 SN_CUDA_CHECK_LAUNCH("attention_decode_kernel");
                 return SN_OK;
             }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include "cuda/state.h"
+#include "kernels/gemv.h"
 #include "kernels/ops.h"
 
 #include <cuda_bf16.h>
@@ -85,6 +86,17 @@ sn_status dispatch_float(sn_dtype dtype, Body&& body) {
     }
     SN_FAIL(SN_ERR_INTERNAL, "dtype %d reached a CUDA float kernel", static_cast<int>(dtype));
 }
+
+// The GemvBias (kernels/gemv.h) of an optional bias tensor, for the hand-written linears.
+inline GemvBias gemv_bias_of(const Tensor* bias) {
+    if (bias == nullptr) return GemvBias::none;
+    return bias->dtype == SN_DTYPE_F16 ? GemvBias::f16 : bias->dtype == SN_DTYPE_BF16 ? GemvBias::bf16 : GemvBias::f32;
+}
+
+// out[rows, columns] (of out_dtype) = bias broadcast over the rows, or += when accumulate: the bias
+// of a product that cuBLAS then adds with beta = 1 (kernels/matmul.cu, kernels/lut_matmul.cu).
+sn_status add_bias(const State& state, const Tensor* bias, sn_dtype out_dtype, void* out, int64_t rows,
+                   int64_t columns, bool accumulate);
 
 // Sum / max over a warp, the result in every lane.
 __device__ __forceinline__ float warp_sum(float value) {

@@ -99,16 +99,7 @@ __device__ __forceinline__ void mma_x_by_w(float (&c)[4], uint32_t x_low, uint32
 }
 
 __device__ __forceinline__ float bias_at(const GemvProblem& p, int64_t n) {
-    switch (p.bias_dtype) {
-        case GemvBias::f16:
-            return __half2float(static_cast<const __half*>(p.bias)[n]);
-        case GemvBias::bf16:
-            return __bfloat162float(static_cast<const __nv_bfloat16*>(p.bias)[n]);
-        case GemvBias::f32:
-            return static_cast<const float*>(p.bias)[n];
-        default:
-            return 0.0f;
-    }
+    return gemv_bias_value(p.bias, p.bias_dtype, n);
 }
 
 __device__ __forceinline__ float out_to_float(__half value) {

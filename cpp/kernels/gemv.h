@@ -7,6 +7,10 @@
 #pragma once
 
 #include <cuda_runtime.h>
+#if defined(__CUDACC__)
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#endif
 
 #include <cstdint>
 
@@ -15,7 +19,24 @@ namespace sn::cuda {
 // The most rows of x one launch takes: x's rows are the n = 8 columns of the tensor-core tile.
 constexpr int64_t kGemvMaxRows = 8;
 
+// The dtype of a bias the hand-written kernels read (the F16 GEMV and the LUT-GEMV).
 enum class GemvBias : int { none, f16, bf16, f32 };
+
+#if defined(__CUDACC__)
+// bias[n] as float (0 for GemvBias::none).
+__device__ __forceinline__ float gemv_bias_value(const void* bias, GemvBias dtype, int64_t n) {
+    switch (dtype) {
+        case GemvBias::f16:
+            return __half2float(static_cast<const __half*>(bias)[n]);
+        case GemvBias::bf16:
+            return __bfloat162float(static_cast<const __nv_bfloat16*>(bias)[n]);
+        case GemvBias::f32:
+            return static_cast<const float*>(bias)[n];
+        default:
+            return 0.0f;
+    }
+}
+#endif
 
 struct GemvProblem {
     const void* x;        // [m, k] F16, row-major, 16-byte aligned

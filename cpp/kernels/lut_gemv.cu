@@ -41,6 +41,7 @@
 #include "kernels/lut_gemv.h"
 
 #include "kernels/common.cuh"  // warp_sum, report_bad_value
+#include "kernels/cublas_linear.h"
 #include "lut_layout.h"
 
 #include <cuda_bf16.h>
@@ -136,18 +137,6 @@ __device__ __forceinline__ void mma_w_by_x(float (&c)[4], const uint32_t (&a)[4]
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-__device__ __forceinline__ float bias_at(const LutGemvProblem& p, int64_t n) {
-    switch (p.bias_dtype) {
-        case LutBias::f16:
-            return __half2float(static_cast<const __half*>(p.bias)[n]);
-        case LutBias::bf16:
-            return __bfloat162float(static_cast<const __nv_bfloat16*>(p.bias)[n]);
-        case LutBias::f32:
-            return static_cast<const float*>(p.bias)[n];
-        default:
-            return 0.0f;
-    }
-}
 
 // The sparse part is processed in windows of kSparseWindow entries (kSparseWindow / threads per
 // thread), kSparseRowsPerPass rows of x at a time. The tile's first window is copied into shared
@@ -435,7 +424,7 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
 #pragma unroll
         for (int w = 0; w < kWarps; ++w) sum += partial[w][m][r];
         if constexpr (kSparse) sum += sparse[m][r];
-        if (p.bias_dtype != LutBias::none) sum += bias_at(p, n);
+        if (p.bias_dtype != GemvBias::none) sum += gemv_bias_value(p.bias, p.bias_dtype, n);
         __half* at = static_cast<__half*>(p.out) + m * p.n + n;
         if (p.accumulate) sum += __half2float(*at);
         *at = __float2half_rn(sum);
@@ -604,30 +593,8 @@ __global__ void lut_scatter_sparse_kernel(const int32_t* rows, const int32_t* co
     }
 }
 
-}  // namespace
-
-cudaError_t launch_lut_gemv(const LutGemvProblem& problem, cudaStream_t stream, bool programmatic_launch) {
-    if (problem.m < 1 || problem.m > kLutGemvMaxRows || problem.k % 32 != 0) return cudaErrorInvalidValue;
-    return problem.bits == 3 ? launch_bits<3>(problem, stream, programmatic_launch)
-           : problem.bits == 4 ? launch_bits<4>(problem, stream, programmatic_launch)
-                               : cudaErrorInvalidValue;
-}
-
-cudaError_t launch_lut_repack(const int32_t* qweight, int32_t* packed, int64_t n, int64_t k, int bits,
-                              cudaStream_t stream) {
-    const int64_t blocks = lut::tiles(n) * lut::units(k);
-    if (blocks == 0) return cudaSuccess;
-    if (blocks > 0x7FFFFFFF || k % 32 != 0) return cudaErrorInvalidValue;
-    if (bits == 3) {
-        lut_repack_kernel<3><<<static_cast<unsigned>(blocks), 32, 0, stream>>>(qweight, packed, n, k);
-    } else if (bits == 4) {
-        lut_repack_kernel<4><<<static_cast<unsigned>(blocks), 32, 0, stream>>>(qweight, packed, n, k);
-    } else {
-        return cudaErrorInvalidValue;
-    }
-    return cudaGetLastError();
-}
-
+// W rows of tiles [tile_begin, tile_begin + tile_count) decoded to F16 into out ([rows, k]
+// row-major), the sparse part of those rows added.
 cudaError_t launch_lut_dequant(const LutGemvProblem& p, int64_t tile_begin, int64_t tile_count, void* out,
                                cudaStream_t stream) {
     const int64_t blocks = (tile_count * lut::units(p.k) + 3) / 4;
@@ -652,6 +619,54 @@ cudaError_t launch_lut_dequant(const LutGemvProblem& p, int64_t tile_begin, int6
         p.rows, p.cols, static_cast<const __half*>(p.vals), p.nnz, p.k, row_begin, row_end, static_cast<__half*>(out),
         p.data_error, p.op);
     return cudaGetLastError();
+}
+
+}  // namespace
+
+cudaError_t launch_lut_gemv(const LutGemvProblem& problem, cudaStream_t stream, bool programmatic_launch) {
+    if (problem.m < 1 || problem.k % 32 != 0 || (problem.bits != 3 && problem.bits != 4)) return cudaErrorInvalidValue;
+    LutGemvProblem slice = problem;
+    for (int64_t m0 = 0; m0 < problem.m; m0 += kLutGemvMaxRows) {
+        slice.m = std::min(kLutGemvMaxRows, problem.m - m0);
+        slice.x = static_cast<const __half*>(problem.x) + m0 * problem.k;
+        slice.out = static_cast<__half*>(problem.out) + m0 * problem.n;
+        const cudaError_t status = problem.bits == 3 ? launch_bits<3>(slice, stream, programmatic_launch)
+                                                     : launch_bits<4>(slice, stream, programmatic_launch);
+        if (status != cudaSuccess) return status;
+    }
+    return cudaSuccess;
+}
+
+cudaError_t launch_lut_repack(const int32_t* qweight, int32_t* packed, int64_t n, int64_t k, int bits,
+                              cudaStream_t stream) {
+    const int64_t blocks = lut::tiles(n) * lut::units(k);
+    if (blocks == 0) return cudaSuccess;
+    if (blocks > 0x7FFFFFFF || k % 32 != 0) return cudaErrorInvalidValue;
+    if (bits == 3) {
+        lut_repack_kernel<3><<<static_cast<unsigned>(blocks), 32, 0, stream>>>(qweight, packed, n, k);
+    } else if (bits == 4) {
+        lut_repack_kernel<4><<<static_cast<unsigned>(blocks), 32, 0, stream>>>(qweight, packed, n, k);
+    } else {
+        return cudaErrorInvalidValue;
+    }
+    return cudaGetLastError();
+}
+
+cudaError_t launch_lut_prefill(const LutGemvProblem& problem, cublasHandle_t cublas, void* buffer, size_t buffer_bytes,
+                               float beta, cudaStream_t stream, cublasStatus_t* cublas_status) {
+    const int64_t tiles_per_slice = static_cast<int64_t>(buffer_bytes / (static_cast<size_t>(problem.k) * 2)) /
+                                    lut::kTileRows;
+    if (tiles_per_slice < 1 || problem.m < 1) return cudaErrorInvalidValue;
+    for (int64_t tile = 0; tile < lut::tiles(problem.n); tile += tiles_per_slice) {
+        const int64_t tiles = std::min(tiles_per_slice, lut::tiles(problem.n) - tile);
+        const int64_t n0 = tile * lut::kTileRows, rows = std::min(problem.n - n0, tiles * lut::kTileRows);
+        const cudaError_t status = launch_lut_dequant(problem, tile, tiles, buffer, stream);
+        if (status != cudaSuccess) return status;
+        *cublas_status = cublas_linear(cublas, problem.m, rows, problem.k, buffer, CUDA_R_16F, problem.x, CUDA_R_16F,
+                                       beta, static_cast<__half*>(problem.out) + n0, CUDA_R_16F, problem.n);
+        if (*cublas_status != CUBLAS_STATUS_SUCCESS) return cudaErrorUnknown;
+    }
+    return cudaSuccess;
 }
 
 }  // namespace sn::cuda

@@ -3,10 +3,13 @@
 // src/lut_layout.h, F16 x, LUT and out, F32 accumulation; and the repack from the checkpoint
 // layout into the tiled one.
 //
-// Plain CUDA runtime types (plus the backend's DataError record), so that sn_bench_cuda can
-// compile lut_gemv.cu next to cuBLAS and time the very kernels the library launches.
+// Plain CUDA runtime and cuBLAS types (plus the backend's DataError record), so that sn_bench_cuda
+// can compile lut_gemv.cu and time the very kernels the library launches.
 #pragma once
 
+#include "kernels/gemv.h"  // GemvBias
+
+#include <cublas_v2.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -15,11 +18,12 @@ namespace sn::cuda {
 
 struct DataError;
 
-// Rows of x one launch takes: 8 per n-tile of the mma, up to 4 n-tiles. Larger M runs in slices
-// of this many rows (each slice re-reads W: prefill, see lut_matmul.cu).
+// Rows of x one kernel launch takes: 8 per n-tile of the mma, up to 4 n-tiles. launch_lut_gemv
+// runs larger M in slices of this many rows (each slice re-reads W).
 constexpr int64_t kLutGemvMaxRows = 32;
-
-enum class LutBias : int { none, f16, bf16, f32 };
+// From this many rows of x on, a product is cheaper dequantized once and multiplied on cuBLAS
+// (launch_lut_prefill) than streamed through the GEMV once per slice (sn_bench_cuda --lut).
+constexpr int64_t kLutPrefillMinRows = 65;
 
 struct LutGemvProblem {
     const void* x;            // [m, k] F16, rows k apart, 16-byte aligned (k % 32 == 0)
@@ -30,10 +34,10 @@ struct LutGemvProblem {
     const void* vals;         // F16 [nnz]
     int64_t nnz;              //
     const void* bias;         // [n] of bias_dtype, or null
-    LutBias bias_dtype;       //
+    GemvBias bias_dtype;      //
     void* out;                // [m, n] F16, rows n apart
     bool accumulate;          // out += …
-    int64_t m;                // 1 .. kLutGemvMaxRows
+    int64_t m;                // >= 1 (launch_lut_gemv slices it by kLutGemvMaxRows)
     int64_t n;                // >= 1
     int64_t k;                // a multiple of 32
     int bits;                 // 3 or 4
@@ -46,14 +50,17 @@ inline bool lut_gemv_fits(const void* x, const void* lut) {
     return reinterpret_cast<uintptr_t>(x) % 16 == 0 && reinterpret_cast<uintptr_t>(lut) % 16 == 0;
 }
 
-// Enqueues the GEMV; programmatic_launch as for launch_gemv_f16 (kernels/gemv.h).
+// Enqueues the GEMV, one launch per kLutGemvMaxRows rows of x; programmatic_launch as for
+// launch_gemv_f16 (kernels/gemv.h).
 cudaError_t launch_lut_gemv(const LutGemvProblem& problem, cudaStream_t stream, bool programmatic_launch);
 
-// Prefill: W rows of tiles [tile_begin, tile_begin + tile_count) decoded to F16 into out
-// ([rows, k] row-major, 16-byte aligned), the sparse part of those rows added; problem's x, out,
-// bias and m are not used. The product then runs on cuBLAS (kernels/lut_matmul.cu).
-cudaError_t launch_lut_dequant(const LutGemvProblem& problem, int64_t tile_begin, int64_t tile_count, void* out,
-                               cudaStream_t stream);
+// Prefill: out (+)= x · Wᵀ with W dequantized to F16 a slice of rows at a time into `buffer`
+// (buffer_bytes, 16-byte aligned; whole tiles of rows that fit) and multiplied on cuBLAS with
+// `beta` (1 to add onto out: accumulate, or a bias already written there). problem.bias and
+// problem.accumulate are not read. Returns cudaErrorInvalidValue when not even one tile of rows
+// fits the buffer, cudaErrorUnknown with *cublas_status set when cuBLAS fails.
+cudaError_t launch_lut_prefill(const LutGemvProblem& problem, cublasHandle_t cublas, void* buffer, size_t buffer_bytes,
+                               float beta, cudaStream_t stream, cublasStatus_t* cublas_status);
 
 // qweight I32 [k·bits/32, n] (checkpoint layout) → packed (tiled layout, padding codes 0).
 cudaError_t launch_lut_repack(const int32_t* qweight, int32_t* packed, int64_t n, int64_t k, int bits,

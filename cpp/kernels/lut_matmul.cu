@@ -4,65 +4,17 @@
 // lut_matmul takes the tiled layout only (sn_lut_repack writes it once at load time; reading the
 // checkpoint layout would need a second, slower kernel, and a silent slow path is what the repack
 // exists to avoid). x and out are F16 (the CUDA backend's activations).
-//   M <= kGemvRowsMax (64): the LUT-GEMV, 32 rows of x per launch (kernels/lut_gemv.cu).
-//   larger M (prefill): W is dequantized to F16 a slice of rows at a time into the context's
-//     dequant buffer (32 MiB: 4096 rows of K = 4096) and multiplied on cuBLAS; the decoding is
-//     paid once per row however large M is, where the GEMV would stream and decode W again for
-//     every 32 rows of x.
+//   M < kLutPrefillMinRows (65): the LUT-GEMV, 32 rows of x per launch (kernels/lut_gemv.cu).
+//   larger M (prefill): the bias goes into out first (add_bias), then W is dequantized to F16 a
+//     slice of rows at a time into the context's dequant buffer (32 MiB: 4096 rows of K = 4096)
+//     and multiplied on cuBLAS with beta = 1 (launch_lut_prefill); the decoding is paid once per
+//     row however large M is, where the GEMV would stream and decode W again for every 32 rows.
 #include "kernels/common.cuh"
 #include "kernels/lut_gemv.h"
 #include "lut_layout.h"
 #include "validate.h"
 
-#include <algorithm>
-
 namespace sn::cuda {
-namespace {
-
-constexpr int64_t kGemvRowsMax = 64;
-
-// out = bias (broadcast over rows), or out += bias; then cuBLAS adds the products with beta = 1.
-template <class Bias>
-__global__ void lut_bias_kernel(__half* out, const Bias* bias, int64_t rows, int64_t columns, bool accumulate) {
-    const int64_t count = rows * columns;
-    for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < count;
-         i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-        const float base = accumulate ? __half2float(out[i]) : 0.0f;
-        out[i] = __float2half_rn(base + to_float(bias[i % columns]));
-    }
-}
-
-sn_status prefill(Context& context, const LutMatmulArgs& args, const LutGemvProblem& problem, int64_t rows_per_slice) {
-    State& state = state_of(context);
-    const int64_t m = args.x->rows(), n = problem.n, k = problem.k;
-    __half* out = args.out->data_as<__half>();
-    if (args.bias != nullptr) {
-        const sn_status status = dispatch_float(args.bias->dtype, [&](auto tag) {
-            using B = decltype(tag);
-            lut_bias_kernel<B><<<grid_blocks(state, m * n), kElementwiseThreads, 0, state.stream>>>(
-                out, args.bias->data_as<const B>(), m, n, args.accumulate);
-            SN_CUDA_CHECK_LAUNCH("lut_bias_kernel");
-            return SN_OK;
-        });
-        SN_TRY(status);
-    }
-    const float alpha = 1.0f, beta = args.accumulate || args.bias != nullptr ? 1.0f : 0.0f;
-    const int64_t tiles_per_slice = rows_per_slice / lut::kTileRows;
-    for (int64_t tile = 0; tile < lut::tiles(n); tile += tiles_per_slice) {
-        const int64_t tiles = std::min(tiles_per_slice, lut::tiles(n) - tile);
-        const int64_t n0 = tile * lut::kTileRows, rows = std::min(n - n0, tiles * lut::kTileRows);
-        SN_CUDA_CHECK(launch_lut_dequant(problem, tile, tiles, state.dequant, state.stream));
-        // Row-major W slice [rows, K] is K×rows column-major; out [M, N] is N×M with ld N.
-        SN_CUBLAS_CHECK(cublasGemmEx(state.cublas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(rows),
-                                     static_cast<int>(m), static_cast<int>(k), &alpha, state.dequant, CUDA_R_16F,
-                                     static_cast<int>(k), args.x->data(), CUDA_R_16F, static_cast<int>(k), &beta,
-                                     out + n0, CUDA_R_16F, static_cast<int>(n), CUBLAS_COMPUTE_32F,
-                                     CUBLAS_GEMM_DEFAULT));
-    }
-    return SN_OK;
-}
-
-}  // namespace
 
 sn_status lut_repack(Context& context, const LutRepackArgs& args) {
     const State& state = state_of(context);
@@ -103,28 +55,29 @@ sn_status lut_matmul(Context& context, const LutMatmulArgs& args) {
         problem.nnz = args.sparse_cols->numel;
     }
     problem.bias = args.bias != nullptr ? args.bias->data() : nullptr;
-    problem.bias_dtype = args.bias == nullptr                ? LutBias::none
-                         : args.bias->dtype == SN_DTYPE_F16  ? LutBias::f16
-                         : args.bias->dtype == SN_DTYPE_BF16 ? LutBias::bf16
-                                                             : LutBias::f32;
+    problem.bias_dtype = gemv_bias_of(args.bias);
     problem.accumulate = args.accumulate;
     problem.n = n;
     problem.k = k;
     problem.bits = args.bits;
     problem.data_error = state.data_error_device;
     problem.op = static_cast<int32_t>(OpId::lut_matmul);
-    // Rows of W per dequantized slice: whole tiles that fit the buffer.
-    const int64_t rows_per_slice =
-        static_cast<int64_t>(state.dequant_bytes / (static_cast<size_t>(k) * 2)) / lut::kTileRows * lut::kTileRows;
-    if (m > kGemvRowsMax && rows_per_slice >= lut::kTileRows && m <= 0x7FFFFFFF) {
-        return prefill(context, args, problem, rows_per_slice);
+    problem.m = m;
+    problem.x = args.x->data();
+    problem.out = args.out->data();
+    // Prefill, where the buffer holds at least one tile of rows (it does below K = 1M).
+    if (m >= kLutPrefillMinRows && state.dequant_bytes >= static_cast<size_t>(k) * 2 * lut::kTileRows &&
+        m <= 0x7FFFFFFF) {
+        if (args.bias != nullptr) SN_TRY(add_bias(state, args.bias, SN_DTYPE_F16, problem.out, m, n, args.accumulate));
+        cublasStatus_t cublas_status = CUBLAS_STATUS_SUCCESS;
+        const float beta = args.accumulate || args.bias != nullptr ? 1.0f : 0.0f;
+        const cudaError_t status =
+            launch_lut_prefill(problem, state.cublas, state.dequant, state.dequant_bytes, beta, state.stream, &cublas_status);
+        SN_CUBLAS_CHECK(cublas_status);
+        SN_CUDA_CHECK(status);
+        return SN_OK;
     }
-    for (int64_t m0 = 0; m0 < m; m0 += kLutGemvMaxRows) {
-        problem.m = std::min(kLutGemvMaxRows, m - m0);
-        problem.x = args.x->data_as<const __half>() + m0 * k;
-        problem.out = args.out->data_as<__half>() + m0 * n;
-        SN_CUDA_CHECK(launch_lut_gemv(problem, state.stream, state.programmatic_launch));
-    }
+    SN_CUDA_CHECK(launch_lut_gemv(problem, state.stream, state.programmatic_launch));
     return SN_OK;
 }
 

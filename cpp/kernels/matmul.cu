@@ -7,10 +7,8 @@
 // Everything else goes to cuBLAS, and so does everything on a context created with
 // SN_CONTEXT_FLAG_DENSE_CUBLAS (the "cuBLAS fp16" baseline of the benchmarks):
 //
-// Row-major operands seen column-major by cuBLAS: W [N, K] row-major is a K×N column-major
-// matrix, x [M, K] is K×M, out [M, N] is N×M. So one cublasGemmEx computes
-//   out (N×M, ld N) = Wᵀ (op T on K×N, ld K) · x (K×M, ld K)   with alpha = 1,
-// beta = 0 for matmul, 1 for matmul_add (the residual stays in out). For M = 1 cuBLAS picks its
+// One cublasGemmEx per product (kernels/cublas_linear.h maps the row-major operands), beta = 0 for
+// matmul, 1 for matmul_add (the residual stays in out). For M = 1 cuBLAS picks its
 // GEMV-like kernels itself. Products accumulate in F32 (CUBLAS_COMPUTE_32F; no TF32 for F32
 // operands). Supported (x = weight, out) pairs: F16 → F16 or F32, BF16 → BF16 or F32, F32 → F32.
 //
@@ -25,25 +23,15 @@
 // two launches each. Nothing is allocated: the scratch exists for the context's lifetime and ops
 // use it one after another in stream order.
 #include "kernels/common.cuh"
+#include "kernels/cublas_linear.h"
 #include "kernels/gemv.h"
 #include "validate.h"
-
-#include <algorithm>
 
 #include <algorithm>
 
 namespace sn::cuda {
 namespace {
 
-template <class T>
-__global__ void add_bias_kernel(T* out, FloatInput bias, int64_t rows, int64_t columns, bool accumulate) {
-    const int64_t count = rows * columns;
-    for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < count;
-         i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-        const float base = accumulate ? to_float(out[i]) : 0.0f;
-        out[i] = from_float<T>(base + bias[i % columns]);
-    }
-}
 
 // product: F32 [rows, 2·columns] (g | u per row); out [rows, columns].
 template <class T>
@@ -82,10 +70,7 @@ GemvProblem gemv_problem(const MatmulArgs& args, int64_t m, int64_t n, int64_t k
     problem.x = args.x->data();
     problem.weight = args.weight->data();
     problem.bias = args.bias != nullptr ? args.bias->data() : nullptr;
-    problem.bias_dtype = args.bias == nullptr                ? GemvBias::none
-                         : args.bias->dtype == SN_DTYPE_F16  ? GemvBias::f16
-                         : args.bias->dtype == SN_DTYPE_BF16 ? GemvBias::bf16
-                                                             : GemvBias::f32;
+    problem.bias_dtype = gemv_bias_of(args.bias);
     problem.out = args.out->data();
     problem.m = m;
     problem.n = n;
@@ -114,27 +99,35 @@ sn_status linear(Context& context, const MatmulArgs& args, bool accumulate) {
         SN_CUDA_CHECK(launch_gemv_f16(problem, state.stream, state.programmatic_launch));
         return SN_OK;
     }
-    if (args.bias != nullptr) {
-        const sn_status status = dispatch_float(out_dtype, [&](auto tag) {
-            using T = decltype(tag);
-            add_bias_kernel<T><<<grid_blocks(state, m * n), kElementwiseThreads, 0, state.stream>>>(
-                args.out->data_as<T>(), float_input(args.bias), m, n, accumulate);
-            SN_CUDA_CHECK_LAUNCH("add_bias_kernel");
-            return SN_OK;
-        });
-        SN_TRY(status);
-    }
-    const float alpha = 1.0f;
+    if (args.bias != nullptr) SN_TRY(add_bias(state, args.bias, out_dtype, args.out->data(), m, n, accumulate));
     const float beta = accumulate || args.bias != nullptr ? 1.0f : 0.0f;
-    SN_CUBLAS_CHECK(cublasGemmEx(state.cublas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(n), static_cast<int>(m),
-                                 static_cast<int>(k), &alpha, args.weight->data(), cuda_type(x_dtype),
-                                 static_cast<int>(k), args.x->data(), cuda_type(x_dtype), static_cast<int>(k), &beta,
-                                 args.out->data(), cuda_type(out_dtype), static_cast<int>(n), CUBLAS_COMPUTE_32F,
-                                 CUBLAS_GEMM_DEFAULT));
+    SN_CUBLAS_CHECK(cublas_linear(state.cublas, m, n, k, args.weight->data(), cuda_type(x_dtype), args.x->data(),
+                                  cuda_type(x_dtype), beta, args.out->data(), cuda_type(out_dtype), n));
     return SN_OK;
 }
 
+template <class T>
+__global__ void add_bias_kernel(T* out, FloatInput bias, int64_t rows, int64_t columns, bool accumulate) {
+    const int64_t count = rows * columns;
+    for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < count;
+         i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+        const float base = accumulate ? to_float(out[i]) : 0.0f;
+        out[i] = from_float<T>(base + bias[i % columns]);
+    }
+}
+
 }  // namespace
+
+sn_status add_bias(const State& state, const Tensor* bias, sn_dtype out_dtype, void* out, int64_t rows,
+                   int64_t columns, bool accumulate) {
+    return dispatch_float(out_dtype, [&](auto tag) {
+        using T = decltype(tag);
+        add_bias_kernel<T><<<grid_blocks(state, rows * columns), kElementwiseThreads, 0, state.stream>>>(
+            static_cast<T*>(out), float_input(bias), rows, columns, accumulate);
+        SN_CUDA_CHECK_LAUNCH("add_bias_kernel");
+        return SN_OK;
+    });
+}
 
 sn_status matmul(Context& context, const MatmulArgs& args) {
     return linear(context, args, false);
@@ -169,16 +162,12 @@ sn_status matmul_swiglu(Context& context, const MatmulArgs& args) {
              static_cast<long long>(n), state.scratch_floats);
     return dispatch_float(dtype, [&](auto tag) {
         using T = decltype(tag);
-        const float alpha = 1.0f, beta = 0.0f;
         for (int64_t first = 0; first < m; first += slice_rows) {
             const int64_t rows = std::min(slice_rows, m - first);
             const T* x = args.x->data_as<const T>() + first * k;
-            // product (2I × rows column-major = [rows, 2I] row-major) = Wᵀ · x, as in linear().
-            SN_CUBLAS_CHECK(cublasGemmEx(state.cublas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(n),
-                                         static_cast<int>(rows), static_cast<int>(k), &alpha, args.weight->data(),
-                                         cuda_type(dtype), static_cast<int>(k), x, cuda_type(dtype),
-                                         static_cast<int>(k), &beta, state.scratch, CUDA_R_32F, static_cast<int>(n),
-                                         CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+            // product [rows, 2I] F32 = x · Wᵀ
+            SN_CUBLAS_CHECK(cublas_linear(state.cublas, rows, n, k, args.weight->data(), cuda_type(dtype), x,
+                                          cuda_type(dtype), 0.0f, state.scratch, CUDA_R_32F, n));
             swiglu_product_kernel<T><<<grid_blocks(state, rows * columns), kElementwiseThreads, 0, state.stream>>>(
                 state.scratch, float_input(args.bias), args.bias != nullptr, args.out->data_as<T>() + first * columns,
                 rows, columns);

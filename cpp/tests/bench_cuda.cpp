@@ -1,6 +1,6 @@
 // sn_bench_cuda: decode-time linears on this GPU. Times the library's F16 GEMV (kernels/gemv.cu,
 // compiled into this program: the kernels sn_matmul launches for M <= 8) next to cuBLAS
-// (cublasGemmEx, W [N, K] transposed, F32 accumulation: the call the library makes otherwise)
+// (kernels/cublas_linear.h: W [N, K] transposed, F32 accumulation, the call the library makes otherwise)
 // on the LLaMA-7B shapes, and a device-to-device copy for the memory bandwidth to compare with.
 //
 //   sn_bench_cuda [device] [--lut | --lut-one N K BITS SPARSITY M]
@@ -20,6 +20,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include "kernels/cublas_linear.h"
 #include "kernels/gemv.h"
 #include "cuda/state.h"  // DataError, where the LUT-GEMV reports bad CSR entries
 #include "kernels/lut_gemv.h"
@@ -194,12 +195,10 @@ void run_lut_benchmark(cudaStream_t stream, cublasHandle_t cublas, const cudaDev
         fill_random_halves(x, static_cast<size_t>(128) * shape.k, 777);
         std::vector<double> cublas_seconds;
         for (int m : rows_of_x) {
-            const float alpha = 1.0f, beta = 0.0f;
             const int per_batch = fp16_copies * ((kMinPerBatch + fp16_copies - 1) / fp16_copies);
             cublas_seconds.push_back(time_graph(stream, per_batch, [&](int i) {
-                BENCH_CUBLAS(cublasGemmEx(cublas, CUBLAS_OP_T, CUBLAS_OP_N, shape.n, m, shape.k, &alpha,
-                                          fp16_weights[i % fp16_copies], CUDA_R_16F, shape.k, x, CUDA_R_16F, shape.k,
-                                          &beta, out, CUDA_R_16F, shape.n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+                BENCH_CUBLAS(sn::cuda::cublas_linear(cublas, m, shape.n, shape.k, fp16_weights[i % fp16_copies],
+                                                     CUDA_R_16F, x, CUDA_R_16F, 0.0f, out, CUDA_R_16F, shape.n));
             }));
         }
         for (void* weight : fp16_weights) BENCH_CHECK(cudaFree(weight));
@@ -240,47 +239,29 @@ void run_lut_benchmark(cudaStream_t stream, cublasHandle_t cublas, const cudaDev
                     int warps = 0;
                     auto body = [&](int i) {
                         const Copy& copy = weights[i % copies];
-                        if (m > 64) {  // the op's prefill path (kernels/lut_matmul.cu): dequantize + cuBLAS
-                            sn::cuda::LutGemvProblem p{};
-                            p.packed = static_cast<const int32_t*>(copy.codes);
-                            p.lut = copy.lut;
-                            p.rows = static_cast<const int32_t*>(copy.rows);
-                            p.cols = static_cast<const int32_t*>(copy.cols);
-                            p.vals = copy.vals;
-                            p.nnz = static_cast<int64_t>(nnz);
-                            p.n = shape.n;
-                            p.k = shape.k;
-                            p.bits = bits;
-                            p.data_error = data_error;
-                            const int64_t slice_rows = static_cast<int64_t>(dequant_bytes / (shape.k * 2)) / 16 * 16;
-                            const float alpha = 1.0f, beta = 0.0f;
-                            for (int64_t n0 = 0; n0 < shape.n; n0 += slice_rows) {
-                                const int64_t rows = std::min<int64_t>(slice_rows, shape.n - n0);
-                                BENCH_CHECK(sn::cuda::launch_lut_dequant(p, n0 / 16, (rows + 15) / 16, dequant, stream));
-                                BENCH_CUBLAS(cublasGemmEx(cublas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(rows), m,
-                                                          shape.k, &alpha, dequant, CUDA_R_16F, shape.k, x, CUDA_R_16F,
-                                                          shape.k, &beta, static_cast<__half*>(out) + n0, CUDA_R_16F,
-                                                          shape.n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
-                            }
-                            return;
-                        }
-                        for (int m0 = 0; m0 < m; m0 += static_cast<int>(sn::cuda::kLutGemvMaxRows)) {
-                            sn::cuda::LutGemvProblem p{};
-                            p.x = static_cast<const __half*>(x) + static_cast<size_t>(m0) * shape.k;
-                            p.packed = static_cast<const int32_t*>(copy.codes);
-                            p.lut = copy.lut;
-                            p.rows = static_cast<const int32_t*>(copy.rows);
-                            p.cols = static_cast<const int32_t*>(copy.cols);
-                            p.vals = copy.vals;
-                            p.nnz = static_cast<int64_t>(nnz);
-                            p.bias_dtype = sn::cuda::LutBias::none;
-                            p.out = static_cast<__half*>(out) + static_cast<size_t>(m0) * shape.n;
-                            p.m = std::min<int64_t>(sn::cuda::kLutGemvMaxRows, m - m0);
-                            p.n = shape.n;
-                            p.k = shape.k;
-                            p.bits = bits;
-                            p.data_error = data_error;
-                            p.warps = warps;
+                        sn::cuda::LutGemvProblem p{};
+                        p.x = x;
+                        p.packed = static_cast<const int32_t*>(copy.codes);
+                        p.lut = copy.lut;
+                        p.rows = static_cast<const int32_t*>(copy.rows);
+                        p.cols = static_cast<const int32_t*>(copy.cols);
+                        p.vals = copy.vals;
+                        p.nnz = static_cast<int64_t>(nnz);
+                        p.bias_dtype = sn::cuda::GemvBias::none;
+                        p.out = out;
+                        p.m = m;
+                        p.n = shape.n;
+                        p.k = shape.k;
+                        p.bits = bits;
+                        p.data_error = data_error;
+                        p.warps = warps;
+                        if (m >= sn::cuda::kLutPrefillMinRows) {  // the op's prefill path (kernels/lut_matmul.cu)
+                            cublasStatus_t cublas_status = CUBLAS_STATUS_SUCCESS;
+                            const cudaError_t status = sn::cuda::launch_lut_prefill(p, cublas, dequant, dequant_bytes,
+                                                                                    0.0f, stream, &cublas_status);
+                            BENCH_CUBLAS(cublas_status);
+                            BENCH_CHECK(status);
+                        } else {
                             BENCH_CHECK(sn::cuda::launch_lut_gemv(p, stream, true));
                         }
                     };
@@ -417,11 +398,9 @@ int main(int argc, char** argv) {
         BENCH_CHECK(cudaMalloc(&check, out_count * sizeof(float)));
         fill_random_halves(x, x_count, 12345);
         const cudaDataType_t out_type = shape.out_f32 ? CUDA_R_32F : CUDA_R_16F;
-        const float alpha = 1.0f, beta = 0.0f;
         auto run_cublas = [&](int i, void* destination, cudaDataType_t type) {
-            BENCH_CUBLAS(cublasGemmEx(cublas, CUBLAS_OP_T, CUBLAS_OP_N, shape.n, shape.m, shape.k, &alpha,
-                                      weights[i % copies], CUDA_R_16F, shape.k, x, CUDA_R_16F, shape.k, &beta,
-                                      destination, type, shape.n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+            BENCH_CUBLAS(sn::cuda::cublas_linear(cublas, shape.m, shape.n, shape.k, weights[i % copies], CUDA_R_16F, x,
+                                                 CUDA_R_16F, 0.0f, destination, type, shape.n));
         };
         auto run_gemv = [&](int i, void* destination, bool out_f32, bool programmatic, sn::cuda::GemvConfig config) {
             sn::cuda::GemvProblem problem{};

@@ -8,6 +8,7 @@
 // than the CPU, then rounds once to F16: 1e-3·|out| for the rounding (2x its 2^-11 bound) plus
 // 2e-5·Σ|x·w| for the summation order (plus, on the prefill path, the F16 rounding of dense +
 // sparse weights).
+#include "cuda_test_support.h"
 #include "lut_test_support.h"
 #include "test_support.h"
 
@@ -18,37 +19,8 @@ using sn_test::Tensor;
 
 namespace {
 
-sn_context* create(sn_backend_kind backend) {
-    sn_context_options options{};
-    options.backend = backend;
-    options.num_threads = backend == SN_BACKEND_CPU ? 4 : 0;
-    sn_context* context = nullptr;
-    EXPECT_EQ(sn_context_create(&options, &context), SN_OK) << sn_last_error();
-    return context;
-}
-
-class CudaLut : public ::testing::Test {
-protected:
-    void SetUp() override {
-        int32_t available = 0;
-        if (sn_backend_available(SN_BACKEND_CUDA, &available) != SN_OK || available != 1) {
-            GTEST_SKIP() << "no usable CUDA backend: " << sn_last_error();
-        }
-        cpu = create(SN_BACKEND_CPU);
-        gpu = create(SN_BACKEND_CUDA);
-        ASSERT_NE(gpu, nullptr);
-    }
-    void TearDown() override {
-        if (gpu != nullptr) {
-            EXPECT_EQ(sn_context_destroy(gpu), SN_OK) << sn_last_error();
-        }
-        if (cpu != nullptr) {
-            EXPECT_EQ(sn_context_destroy(cpu), SN_OK) << sn_last_error();
-        }
-    }
-    sn_context* cpu = nullptr;
-    sn_context* gpu = nullptr;
-};
+// One CPU and one CUDA context (cuda_test_support.h).
+class CudaLut : public sn_test::CudaVsCpu {};
 
 struct Case {
     int bits;
@@ -61,14 +33,6 @@ struct Case {
                (accumulate ? " accumulate" : "");
     }
 };
-
-std::vector<float> f16_values(const sn_tensor* tensor, size_t count) {
-    std::vector<uint16_t> raw(count);
-    EXPECT_EQ(sn_tensor_download(tensor, raw.data(), raw.size() * 2), SN_OK) << sn_last_error();
-    std::vector<float> values(count);
-    for (size_t i = 0; i < count; ++i) values[i] = sn::f16_to_f32(raw[i]);
-    return values;
-}
 
 Tensor repacked(sn_context* gpu, const Tensor& qweight, int bits, int64_t n, int64_t k) {
     int32_t ndim = 0;
@@ -123,7 +87,7 @@ void check(sn_context* cpu, sn_context* gpu, const Case& c, uint32_t seed) {
                                c.accumulate ? 1 : 0, gout));
     ASSERT_SN_OK(sn_context_synchronize(gpu));
     const std::vector<float> expected = sn_test::download_f32(cout);
-    const std::vector<float> actual = f16_values(gout, expected.size());
+    const std::vector<float> actual = sn_test::values_of(gout);
 
     // Σ_k |w| per row (|x| <= 1); and for the prefill path, which rounds each dense + sparse sum
     // to F16 before cuBLAS multiplies, 2^-11 of those sums' magnitudes.
