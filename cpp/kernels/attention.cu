@@ -93,6 +93,8 @@ __global__ void __launch_bounds__(kDecodeWarps * 32)
     __shared__ float warp_sum_s[kDecodeWarps];
     __shared__ float warp_acc_s[kDecodeWarps][kChunks * 32];
     __shared__ bool last_s;
+    wait_for_previous_grid();  // a chained launch (common.cuh): q and the caches come from the kernel before
+    allow_next_grid();
     const int split = blockIdx.x, head = blockIdx.y, t = blockIdx.z;
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     const int kv_head = head / (q_heads / kv_heads);
@@ -369,11 +371,11 @@ sn_status attention(Context& context, const AttentionArgs& args) {
                          static_cast<long long>(rows), state.attention_counter_count);
                 const dim3 grid(static_cast<unsigned>(splits), static_cast<unsigned>(q_heads),
                                 static_cast<unsigned>(tokens));
-                attention_decode_kernel<T, kChunks><<<grid, kDecodeWarps * 32, 0, state.stream>>>(
-                    q, positions, k, v, out, state.scratch, state.attention_counters, static_cast<int>(q_heads),
+                SN_CUDA_CHECK(launch_chained(
+                    state, attention_decode_kernel<T, kChunks>, grid, dim3(kDecodeWarps * 32), 0, q, positions, k, v,
+                    out, state.scratch, state.attention_counters, static_cast<int>(q_heads),
                     static_cast<int>(kv_heads), static_cast<int>(head_dim), static_cast<int>(cache_len), window,
-                    args.scale, static_cast<int>(splits), state.data_error_device);
-                SN_CUDA_CHECK_LAUNCH("attention_decode_kernel");
+                    args.scale, static_cast<int>(splits), state.data_error_device));
                 return SN_OK;
             }
             // 16 keys per tile for Dh > 128 keeps the tiles within the default 48 KB of shared memory.

@@ -44,6 +44,8 @@ __global__ void unary_kernel(const T* x, T* out, int64_t count) {
 
 template <class T>
 __global__ void swiglu_kernel(const T* gate, const T* up, T* out, int64_t count) {
+    wait_for_previous_grid();  // a chained launch (common.cuh): between the gate|up and down GEMVs
+    allow_next_grid();
     for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < count;
          i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
         out[i] = from_float<T>(silu_of(to_float(gate[i])) * to_float(up[i]));
@@ -109,9 +111,9 @@ sn_status swiglu(Context& context, const SwigluArgs& args) {
     const int64_t count = args.gate->numel;
     return dispatch_float(args.gate->dtype, [&](auto tag) {
         using T = decltype(tag);
-        swiglu_kernel<T><<<grid_blocks(state, count), kElementwiseThreads, 0, state.stream>>>(
-            args.gate->data_as<const T>(), args.up->data_as<const T>(), args.out->data_as<T>(), count);
-        SN_CUDA_CHECK_LAUNCH("swiglu_kernel");
+        SN_CUDA_CHECK(launch_chained(state, swiglu_kernel<T>, dim3(grid_blocks(state, count)),
+                                     dim3(kElementwiseThreads), 0, args.gate->data_as<const T>(),
+                                     args.up->data_as<const T>(), args.out->data_as<T>(), count));
         return SN_OK;
     });
 }

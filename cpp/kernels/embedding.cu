@@ -10,6 +10,8 @@ namespace {
 template <class T>
 __global__ void embedding_kernel(FloatInput table, const int32_t* ids, T* out, int64_t tokens, int64_t width,
                                  int64_t vocabulary, DataError* error) {
+    wait_for_previous_grid();  // a chained launch (common.cuh)
+    allow_next_grid();
     const int64_t count = tokens * width;
     for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < count;
          i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -32,10 +34,10 @@ sn_status embedding(Context& context, const EmbeddingArgs& args) {
     const int64_t tokens = args.ids->dims[0], width = args.table->dims[1], vocabulary = args.table->dims[0];
     return dispatch_float(args.out->dtype, [&](auto tag) {
         using T = decltype(tag);
-        embedding_kernel<T><<<grid_blocks(state, tokens * width), kElementwiseThreads, 0, state.stream>>>(
-            float_input(args.table), args.ids->data_as<const int32_t>(), args.out->data_as<T>(), tokens, width,
-            vocabulary, state.data_error_device);
-        SN_CUDA_CHECK_LAUNCH("embedding_kernel");
+        SN_CUDA_CHECK(launch_chained(state, embedding_kernel<T>, dim3(grid_blocks(state, tokens * width)),
+                                     dim3(kElementwiseThreads), 0, float_input(args.table),
+                                     args.ids->data_as<const int32_t>(), args.out->data_as<T>(), tokens, width,
+                                     vocabulary, state.data_error_device));
         return SN_OK;
     });
 }

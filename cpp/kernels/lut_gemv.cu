@@ -36,8 +36,11 @@
 // before the loop), balanced over the block's threads whatever the rows' counts (real outlier rows are skewed: some hold 10-50x the mean).
 // sn_bench_cuda --lut and `squeeze bench kernels` measure it on such a skewed pattern.
 //
-// Ordering: programmatic dependent launch as in kernels/gemv.cu (wait before the first load,
-// release the next grid after the last code load).
+// Ordering: programmatic dependent launch as in kernels/gemv.cu: the next grid is released after
+// the last code load. The wait comes before the first load, or, when the op knows the kernel
+// before did not write the weights (LutGemvProblem::weights_settled), after the first kStages − 1
+// units of codes, the sparse window and the LUT have been requested: x, out and the bias (not
+// constant weights: a caller may compute them) are only read after it.
 #include "kernels/lut_gemv.h"
 
 #include "kernels/common.cuh"  // warp_sum, report_bad_value
@@ -302,9 +305,7 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
 
     uint64_t policy;
     asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("griddepcontrol.wait;" ::: "memory");
-#endif
+    if (!p.weights_settled) wait_for_previous_grid();
     // The units of this warp: warp, warp + kWarps, ... (count of them), streamed through a ring of
     // kStages slots in shared memory: the codes of kStages − 1 units are in flight while one is
     // decoded (registers hold only the unit being decoded).
@@ -332,6 +333,7 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
     RowTable<kBits> row_g, row_g8;
     row_g.load(lut_rows + (n0 + g) * (1 << kBits), n0 + g < p.n);
     row_g8.load(lut_rows + (n0 + g + 8) * (1 << kBits), n0 + g + 8 < p.n);
+    if (p.weights_settled) wait_for_previous_grid();
 
     // This lane's rows of x (8j + g) at input 8t; rows past M are zero.
     const __half* x_lane[kNTiles];
@@ -390,9 +392,7 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
         // The slot refilled now was decoded in this turn (its words are in registers).
         fetch(i + kStages - 1);
     }
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("griddepcontrol.launch_dependents;");
-#endif
+    allow_next_grid();
     // C fragment: c0 = C[g][2t], c1 = C[g][2t+1], c2 = C[g+8][2t], c3 = C[g+8][2t+1] with C[W row][x row].
 #pragma unroll
     for (int set = 1; set < kSets; ++set) {

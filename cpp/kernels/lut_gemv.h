@@ -44,6 +44,11 @@ struct LutGemvProblem {
     DataError* data_error;    // where a CSR entry out of range is reported (the kernel skips it)
     int32_t op;               // the OpId reported with it
     int warps;                // warps per block, 4 or 8; 0 = the default, 8 (the benchmark compares)
+    // The kernel enqueued just before this one did not write packed, lut or the sparse part (true
+    // of weights loaded once; the op knows it from the context's record of the previous op). A
+    // programmatic launch then starts streaming them before it waits for that kernel, and only x
+    // and out wait: the kernel's first units of codes are in flight while the previous one ends.
+    bool weights_settled;
 };
 
 inline bool lut_gemv_fits(const void* x, const void* lut) {

@@ -62,6 +62,11 @@ sn_status lut_matmul(Context& context, const LutMatmulArgs& args) {
     problem.bits = args.bits;
     problem.data_error = state.data_error_device;
     problem.op = static_cast<int32_t>(OpId::lut_matmul);
+    problem.weights_settled = true;
+    const Tensor* weights[] = {args.qweight, args.lut, args.sparse_rows, args.sparse_cols, args.sparse_vals};
+    for (const Tensor* weight : weights) {
+        if (previous_op_may_have_written(context, weight)) problem.weights_settled = false;
+    }
     problem.m = m;
     problem.x = args.x->data();
     problem.out = args.out->data();

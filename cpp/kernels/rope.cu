@@ -71,6 +71,8 @@ __global__ void rope_kv_write_kernel(T* q, T* k, const T* v, const int32_t* posi
                                      C* v_cache, int q_heads, int kv_heads, int head_dim, int units_per_block,
                                      int64_t cache_len, DataError* error) {
     extern __shared__ float table[];  // rotating: cos [per_unit] | sin [per_unit] of token t
+    wait_for_previous_grid();  // a chained launch (common.cuh): q, k, v come from the GEMV before
+    allow_next_grid();
     const int t = blockIdx.x;
     const bool rotate = theta != 0.0f;
     const int units = kv_heads + (rotate ? q_heads : 0);
@@ -182,13 +184,12 @@ sn_status rope_kv_write(Context& context, const RopeKvWriteArgs& args) {
         using T = decltype(tag);
         return dispatch_float(args.k_cache->dtype, [&](auto cache_tag) {
             using C = decltype(cache_tag);
-            rope_kv_write_kernel<T, C><<<grid, threads, shared_bytes, state.stream>>>(
-                args.q->data_as<T>(), args.k->data_as<T>(), args.v->data_as<const T>(),
-                args.positions->data_as<const int32_t>(), args.theta, args.k_cache->data_as<C>(),
-                args.v_cache->data_as<C>(), static_cast<int>(q_heads), static_cast<int>(kv_heads),
-                static_cast<int>(head_dim), static_cast<int>(units_per_block), args.k_cache->dims[0],
-                state.data_error_device);
-            SN_CUDA_CHECK_LAUNCH("rope_kv_write_kernel");
+            SN_CUDA_CHECK(launch_chained(
+                state, rope_kv_write_kernel<T, C>, grid, dim3(threads), shared_bytes, args.q->data_as<T>(),
+                args.k->data_as<T>(), args.v->data_as<const T>(), args.positions->data_as<const int32_t>(), args.theta,
+                args.k_cache->data_as<C>(), args.v_cache->data_as<C>(), static_cast<int>(q_heads),
+                static_cast<int>(kv_heads), static_cast<int>(head_dim), static_cast<int>(units_per_block),
+                args.k_cache->dims[0], state.data_error_device));
             return SN_OK;
         });
     });

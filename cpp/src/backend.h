@@ -423,13 +423,36 @@ sn_status capture_call(Context& context, sn_status (*run)(Context&, const Args&)
     return SN_OK;
 }
 
+// Whether the operation run last on the context may have written `tensor` (see
+// Context::previous_op_storages): true when it touched the same storage or is unknown.
+inline bool previous_op_may_have_written(const Context& context, const Tensor* tensor) {
+    if (tensor == nullptr) return false;
+    if (context.previous_op_storage_count < 0) return true;
+    for (int i = 0; i < context.previous_op_storage_count; ++i) {
+        if (context.previous_op_storages[i] == tensor->storage.get()) return true;
+    }
+    return false;
+}
+
 template <class Args>
 sn_status run_op(Context& context, OpId op, OpImpl<Args> OpTable::*entry, const Args& args) {
     const OpImpl<Args>& impl = context.backend->ops.*entry;
     const auto tensors = args.tensors();
     SN_TRY(check_supported(context, op, Args::kRoles.data(), tensors.data(), impl.accepts.data(), tensors.size()));
-    if (context.capturing.load(std::memory_order_acquire)) return capture_call(context, impl.run, args);
-    return impl.run(context, args);
+    const sn_status status = context.capturing.load(std::memory_order_acquire) ? capture_call(context, impl.run, args)
+                                                                               : impl.run(context, args);
+    // This op is now the previous one (unknown if it failed part-way or touched too many storages).
+    int count = 0;
+    for (const Tensor* tensor : tensors) {
+        if (tensor == nullptr) continue;
+        if (count == Context::kTrackedStorages) {
+            count = -1;
+            break;
+        }
+        context.previous_op_storages[count++] = tensor->storage.get();
+    }
+    context.previous_op_storage_count = status == SN_OK ? count : -1;
+    return status;
 }
 
 // Runs the body of an op export like guarded(), and records a failure in the context's capture

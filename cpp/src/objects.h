@@ -18,6 +18,7 @@
 
 #include "squeeze_native.h"
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -63,6 +64,15 @@ struct Context {
     char device_name[192] = "";
     // Backend-owned per-context state (a CUDA stream, a device handle), or null.
     void* backend_state = nullptr;
+
+    // The storages of every tensor (read or written) of the operation run last on this context,
+    // previous_op_storage_count of them, or -1 when unknown (none yet, a failed op, a graph
+    // launch). Identity only, never dereferenced. A backend may read an op's constant operands
+    // ahead of the kernel before it when that kernel cannot have written them (the CUDA LUT-GEMV,
+    // kernels/lut_gemv.h): previous_op_may_have_written tells.
+    static constexpr int kTrackedStorages = 16;
+    std::array<const Storage*, kTrackedStorages> previous_op_storages{};
+    int previous_op_storage_count = -1;
 
     // Graph capture: `capturing` is read without the lock on every op; `capture` is guarded by
     // capture_mutex and non-null exactly while capturing.

@@ -255,6 +255,7 @@ void run_lut_benchmark(cudaStream_t stream, cublasHandle_t cublas, const cudaDev
                         p.bits = bits;
                         p.data_error = data_error;
                         p.warps = warps;
+                        p.weights_settled = true;  // each copy is written once, before the timing
                         if (m >= sn::cuda::kLutPrefillMinRows) {  // the op's prefill path (kernels/lut_matmul.cu)
                             cublasStatus_t cublas_status = CUBLAS_STATUS_SUCCESS;
                             const cudaError_t status = sn::cuda::launch_lut_prefill(p, cublas, dequant, dequant_bytes,

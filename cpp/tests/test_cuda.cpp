@@ -310,16 +310,19 @@ TEST_F(CudaVsCpu, Activations) {
 }
 
 TEST_F(CudaVsCpu, NormsAndSoftmaxOverOddRows) {
-    for (int64_t width : {1, 19, 1000, 4097, 5120}) {
+    // Widths a multiple of 8 up to 32768 take the vectorised RMSNorm (1, 2 or 4 chunks of 8 per
+    // thread: 1000, 4096, 5120, 24576), the others the strided one (19, 4097, 40000).
+    for (int64_t width : {1, 19, 1000, 4096, 4097, 5120, 24576, 40000}) {
         for (int64_t rows : {1, 7}) {
-            for (sn_dtype dtype : {SN_DTYPE_F16, SN_DTYPE_F32}) {
-                const std::string what =
-                    "rows=" + std::to_string(rows) + " D=" + std::to_string(width) + " " + name_of(dtype);
+            for (sn_dtype dtype : {SN_DTYPE_F16, SN_DTYPE_BF16, SN_DTYPE_F32}) {
+                const sn_dtype weight_dtype = dtype == SN_DTYPE_BF16 ? SN_DTYPE_F32 : SN_DTYPE_F16;
+                const std::string what = "rows=" + std::to_string(rows) + " D=" + std::to_string(width) + " " +
+                                         name_of(dtype) + " weight " + name_of(weight_dtype);
                 const std::vector<int64_t> dims = {rows, width};
                 // A large common offset: LayerNorm must not lose the spread to the mean.
                 const std::vector<float> values = sn_test::random_floats(rows * width, 6, 40.0f, 44.0f);
-                Twin weight =
-                    twin(cpu, gpu, SN_DTYPE_F16, {width}, sn_test::random_floats(width, 7, 0.5f, 1.5f), SN_DTYPE_F16);
+                Twin weight = twin(cpu, gpu, weight_dtype, {width}, sn_test::random_floats(width, 7, 0.5f, 1.5f),
+                                   weight_dtype);
                 Twin bias = twin(cpu, gpu, SN_DTYPE_F32, {width}, sn_test::random_floats(width, 8), SN_DTYPE_F32);
                 Twin x = twin(cpu, gpu, dtype, dims, values);
                 Twin out{Tensor(cpu, SN_DTYPE_F32, dims), Tensor(gpu, dtype, dims)};

@@ -83,11 +83,19 @@ void check(sn_context* cpu, sn_context* gpu, const Case& c, uint32_t seed) {
     }
     ASSERT_SN_OK(sn_lut_matmul(cpu, cx, cq, clut, c.bits, crows, ccols, cvals, c.bias ? cbias.get() : nullptr,
                                c.accumulate ? 1 : 0, cout));
+    // Twice on the GPU. The first product follows sn_lut_repack, which wrote its codes: its kernel
+    // must wait for the repack before reading them. The second follows a product that only read
+    // the weights: its kernel streams them before waiting (kernels/lut_gemv.h, weights_settled).
+    // Both must give the same values.
+    Tensor gfirst = sn_test::make_tensor(gpu, SN_DTYPE_F16, {c.m, c.n}, initial);
+    ASSERT_SN_OK(sn_lut_matmul(gpu, gx, gq, glut, c.bits, grows, gcols, gvals, c.bias ? gbias.get() : nullptr,
+                               c.accumulate ? 1 : 0, gfirst));
     ASSERT_SN_OK(sn_lut_matmul(gpu, gx, gq, glut, c.bits, grows, gcols, gvals, c.bias ? gbias.get() : nullptr,
                                c.accumulate ? 1 : 0, gout));
     ASSERT_SN_OK(sn_context_synchronize(gpu));
     const std::vector<float> expected = sn_test::download_f32(cout);
     const std::vector<float> actual = sn_test::values_of(gout);
+    EXPECT_EQ(sn_test::values_of(gfirst), actual) << "the product after the repack and the one after it differ";
 
     // Σ_k |w| per row (|x| <= 1); and for the prefill path, which rounds each dense + sparse sum
     // to F16 before cuBLAS multiplies, 2^-11 of those sums' magnitudes.

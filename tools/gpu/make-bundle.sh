@@ -9,6 +9,7 @@
 #   data/           WikiText-2, PTB, C4 and calibration text from ../shared/data
 #   models/NAME.tar.xz   the chosen model folders from ../shared/models (and any --model-dir, e.g. a
 #                        quantized checkpoint made here by `squeeze quantize`), compressed
+#   quant-table.sh  the README's quantization results table (run-gpu.sh step table=NAME)
 #   run-gpu.sh      builds libsqueezenative with CUDA, runs the GPU tests and benchmarks, writes results
 #   unpack.sh       run first on the GPU machine: expands payload.tar.xz (all but the models) and the models
 # On the GPU machine:  gpu-bundle/unpack.sh && gpu-bundle/run-gpu.sh "$OUT" build test ...
@@ -41,6 +42,7 @@ cp -r "$ROOT/cpp" "$OUT.tmp/cpp"
 rm -rf "$OUT.tmp/cpp/build"
 cp -r /usr/src/googletest "$OUT.tmp/googletest"
 cp "$ROOT/tools/gpu/run-gpu.sh" "$OUT.tmp/run-gpu.sh"
+cp "$ROOT/tools/results/quant-table.sh" "$OUT.tmp/quant-table.sh"
 # Evaluation and calibration data (squeeze eval/verify find it through SQUEEZE_SHARED=<bundle>).
 mkdir -p "$OUT.tmp/data"
 for d in wikitext2 ptb c4 calib; do cp -r "$SHARED/data/$d" "$OUT.tmp/data/$d"; done

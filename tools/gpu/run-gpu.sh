@@ -19,6 +19,13 @@
 #                    RESULTS_DIR/kernels.json and kernels.svg
 #   quantized=NAME   squeeze quantize models/NAME (3-bit, 0.45 % sparse, on the CPU) into RESULTS_DIR,
 #                    then generate and eval (8 windows) of the quantized folder on cuda and on cpu
+#   table=NAME[:NSAMPLES]
+#                    quant-table.sh models/NAME: RTN, GPTQ and SqueezeLLM (3/4 bits, sparsity 0 and
+#                    0.45) quantized on this machine's CPU cores, every folder evaluated on cuda over
+#                    the full WikiText-2 and C4 at seqlen 1024 (NSAMPLES calibration windows, default 100)
+#   profile=CONFIG:BITS[:SPARSITY]
+#                    Nsight Compute: the GPU time of every kernel of a short quantized decode run
+#                    (then its fp16 run), as CSV in RESULTS_DIR/profile-*.csv (bits 16: fp16 alone)
 # SN_CUDA_ARCHITECTURES (e.g. 90) limits the build to those architectures (faster; default 80;90).
 # Every step writes its output under RESULTS_DIR; a failing squeeze step does not stop the others,
 # but makes the script exit non-zero at the end.
@@ -80,6 +87,18 @@ for step in "$@"; do
                 run "qgenerate-$name-$dev" "$SQUEEZE" generate "$q" --device "$dev" --prompt "The capital of France is" --max-tokens 24
                 run "qeval-$name-$dev" "$SQUEEZE" eval "$q" --device "$dev" --dataset wikitext2 --limit 8
             done ;;
+        table=*)
+            spec="${step#table=}"; IFS=: read -r name nsamples <<< "$spec"
+            run "table-$name" env SQUEEZE="$SQUEEZE" "$B/quant-table.sh" "$B/models/$name" "$RES/table-$name" \
+                --device cuda --nsamples "${nsamples:-100}"
+            # The quantized folders are large; keep the table and the logs only.
+            find "$RES/table-$name" -mindepth 1 -maxdepth 1 -type d -exec rm -rf {} + ;;
+        profile=*)
+            spec="${step#profile=}"; IFS=: read -r cfg bits sparsity <<< "$spec"
+            args=(bench decode --synthetic "$B/configs/$cfg" --device cuda --prompt 8 --tokens 2 --repeat 1)
+            [ "$bits" != 16 ] && args+=(--wbits "$bits" --sparsity "${sparsity:-0}")
+            PATH="$PATH:/usr/local/cuda/bin" run "profile-$cfg-w$bits" ncu --csv --metrics gpu__time_duration.sum --clock-control none \
+                --log-file "$RES/profile-$cfg-w$bits.csv" "$SQUEEZE" "${args[@]}" ;;
         *)
             echo "run-gpu.sh: unknown step '$step'" >&2; exit 2 ;;
     esac
