@@ -23,7 +23,8 @@
 // cost little more than one.
 //
 // Blocks and warps. Block b owns tile b (W rows 16b .. 16b+15); its warps (4, or 8 from K = 8192
-// up) split the K units (256 inputs) round-robin. Each warp streams its units' codes through a
+// up; 4 for one row of x, whose x travels in the ring: kXShared below) split the K units (256
+// inputs) round-robin. Each warp streams its units' codes through a
 // ring of kStages slots in shared memory with cp.async (each lane copies the 16-byte pieces it
 // will decode itself, so no barrier is needed): kStages − 1 units are in flight while one is
 // decoded, without holding registers for them (an earlier version double-buffered in registers:
@@ -36,8 +37,8 @@
 // before the loop), balanced over the block's threads whatever the rows' counts (real outlier rows are skewed: some hold 10-50x the mean).
 // sn_bench_cuda --lut and `squeeze bench kernels` measure it on such a skewed pattern.
 //
-// Ordering: programmatic dependent launch as in kernels/gemv.cu: the next grid is released after
-// the last code load. The wait comes before the first load, or, when the op knows the kernel
+// Ordering: programmatic dependent launch as in kernels/gemv.cu, but the next grid is released at
+// the start (after the prologue), so that it fills this grid's tail. The wait comes before the first load, or, when the op knows the kernel
 // before did not write the weights (LutGemvProblem::weights_settled), after the first kStages − 1
 // units of codes, the sparse window and the LUT have been requested: x, out and the bias (not
 // constant weights: a caller may compute them) are only read after it.
@@ -281,14 +282,33 @@ __device__ __forceinline__ void load_x_unit(uint4 (&xv)[8][kNTiles], const __hal
     }
 }
 
+// 16 bytes of x into shared memory, asynchronously, or zeros when `inside` is false (past K).
+__device__ __forceinline__ void copy_x_async(uint4* shared_slot, const __half* address, bool inside) {
+    const uint32_t slot = static_cast<uint32_t>(__cvta_generic_to_shared(shared_slot));
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 16, %2;" ::"r"(slot), "l"(address), "r"(inside ? 16 : 0)
+                 : "memory");
+}
+
 // kSparse: whether the product has a sparse part (a separate instantiation, so that the dense-only
 // kernel does not hold the prefetched entries' registers through its loop).
-template <int kBits, int kNTiles, int kWarps, bool kSparse>
+//
+// kXShared (M = 1): x travels with the codes. Each ring slot holds, after the unit's codes, the
+// unit's 256 inputs of x (512 bytes, lane l copying inputs 8l .. 8l + 7), and every lane reads its
+// B fragment from there (lanes g > 0 read row 0 too: their C columns are copies, never stored).
+// This frees the 64 registers that hold x (this unit's and the next) on the register path, which
+// is what limits that kernel to 4 blocks of 4 warps per SM (127 registers); with x in the ring the
+// kernel needs far fewer, and more blocks per SM keep more loads in flight. Lanes read x other
+// lanes copied, so the warp synchronises (__syncwarp) after each wait; a lane refills a slot only
+// after that barrier of the next turn, when every lane is done with the slot's x.
+template <int kBits, int kNTiles, int kWarps, bool kSparse, bool kXShared>
 __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProblem p) {
+    static_assert(!kXShared || kNTiles == 1, "x in the ring is the single-row path");
     constexpr int kRowsX = 8 * kNTiles;
     constexpr int kWords = 4 * kBits;  // per lane per unit: kBits 16-byte loads
     constexpr int kThreads = kWarps * 32;
-    extern __shared__ uint4 shared_ring[];  // [kWarps][kStages][kBits][32 lanes]: the code ring
+    constexpr int kSlotPieces = kBits + (kXShared ? 1 : 0);  // 512-byte pieces per ring slot
+    // [kWarps][kStages][kSlotPieces][32 lanes] of 16 bytes: the ring (codes, then x when kXShared)
+    extern __shared__ uint4 shared_ring[];
     __shared__ float partial[kWarps][kRowsX][lut::kTileRows];
     __shared__ float sparse[kRowsX][lut::kTileRows];
     // Only the sparse instantiation holds the staging area (it would cost the dense one occupancy).
@@ -299,7 +319,6 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
     const int64_t units = lut::units(p.k);
     const int64_t unit_words = lut::unit_words(kBits);
     const int32_t* tile_codes = p.packed + static_cast<int64_t>(blockIdx.x) * units * unit_words + lane * 4;
-    const __half* x = static_cast<const __half*>(p.x);
     const __half* lut_rows = static_cast<const __half*>(p.lut);
     const int k_total = static_cast<int>(p.k);  // < 2^31 (checked by the op)
 
@@ -309,14 +328,25 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
     // The units of this warp: warp, warp + kWarps, ... (count of them), streamed through a ring of
     // kStages slots in shared memory: the codes of kStages − 1 units are in flight while one is
     // decoded (registers hold only the unit being decoded).
-    uint4* ring = shared_ring + static_cast<int64_t>(warp) * kStages * kBits * 32 + lane;  // slot (stage, j): [(stage·kBits + j)·32]
+    // slot (stage, piece j) of this lane: ring[(stage·kSlotPieces + j)·32]
+    uint4* ring = shared_ring + static_cast<int64_t>(warp) * kStages * kSlotPieces * 32 + lane;
     const int64_t count = units > warp ? (units - warp + kWarps - 1) / kWarps : 0;
-    auto fetch = [&](int64_t i) {  // the i-th unit of this warp into stage i % kStages, one commit group
+    const __half* x = static_cast<const __half*>(p.x);
+    // x of the i-th unit of this warp into its slot (kXShared; x is read only after the wait).
+    auto fetch_x = [&](int64_t i) {
+        if (i < count) {
+            const int64_t k = (warp + i * kWarps) * lut::kUnitK + 8 * lane;
+            copy_x_async(ring + ((i % kStages) * kSlotPieces + kBits) * 32, x + (k < p.k ? k : 0), k < p.k);
+        }
+    };
+    // the i-th unit of this warp into stage i % kStages (codes, and x when `with_x`), one commit group
+    auto fetch = [&](int64_t i, bool with_x) {
         if (i < count) {
             const int64_t unit = warp + i * kWarps;
-            uint4* slot = ring + (i % kStages) * kBits * 32;
+            uint4* slot = ring + (i % kStages) * kSlotPieces * 32;
 #pragma unroll
             for (int j = 0; j < kBits; ++j) copy_codes_async(slot + j * 32, tile_codes + unit * unit_words + j * 32 * 4, policy);
+            if (kXShared && with_x) fetch_x(i);
         }
         commit_copies();
     };
@@ -327,13 +357,24 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
         if constexpr (kSparse) {
             if (i == kStages - 2) stage_sparse<kThreads>(p, n0, sparse_shared, sparse_begin, sparse_end);
         }
-        fetch(i);
+        fetch(i, false);
     }
 
     RowTable<kBits> row_g, row_g8;
     row_g.load(lut_rows + (n0 + g) * (1 << kBits), n0 + g < p.n);
     row_g8.load(lut_rows + (n0 + g + 8) * (1 << kBits), n0 + g + 8 < p.n);
     if (p.weights_settled) wait_for_previous_grid();
+    // Every block of this grid is resident by the time all have passed here: the next grid's
+    // blocks may take the slots this grid's blocks free and stream their own codes meanwhile
+    // (they wait for this grid before reading anything it writes).
+    allow_next_grid();
+    if constexpr (kXShared) {
+        // x of the prologue's units, as one more group (their codes may be in flight since before
+        // the wait; x may not).
+#pragma unroll
+        for (int i = 0; i < kStages - 1; ++i) fetch_x(i);
+        commit_copies();
+    }
 
     // This lane's rows of x (8j + g) at input 8t; rows past M are zero.
     const __half* x_lane[kNTiles];
@@ -345,9 +386,10 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
     }
     // x of the warp's next unit, loaded one unit ahead (for one n-tile: 32 registers; with more
     // n-tiles the loads are issued at the top of the unit instead).
-    constexpr bool kPrefetchX = kNTiles == 1;
+    constexpr bool kPrefetchX = kNTiles == 1 && !kXShared;
     uint4 x_next[8][kNTiles];
     if constexpr (kPrefetchX) load_x_unit<kNTiles>(x_next, x_lane, x_live, warp * static_cast<int>(lut::kUnitK), k_total);
+    (void)x_next;
 
 
     // Independent accumulator sets, used in turn: consecutive mmas into one accumulator wait for
@@ -357,15 +399,25 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
     for (int64_t i = 0; i < count; ++i) {
         const int k_unit = (warp + static_cast<int>(i) * kWarps) * static_cast<int>(lut::kUnitK);
         uint4 xv[8][kNTiles];
-        if constexpr (kPrefetchX) {
+        if constexpr (kXShared) {
+            // Groups so far: the prologue's codes (kStages − 1), the prologue's x, then one per turn.
+            // Turn 0 needs the x group, the newest: wait for all. Later turns need the unit's group
+            // (or earlier ones), with at most kStages − 2 newer ones.
+            if (i == 0) {
+                wait_copies<0>();
+            } else {
+                wait_copies<kStages - 2>();
+            }
+            __syncwarp();  // x copied by the other lanes
+        } else if constexpr (kPrefetchX) {
 #pragma unroll
             for (int pair = 0; pair < 8; ++pair) xv[pair][0] = x_next[pair][0];
             if (i + 1 < count) load_x_unit<kNTiles>(x_next, x_lane, x_live, k_unit + kWarps * static_cast<int>(lut::kUnitK), k_total);
         } else {
             load_x_unit<kNTiles>(xv, x_lane, x_live, k_unit, k_total);
         }
-        wait_copies<kStages - 2>();  // this lane's group i has landed (groups i+1 .. i+kStages-2 may not)
-        const uint4* slot = ring + (i % kStages) * kBits * 32;
+        if constexpr (!kXShared) wait_copies<kStages - 2>();  // this lane's group i has landed (groups i+1 .. i+kStages-2 may not)
+        const uint4* slot = ring + (i % kStages) * kSlotPieces * 32;
         uint32_t words[kWords];
 #pragma unroll
         for (int j = 0; j < kBits; ++j) {
@@ -384,15 +436,21 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
                 decode_fragment<kBits>(words, 2 * pair + half, row_g, row_g8, a);
 #pragma unroll
                 for (int j = 0; j < kNTiles; ++j) {
-                    mma_w_by_x(c[(2 * pair + half) % kSets][j], a, half == 0 ? xv[pair][j].x : xv[pair][j].z,
-                               half == 0 ? xv[pair][j].y : xv[pair][j].w);
+                    if constexpr (kXShared) {
+                        // inputs 32·pair + 8t + 4·half .. +3 of the unit: 8 bytes of the slot's x
+                        const uint2 b = reinterpret_cast<const uint2*>(slot - lane + kBits * 32)[8 * pair + 2 * t + half];
+                        mma_w_by_x(c[(2 * pair + half) % kSets][j], a, b.x, b.y);
+                    } else {
+                        mma_w_by_x(c[(2 * pair + half) % kSets][j], a, half == 0 ? xv[pair][j].x : xv[pair][j].z,
+                                   half == 0 ? xv[pair][j].y : xv[pair][j].w);
+                    }
                 }
             }
         }
-        // The slot refilled now was decoded in this turn (its words are in registers).
-        fetch(i + kStages - 1);
+        // The slot refilled now was decoded in the previous turn (its words are in registers; with
+        // kXShared every lane passed this turn's __syncwarp, so no lane still reads its x).
+        fetch(i + kStages - 1, true);
     }
-    allow_next_grid();
     // C fragment: c0 = C[g][2t], c1 = C[g][2t+1], c2 = C[g+8][2t], c3 = C[g+8][2t+1] with C[W row][x row].
 #pragma unroll
     for (int set = 1; set < kSets; ++set) {
@@ -431,23 +489,28 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
     }
 }
 
-constexpr size_t ring_bytes(int bits, int warps) {
-    return static_cast<size_t>(warps) * kStages * bits * 32 * sizeof(uint4);
+constexpr size_t ring_bytes(int bits, int warps, bool x_shared) {
+    return static_cast<size_t>(warps) * kStages * (bits + (x_shared ? 1 : 0)) * 32 * sizeof(uint4);
 }
 
-template <int kBits, int kNTiles, int kWarps, bool kSparse>
+// Rings above 48 KiB need the opt-in, once per kernel (a host setting, not a stream operation, so
+// fine while a graph is being captured). The shared-memory carveout is left to the driver: forcing
+// the maximum changed neither sn_bench_cuda --lut nor the LLaMA-7B decode measurably (H100).
+template <class Kernel>
+cudaError_t configure_once(Kernel kernel, size_t dynamic_bytes) {
+    return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(dynamic_bytes));
+}
+
+template <int kBits, int kNTiles, int kWarps, bool kSparse, bool kXShared>
 cudaError_t launch(const LutGemvProblem& p, cudaStream_t stream, bool programmatic_launch) {
+    auto* const kernel = lut_gemv_kernel<kBits, kNTiles, kWarps, kSparse, kXShared>;
     cudaLaunchConfig_t config{};
     config.gridDim = dim3(static_cast<unsigned>(lut::tiles(p.n)));
     config.blockDim = dim3(kWarps * 32);
-    config.dynamicSmemBytes = ring_bytes(kBits, kWarps);
+    config.dynamicSmemBytes = ring_bytes(kBits, kWarps, kXShared);
     config.stream = stream;
-    // Rings above 48 KiB need the opt-in, once per kernel (a host setting, not a stream operation,
-    // so it is fine while a graph is being captured).
-    static const cudaError_t opt_in = cudaFuncSetAttribute(
-        lut_gemv_kernel<kBits, kNTiles, kWarps, kSparse>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-        static_cast<int>(ring_bytes(kBits, kWarps)));
-    if (opt_in != cudaSuccess) return opt_in;
+    static const cudaError_t configured = configure_once(kernel, config.dynamicSmemBytes);
+    if (configured != cudaSuccess) return configured;
     cudaLaunchAttribute attribute{};
     attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
     attribute.val.programmaticStreamSerializationAllowed = 1;
@@ -455,32 +518,43 @@ cudaError_t launch(const LutGemvProblem& p, cudaStream_t stream, bool programmat
         config.attrs = &attribute;
         config.numAttrs = 1;
     }
-    return cudaLaunchKernelEx(&config, lut_gemv_kernel<kBits, kNTiles, kWarps, kSparse>, p);
+    return cudaLaunchKernelEx(&config, kernel, p);
 }
 
-template <int kBits, int kNTiles>
+template <int kBits, int kNTiles, bool kXShared>
 cudaError_t launch_warps(const LutGemvProblem& p, cudaStream_t stream, bool programmatic_launch) {
     // 8 warps from K = 8192 (32 units) up, else 4: sn_bench_cuda --lut on an H100 measured 8 warps
     // 5-10 % faster at 4096×11008 and 4096×14336 and 4 warps 7-15 % faster at 11008×4096,
     // 14336×4096 and 32000×4096 (3 bits, M = 1).
-    const int warps = p.warps != 0 ? p.warps : lut::units(p.k) >= 32 ? 8 : 4;
     const bool sparse = p.rows != nullptr;
+    if constexpr (kXShared) {
+        // 4 warps whatever K: on an H100 (sn_bench_cuda --lut) 4 warps with x in the ring took
+        // 9.7 µs at 4096×11008 (3 bits) against 11.0 µs for 8; and the 8-warp sparse instantiation
+        // faulted (illegal instruction) at 4096×11008, so it is not built at all.
+        return sparse ? launch<kBits, kNTiles, 4, true, true>(p, stream, programmatic_launch)
+                      : launch<kBits, kNTiles, 4, false, true>(p, stream, programmatic_launch);
+    }
+    const int warps = p.warps != 0 ? p.warps : lut::units(p.k) >= 32 ? 8 : 4;
     if (warps == 4) {
-        return sparse ? launch<kBits, kNTiles, 4, true>(p, stream, programmatic_launch)
-                      : launch<kBits, kNTiles, 4, false>(p, stream, programmatic_launch);
+        return sparse ? launch<kBits, kNTiles, 4, true, false>(p, stream, programmatic_launch)
+                      : launch<kBits, kNTiles, 4, false, false>(p, stream, programmatic_launch);
     }
     if (warps == 8) {
-        return sparse ? launch<kBits, kNTiles, 8, true>(p, stream, programmatic_launch)
-                      : launch<kBits, kNTiles, 8, false>(p, stream, programmatic_launch);
+        return sparse ? launch<kBits, kNTiles, 8, true, false>(p, stream, programmatic_launch)
+                      : launch<kBits, kNTiles, 8, false, false>(p, stream, programmatic_launch);
     }
     return cudaErrorInvalidValue;
 }
 
 template <int kBits>
 cudaError_t launch_bits(const LutGemvProblem& p, cudaStream_t stream, bool programmatic_launch) {
-    if (p.m <= 8) return launch_warps<kBits, 1>(p, stream, programmatic_launch);
-    if (p.m <= 16) return launch_warps<kBits, 2>(p, stream, programmatic_launch);
-    return launch_warps<kBits, 4>(p, stream, programmatic_launch);
+    // One row: x in the ring (4 warps), except a sparse product of long rows (K >= 8192), where
+    // 8 warps on the register path finish the sparse part sooner (4096×11008, 3 bits, 0.45 %:
+    // 16.8 µs against 21.8 µs on an H100).
+    if (p.m == 1 && (p.rows == nullptr || lut::units(p.k) < 32)) return launch_warps<kBits, 1, true>(p, stream, programmatic_launch);
+    if (p.m <= 8) return launch_warps<kBits, 1, false>(p, stream, programmatic_launch);
+    if (p.m <= 16) return launch_warps<kBits, 2, false>(p, stream, programmatic_launch);
+    return launch_warps<kBits, 4, false>(p, stream, programmatic_launch);
 }
 
 // Code of row n at input k in the checkpoint layout (src/cpu/lut_matmul.cpp draws it): the
