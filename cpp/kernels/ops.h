@@ -2,7 +2,8 @@
 // (src/cuda/cuda_backend.cpp). Arguments arrive validated by src/api_ops.cpp and dtype-checked
 // against the table's masks; each op checks what only it knows (dtype combinations, limits),
 // enqueues its kernels on the context's stream and checks every launch. No op allocates or
-// waits for the device.
+// waits for the device, except kmeans_rows (offline quantization, not a decode op), which takes
+// its scratch per call with a stream-ordered allocation.
 #pragma once
 
 #include "backend.h"
@@ -31,5 +32,6 @@ sn_status cross_entropy(Context& context, const CrossEntropyArgs& args);  // cro
 sn_status fill_random(Context& context, const FillRandomArgs& args);      // random.cu
 sn_status lut_matmul(Context& context, const LutMatmulArgs& args);        // lut_matmul.cu
 sn_status lut_repack(Context& context, const LutRepackArgs& args);        // lut_matmul.cu
+sn_status kmeans_rows(Context& context, const KmeansRowsArgs& args);      // kmeans.cu
 
 }  // namespace sn::cuda

@@ -1,5 +1,6 @@
-// The exported LUT-quantized linear: validates shapes, dtypes and aliasing against
-// squeeze_native.h ("Quantized linears"), then runs the backend's lut_matmul. Checks that depend
+// The exported LUT-quantized linear and the per-row k-means that quantizes for it: validate
+// shapes, dtypes and aliasing against squeeze_native.h ("Quantized linears"), then run the
+// backend's lut_matmul / kmeans_rows. Checks that depend
 // on the data (CSR row pointers, column indices) belong to the backend (backend.h).
 #include "backend.h"
 #include "error.h"
@@ -13,6 +14,7 @@ namespace {
 using sn::kMaskFloat;
 using sn::kMaskI32;
 constexpr sn::DtypeMask kMaskF16 = sn::dtype_bit(SN_DTYPE_F16);
+constexpr sn::DtypeMask kMaskU8 = sn::dtype_bit(SN_DTYPE_U8);
 
 // The sparse part: all three tensors or none; rows I32 [N + 1], cols I32 [nnz], vals F16 [nnz].
 sn_status validate_sparse(const sn::Context& context, const sn_tensor* rows, const sn_tensor* cols,
@@ -172,6 +174,54 @@ SN_API sn_status sn_lut_matmul(sn_context* context, const sn_tensor* x, const sn
         return SN_RUN_OP(*live, lut_matmul,
                          (sn::LutMatmulArgs{live_x, live_qweight, live_lut, live_rows, live_cols, live_vals, live_bias,
                                             bits, accumulate != 0, live_out}));
+    });
+}
+
+SN_API sn_status sn_kmeans_rows(sn_context* context, const sn_tensor* values, const sn_tensor* weights,
+                                const sn_tensor* excluded, int32_t bits, int32_t half_precision_lut, sn_tensor* lut,
+                                sn_tensor* codes) {
+    return sn::guarded_op(__func__, context, [&]() -> sn_status {
+        sn::Context* live = nullptr;
+        sn::Tensor *live_values = nullptr, *live_weights = nullptr, *live_excluded = nullptr, *live_lut = nullptr,
+                   *live_codes = nullptr;
+        SN_TRY(sn::resolve_context(context, "context", &live));
+        SN_TRY(sn::resolve_tensor_in(*live, values, "values", &live_values));
+        SN_TRY(sn::resolve_optional_tensor_in(*live, weights, "weights", &live_weights));
+        SN_TRY(sn::resolve_optional_tensor_in(*live, excluded, "excluded", &live_excluded));
+        SN_TRY(sn::resolve_tensor_in(*live, lut, "lut", &live_lut));
+        SN_TRY(sn::resolve_tensor_in(*live, codes, "codes", &live_codes));
+        SN_CHECK(bits >= 1 && bits <= 8, SN_ERR_INVALID_ARGUMENT,
+                 "bits: must be 1..8 (one code per byte; the quantizers use 3 and 4), got %d", bits);
+
+        SN_TRY(sn::require_dtype(*live_values, "values", sn::kMaskF32));
+        SN_TRY(sn::require_ndim(*live_values, "values", 2, "[R, C]"));
+        SN_TRY(sn::require_dtype(*live_codes, "codes", kMaskU8));
+        SN_TRY(sn::require_same_shape(*live_codes, "codes", *live_values, "values"));
+        if (live_weights != nullptr) {
+            SN_TRY(sn::require_dtype(*live_weights, "weights", sn::kMaskF32));
+            SN_TRY(sn::require_same_shape(*live_weights, "weights", *live_values, "values"));
+        }
+        if (live_excluded != nullptr) {
+            SN_TRY(sn::require_dtype(*live_excluded, "excluded", kMaskU8 | kMaskI32));
+            SN_TRY(sn::require_same_shape(*live_excluded, "excluded", *live_values, "values"));
+        }
+        SN_TRY(sn::require_dtype(*live_lut, "lut", sn::kMaskF32));
+        const int64_t rows = live_values->dims[0];
+        SN_CHECK(live_lut->ndim == 2 && live_lut->dims[0] == rows && live_lut->dims[1] == (int64_t{1} << bits),
+                 SN_ERR_SHAPE_MISMATCH, "lut: expected [R, 2^bits] = [%lld, %d] (R from values %s, bits = %d), got %s",
+                 static_cast<long long>(rows), 1 << bits, sn::shape_text(*live_values).text, bits,
+                 sn::shape_text(*live_lut).text);
+        SN_TRY(sn::require_no_overlap(*live_lut, "lut", *live_codes, "codes"));
+        const sn::Tensor* inputs[] = {live_values, live_weights, live_excluded};
+        const char* input_names[] = {"values", "weights", "excluded"};
+        for (int i = 0; i < 3; ++i) {
+            if (inputs[i] == nullptr) continue;
+            SN_TRY(sn::require_no_overlap(*live_lut, "lut", *inputs[i], input_names[i]));
+            SN_TRY(sn::require_no_overlap(*live_codes, "codes", *inputs[i], input_names[i]));
+        }
+        return SN_RUN_OP(*live, kmeans_rows,
+                         (sn::KmeansRowsArgs{live_values, live_weights, live_excluded, bits, half_precision_lut != 0,
+                                             live_lut, live_codes}));
     });
 }
 

@@ -54,6 +54,7 @@ namespace sn {
     X(fill_random, FillRandomArgs)                    \
     X(lut_matmul, LutMatmulArgs)                      \
     X(lut_repack, LutRepackArgs)                      \
+    X(kmeans_rows, KmeansRowsArgs)                    \
     X(matmul_backward_input, MatmulBackwardInputArgs) \
     X(fisher_accumulate, FisherAccumulateArgs)        \
     X(rms_norm_backward, NormBackwardArgs)            \

@@ -1,4 +1,5 @@
-// Argument structs of the LUT-quantized linear and of the backward ops (the Fisher pass), in the
+// Argument structs of the LUT-quantized linear, the per-row k-means that makes its LUTs and of the
+// backward ops (the Fisher pass), in the
 // convention of backend.h: tensors in API argument order, with role names matching the parameter
 // names of squeeze_native.h; optional tensors may be null; remap_tensors(f) replaces every tensor
 // pointer p by f(p) (graph capture records calls on its own copies of the tensors). Included by
@@ -54,6 +55,28 @@ struct LutRepackArgs {
     void remap_tensors(F&& f) {
         qweight = f(qweight);
         packed = f(packed);
+    }
+};
+
+// Per-row weighted exact k-means (sn_kmeans_rows): lut[r] = the 2^bits optimal centroids of row r,
+// codes[r, i] = the index of the LUT entry nearest values[r, i] (0 for excluded positions).
+struct KmeansRowsArgs {
+    static constexpr std::array<const char*, 5> kRoles{"values", "weights", "excluded", "lut", "codes"};
+    const Tensor* values;    // F32 [R, C]
+    const Tensor* weights;   // F32 [R, C], or null (uniform)
+    const Tensor* excluded;  // U8 or I32 [R, C], or null (none)
+    int32_t bits;            // 1..8
+    bool half_precision_lut;
+    Tensor* lut;    // F32 [R, 2^bits]
+    Tensor* codes;  // U8 [R, C]
+    std::array<const Tensor*, 5> tensors() const { return {values, weights, excluded, lut, codes}; }
+    template <class F>
+    void remap_tensors(F&& f) {
+        values = f(values);
+        weights = f(weights);
+        excluded = f(excluded);
+        lut = f(lut);
+        codes = f(codes);
     }
 };
 

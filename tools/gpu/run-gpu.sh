@@ -15,6 +15,10 @@
 #   qdecode=CONFIG:BITS[:SPARSITY]
 #                    squeeze bench decode --synthetic configs/CONFIG --wbits BITS --sparsity SPARSITY
 #                    --device cuda (random SqueezeLLM model, then fp16, same run; cache = prompt + tokens)
+#   kmeans=CONFIG:BITS
+#                    squeeze bench quantize --synthetic configs/CONFIG --wbits BITS --device cuda: the exact
+#                    k-means (sn_kmeans_rows) of one layer's linears on random weights + Fisher, × layers,
+#                    checked against the CPU op on a sample of rows
 #   kernels          squeeze bench kernels --device cuda (default shapes, bits, sparsities, M), with
 #                    RESULTS_DIR/kernels.json and kernels.svg
 #   quantized=NAME   squeeze quantize models/NAME (3-bit, 0.45 % sparse, on the CPU) into RESULTS_DIR,
@@ -78,6 +82,10 @@ for step in "$@"; do
             spec="${step#qdecode=}"; IFS=: read -r cfg bits sparsity <<< "$spec"
             run "qdecode-$cfg-w$bits-s${sparsity:-0}" "$SQUEEZE" bench decode --synthetic "$B/configs/$cfg" \
                 --wbits "$bits" --sparsity "${sparsity:-0}" --device cuda ;;
+        kmeans=*)
+            spec="${step#kmeans=}"; IFS=: read -r cfg bits <<< "$spec"
+            run "kmeans-$cfg-w${bits:-4}" "$SQUEEZE" bench quantize --synthetic "$B/configs/$cfg" \
+                --wbits "${bits:-4}" --device cuda ;;
         kernels)
             run kernels "$SQUEEZE" bench kernels --device cuda --json "$RES/kernels.json" --chart "$RES/kernels.svg" ;;
         quantized=*)

@@ -1,4 +1,4 @@
-// CPU implementations of the LUT-quantized linear and of the backward ops (one .cpp per family),
+// CPU implementations of the LUT-quantized linear, the per-row k-means and the backward ops (one .cpp per family),
 // and their op-table entries. Arguments arrive validated by api_ops_quant.cpp / api_ops_backward.cpp.
 #pragma once
 
@@ -8,6 +8,7 @@ namespace sn::cpu {
 
 sn_status lut_matmul(Context& context, const LutMatmulArgs& args);                         // lut_matmul.cpp
 sn_status lut_repack(Context& context, const LutRepackArgs& args);                         // lut_matmul.cpp
+sn_status kmeans_rows(Context& context, const KmeansRowsArgs& args);                       // kmeans.cpp
 sn_status matmul_backward_input(Context& context, const MatmulBackwardInputArgs& args);    // linear_backward.cpp
 sn_status fisher_accumulate(Context& context, const FisherAccumulateArgs& args);           // linear_backward.cpp
 sn_status rms_norm_backward(Context& context, const NormBackwardArgs& args);               // norm_backward.cpp

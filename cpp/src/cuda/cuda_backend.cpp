@@ -322,6 +322,8 @@ OpTable make_ops() {
     ops.lut_matmul = {cuda::lut_matmul,
                       {kMaskF16, kMaskI32, kMaskF16, kMaskI32, kMaskI32, kMaskF16, kMaskFloat, kMaskF16}};
     ops.lut_repack = {cuda::lut_repack, {kMaskI32, kMaskI32}};
+    constexpr DtypeMask kMaskU8 = dtype_bit(SN_DTYPE_U8);
+    ops.kmeans_rows = {cuda::kmeans_rows, {kMaskF32, kMaskF32, kMaskU8 | kMaskI32, kMaskF32, kMaskU8}};
     return ops;
 }
 

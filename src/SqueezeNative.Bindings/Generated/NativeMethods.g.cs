@@ -347,6 +347,39 @@ public static unsafe partial class NativeMethods
     [LibraryImport(NativeLibraryName.Value, EntryPoint = "sn_lut_matmul")]
     public static partial SnStatus LutMatmul(SnContextHandle context, SnTensorHandle x, SnTensorHandle qweight, SnTensorHandle lut, int bits, SnTensorHandle sparseRows, SnTensorHandle sparseCols, SnTensorHandle sparseVals, SnTensorHandle bias, int accumulate, SnTensorHandle @out);
 
+    /// <summary>
+    /// SqueezeLLM's weighted non-uniform quantization of every row (output channel) of a matrix: for
+    /// each row r of values F32 [R, C], the 2^bits centroids c minimising Σ_i F_i (w_i − c(w_i))², F
+    /// the sample weights of the row, found exactly (1-D k-means is a partition of the sorted values
+    /// into contiguous groups: dynamic programming, divide and conquer per layer), and every value
+    /// coded by its nearest centroid. Exactly the method Exact of the C# solver
+    /// (src/SqueezeNative.Runtime/Quantization/KMeansRowSolver.cs):
+    ///   - the points of a row are its values at positions not excluded whose weight is &gt; 0; a row
+    ///     whose weights are all 0 there falls back to uniform weights over its non-excluded positions;
+    ///   - equal values are merged (their weights summed); with m distinct points and m &lt;= 2^bits
+    ///     every point is its own centroid and the LUT repeats the largest (all 0 when m = 0);
+    ///   - otherwise the centroids are the weighted means of the optimal groups;
+    ///   - half_precision_lut != 0 rounds each centroid to F16 (round to nearest even) before coding,
+    ///     so that the codes are nearest-entry codes of the LUT a checkpoint stores;
+    ///   - a value's code is the index of its nearest LUT entry, the lower one when exactly halfway
+    ///     (the C# LutMath rule); an excluded position is coded as the value 0 (it decodes to Q(0)).
+    ///   values:    F32 [R, C], finite
+    ///   weights:   F32 [R, C] sample weights (SqueezeLLM: the Fisher diagonal), finite and &gt;= 0;
+    ///              NULL = uniform weights
+    ///   excluded:  U8 or I32 [R, C], non-zero = moved to the sparse part (weight 0, code of 0); NULL = none
+    ///   bits:      1..8 (the quantizers use 3 and 4)
+    ///   lut:       F32 [R, 2^bits] out: each row's centroids, ascending (entries may repeat)
+    ///   codes:     U8 [R, C] out
+    /// Non-finite values or weights give an unspecified (but in-range) LUT and codes. lut and codes
+    /// must not overlap each other or the inputs. The CPU backend runs rows in parallel, in double; the
+    /// CUDA backend runs many rows per launch (kernels/kmeans.cu), also in double, and agrees with the
+    /// CPU up to the rounding of its parallel sums (LUT within 1e-6 relative; codes equal except for
+    /// values within that of a midpoint). The CUDA backend takes its scratch per call, stream-ordered
+    /// (cudaMallocAsync), bounded by processing the rows in batches; a failure is SN_ERR_OUT_OF_MEMORY.
+    /// </summary>
+    [LibraryImport(NativeLibraryName.Value, EntryPoint = "sn_kmeans_rows")]
+    public static partial SnStatus KmeansRows(SnContextHandle context, SnTensorHandle values, SnTensorHandle weights, SnTensorHandle excluded, int bits, int halfPrecisionLut, SnTensorHandle lut, SnTensorHandle codes);
+
     /// <summary>Input gradient of a linear: dx[M,K] = dy[M,N] · weight[N,K] (+= when accumulate != 0).</summary>
     [LibraryImport(NativeLibraryName.Value, EntryPoint = "sn_matmul_backward_input")]
     public static partial SnStatus MatmulBackwardInput(SnContextHandle context, SnTensorHandle dy, SnTensorHandle weight, int accumulate, SnTensorHandle dx);

@@ -14,6 +14,7 @@ internal static class BenchCommand
         bench.Subcommands.Add(CpuDecode());
         bench.Subcommands.Add(BenchDecode.Create());
         bench.Subcommands.Add(BenchKernels.Create());
+        bench.Subcommands.Add(BenchKMeans.Create());
         return bench;
     }
 

@@ -13,7 +13,7 @@ namespace SqueezeNative.Cli.Commands;
 /// <summary>
 /// `squeeze quantize MODEL --out DIR [--method squeezellm|rtn|gptq] [--wbits 3|4] [--sparsity P]
 /// [--sensitive P] [--kmeans exact|lloyd] [--calib FILE | --calib-dataset NAME] [--nsamples N]
-/// [--seqlen L] [--seed S] [--act-order] [--force]`: writes a quantized model folder that `eval`
+/// [--seqlen L] [--seed S] [--act-order] [--device cpu|cuda] [--force]`: writes a quantized model folder that `eval`
 /// and `generate` load like any other. A killed run resumes when started again with the same
 /// settings and --out.
 /// </summary>
@@ -37,12 +37,17 @@ internal static class QuantizeCommand
         var actOrder = new Option<bool>("--act-order") { Description = "GPTQ: quantize columns by decreasing activation energy." };
         var force = new Option<bool>("--force") { Description = "Replace --out if it exists (only once the new folder is complete)." };
         var threads = ModelOptions.ThreadsOption();
+        var device = new Option<string>("--device")
+        {
+            Description = "Where the exact k-means runs: cpu (managed) or cuda (sn_kmeans_rows on the GPU); the Fisher pass always runs on the CPU.",
+            DefaultValueFactory = _ => "cpu",
+        };
         var dataRoot = new Option<string?>("--data-root") { Description = "Shared data folder (default: $SQUEEZE_SHARED or a nearby 'shared')." };
 
         var command = new Command("quantize", "Quantize a model to 3 or 4 bits (SqueezeLLM, RTN or GPTQ).")
         {
             model, output, method, wbits, sparsity, sensitive, sensitivity, kmeans, calib, calibDataset, nsamples, seqlen, seed, actOrder, force,
-            threads, dataRoot,
+            threads, device, dataRoot,
         };
         command.SetAction((parse, ct) => CliCommon.RunAsync(parse, ct, (loggers, token) =>
         {
@@ -67,6 +72,7 @@ internal static class QuantizeCommand
                 Seed = parse.GetValue(seed),
                 ActOrder = parse.GetValue(actOrder),
                 Threads = parse.GetValue(threads),
+                KMeansDevice = ModelOptions.ParseDevice(parse.GetValue(device)!),
             };
             var log = loggers.CreateLogger("quantize");
             ISensitivityProvider provider = parse.GetValue(sensitivity) switch

@@ -277,6 +277,29 @@ public sealed class NativeContext : IDisposable
         return packed;
     }
 
+    /// <summary>
+    /// sn_kmeans_rows: the exact weighted k-means of every row of <paramref name="values"/> F32 [R, C]
+    /// (the C# solver's method Exact): <paramref name="lut"/> F32 [R, 2^bits] receives each row's sorted
+    /// centroids (rounded to fp16 when <paramref name="halfPrecisionLut"/>), <paramref name="codes"/> U8
+    /// [R, C] each value's nearest entry. <paramref name="weights"/> F32 [R, C] (null = uniform),
+    /// <paramref name="excluded"/> U8 or I32 [R, C] (null = none; non-zero = moved to the sparse part).
+    /// </summary>
+    public void KMeansRows(NativeTensor values, NativeTensor? weights, NativeTensor? excluded, int bits, bool halfPrecisionLut,
+        NativeTensor lut, NativeTensor codes)
+    {
+        SnStatus status;
+        try
+        {
+            status = NativeMethods.KmeansRows(Handle, values.Handle, weights?.Handle ?? NoTensor, excluded?.Handle ?? NoTensor, bits,
+                halfPrecisionLut ? 1 : 0, lut.Handle, codes.Handle);
+        }
+        catch (EntryPointNotFoundException e)
+        {
+            throw new SqueezeException("the loaded libsqueezenative has no sn_kmeans_rows (built from an older source?); rebuild it", e);
+        }
+        Check(status, "sn_kmeans_rows");
+    }
+
     // An older libsqueezenative lacks the quantized entry points: say so instead of a bare EntryPointNotFound.
     private static SqueezeException MissingLutApi(string function, EntryPointNotFoundException e) =>
         new($"the loaded libsqueezenative has no {function} (built from an older source?); rebuild it to run quantized models", e);

@@ -1,3 +1,5 @@
+using SqueezeNative.Runtime.Native;
+
 namespace SqueezeNative.Runtime.Quantization;
 
 /// <summary>
@@ -11,10 +13,14 @@ public static class SqueezeLlmMatrixQuantizer
     /// <param name="fisher">Sensitivities, same shape (empty = uniform).</param>
     /// <param name="removed">Entries that go to the sparse part (same shape; empty = dense only),
     /// e.g. <see cref="DenseSparseMask.Removed"/>.</param>
+    /// <param name="kmeansContext">Where the exact k-means runs (sn_kmeans_rows, e.g. a CUDA context);
+    /// null = the managed solver. Lloyd always runs managed.</param>
     public static QuantizedLinearData Quantize(ReadOnlySpan<float> weights, ReadOnlySpan<float> fisher, ReadOnlySpan<bool> removed,
-        int rows, int cols, int bits, KMeansMethod method, int seed, string? tensorName = null)
+        int rows, int cols, int bits, KMeansMethod method, int seed, string? tensorName = null, NativeContext? kmeansContext = null)
     {
-        var dense = WeightedKMeans1D.Quantize(weights, fisher, removed, rows, cols, bits, method, seed, halfPrecisionLut: true, tensorName);
+        var dense = kmeansContext is not null && method == KMeansMethod.Exact
+            ? WeightedKMeans1D.QuantizeExactNative(kmeansContext, weights, fisher, removed, rows, cols, bits, halfPrecisionLut: true, tensorName)
+            : WeightedKMeans1D.Quantize(weights, fisher, removed, rows, cols, bits, method, seed, halfPrecisionLut: true, tensorName);
         var sparse = removed.IsEmpty
             ? SparseCsr.Empty(rows, cols)
             : DenseSparseSplit.ExtractSparse(weights, removed, dense, SparseValuePrecision.Half, tensorName);

@@ -1,3 +1,6 @@
+using System.Runtime.InteropServices;
+using SqueezeNative.Runtime.Native;
+
 namespace SqueezeNative.Runtime.Quantization;
 
 /// <summary>How <see cref="WeightedKMeans1D"/> finds each row's centroids.</summary>
@@ -97,6 +100,43 @@ public static class WeightedKMeans1D
                 },
                 _ => { });
         }
+        return new LutQuantized(rows, cols, bits, lut, codes);
+    }
+
+    /// <summary>
+    /// The method <see cref="KMeansMethod.Exact"/> of <see cref="Quantize(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{bool}, int, int, int, KMeansMethod, int, bool, string?)"/>
+    /// run by the native library (sn_kmeans_rows) on <paramref name="context"/>'s backend: the same
+    /// checks and rules. The CPU backend gives the managed solver's LUT and codes bit for bit; the
+    /// CUDA backend the same up to the rounding of its parallel sums (LUT within 1e-6 relative).
+    /// Lloyd has no native implementation.
+    /// </summary>
+    public static LutQuantized QuantizeExactNative(NativeContext context, ReadOnlySpan<float> weights, ReadOnlySpan<float> fisher,
+        ReadOnlySpan<bool> excluded, int rows, int cols, int bits, bool halfPrecisionLut = false, string? tensorName = null)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        QuantizationArguments.CheckShape(rows, cols);
+        QuantizationArguments.CheckLength(weights.Length, rows, cols, nameof(weights));
+        if (!fisher.IsEmpty)
+            QuantizationArguments.CheckLength(fisher.Length, rows, cols, nameof(fisher));
+        if (!excluded.IsEmpty)
+            QuantizationArguments.CheckLength(excluded.Length, rows, cols, nameof(excluded));
+        QuantizationArguments.CheckBits(bits);
+        QuantizationArguments.CheckFinite(weights, "weight", tensorName);
+        if (!fisher.IsEmpty)
+            QuantizationArguments.CheckSensitivity(fisher, tensorName);
+
+        var clusters = 1 << bits;
+        using var values = context.FromHost(NativeDType.F32, weights, rows, cols);
+        using var sampleWeights = fisher.IsEmpty ? null : context.FromHost(NativeDType.F32, fisher, rows, cols);
+        // A .NET bool is one byte, 0 or 1: the U8 flags sn_kmeans_rows takes.
+        using var flags = excluded.IsEmpty ? null : context.FromHost(NativeDType.U8, MemoryMarshal.AsBytes(excluded), rows, cols);
+        using var lutTensor = context.Tensor(NativeDType.F32, rows, clusters);
+        using var codesTensor = context.Tensor(NativeDType.U8, rows, cols);
+        context.KMeansRows(values, sampleWeights, flags, bits, halfPrecisionLut, lutTensor, codesTensor);
+        var lut = new float[rows * clusters];
+        var codes = new byte[rows * cols];
+        lutTensor.Download<float>(lut);
+        codesTensor.Download<byte>(codes);
         return new LutQuantized(rows, cols, bits, lut, codes);
     }
 

@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using SqueezeNative.Runtime.Architectures;
 using SqueezeNative.Runtime.Evaluation;
 using SqueezeNative.Runtime.Models;
+using SqueezeNative.Runtime.Native;
 using SqueezeNative.Runtime.Quantization.Checkpoint;
 using SqueezeNative.Runtime.Tokenization;
 
@@ -77,6 +78,10 @@ public sealed class QuantizationPipeline
         private ISensitivitySource _sensitivity = UniformSensitivity.Instance;
         private OutlierRangeResult? _range;
         private readonly Dictionary<string, float> _thresholds = new(StringComparer.Ordinal);
+        // --device cuda: the context that runs the exact k-means (sn_kmeans_rows); null = managed solver.
+        private NativeContext? _kmeansContext;
+
+        private NativeContext? KMeansContext() => _kmeansContext;
 
         private bool IsSqueezeLlm => options.Method == QuantizationMethod.SqueezeLlm;
 
@@ -86,6 +91,12 @@ public sealed class QuantizationPipeline
             if (IsSqueezeLlm && _split.SensitivePercent > 0 && owner._sensitivity is UniformSensitivity)
                 throw new InvalidOptionException("--sensitive",
                     "choosing sensitive values needs a sensitivity (Fisher) pass, and this run has none; set --sensitive 0");
+
+            // Created first, so that a missing GPU fails the run before the long sensitivity pass.
+            using var kmeansContext = options.KMeansDevice == DeviceKind.Cuda ? NativeContext.Create(DeviceKind.Cuda, logger: _log) : null;
+            _kmeansContext = kmeansContext;
+            if (kmeansContext is not null)
+                _log.LogInformation("k-means on {Device}", kmeansContext.DeviceName);
 
             using var model = ModelDirectory.Open(modelPath);
             _model = model;
@@ -301,7 +312,7 @@ public sealed class QuantizationPipeline
                         DenseSparseSplit.MarkOutliers(weights, removed, _thresholds[linear.Name]);
                     }
                     return SqueezeLlmMatrixQuantizer.Quantize(weights, fisher, removed, rows, cols, options.WBits, options.KMeans,
-                        KMeansSeed, linear.Name);
+                        KMeansSeed, linear.Name, KMeansContext());
                 }
                 case QuantizationMethod.Rtn:
                     return RoundedToHalf(QuantizedLinearData.From(QuantizationMethod.Rtn,

@@ -1,5 +1,6 @@
 using System.Globalization;
 using SqueezeNative.Runtime.Evaluation;
+using SqueezeNative.Runtime.Native;
 using SqueezeNative.Runtime.Quantization.Checkpoint;
 
 namespace SqueezeNative.Runtime.Quantization.Pipeline;
@@ -33,6 +34,12 @@ public sealed record QuantizationPipelineOptions
 
     /// <summary>--kmeans exact | lloyd (SqueezeLLM).</summary>
     public KMeansMethod KMeans { get; init; } = KMeansMethod.Exact;
+
+    /// <summary>
+    /// --device cpu | cuda: where the exact k-means of SqueezeLLM runs. Cpu: the managed solver;
+    /// Cuda: sn_kmeans_rows on the GPU (many rows per launch). The Fisher pass runs on the CPU either way.
+    /// </summary>
+    public DeviceKind KMeansDevice { get; init; } = DeviceKind.Cpu;
 
     /// <summary>--calib FILE; null with no <see cref="CalibrationDataset"/> means &lt;shared&gt;/data/calib/calib.txt.</summary>
     public string? CalibrationFile { get; init; }
@@ -72,6 +79,11 @@ public sealed record QuantizationPipelineOptions
             throw new InvalidOptionException("--sparsity", $"only squeezellm has a sparse part; {QuantConfig.MethodName(Method)} needs --sparsity 0");
         if (!Enum.IsDefined(KMeans))
             throw new InvalidOptionException("--kmeans", $"unknown k-means method {KMeans}; valid: exact, lloyd");
+        if (KMeansDevice is not (DeviceKind.Cpu or DeviceKind.Cuda))
+            throw new InvalidOptionException("--device", $"must be cpu or cuda; got {KMeansDevice}");
+        if (KMeansDevice == DeviceKind.Cuda && (Method != QuantizationMethod.SqueezeLlm || KMeans != KMeansMethod.Exact))
+            throw new InvalidOptionException("--device",
+                "cuda runs the exact k-means of squeezellm; other methods and --kmeans lloyd run on the CPU (use --device cpu)");
         if (CalibrationFile is not null && CalibrationDataset is not null)
             throw new InvalidOptionException("--calib-dataset", "give either --calib FILE or --calib-dataset NAME, not both");
         if (NSamples < 1)
