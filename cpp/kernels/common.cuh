@@ -7,6 +7,7 @@
 #pragma once
 
 #include "cuda/state.h"
+#include "kernels/chained_launch.h"
 #include "kernels/gemv.h"
 #include "kernels/ops.h"
 
@@ -154,46 +155,13 @@ inline unsigned grid_blocks(const State& state, int64_t count) {
 }
 constexpr int kElementwiseThreads = 256;
 
-// Programmatic dependent launch (compute capability 9.0 and up; kernels/gemv.h). A decode step is
-// a chain of short kernels, each a fraction of the device for a few microseconds; launched with
-// launch_chained, a kernel's blocks are scheduled while the kernel before it is still finishing,
-// so the launch latency and the ramp-up hide behind that kernel's tail.
-//
-// The contract for a kernel launched this way: call wait_for_previous_grid() before touching any
-// global memory that an earlier kernel may write or read (it returns once the previous grid has
-// completed and its writes are visible; earlier grids completed before that one could), and call
-// allow_next_grid() once the next grid may be scheduled (immediately, for a kernel of few blocks:
-// blocks of the next grid then wait on the SMs, not in the launch queue). Both are no-ops when
-// the kernel was launched normally.
-__device__ __forceinline__ void wait_for_previous_grid() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("griddepcontrol.wait;" ::: "memory");
-#endif
-}
-__device__ __forceinline__ void allow_next_grid() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("griddepcontrol.launch_dependents;");
-#endif
-}
-
-// Launches kernel<<<grid, block, shared_bytes, state.stream>>>(args...), as a programmatic
-// dependent launch where the device supports it (see above for what the kernel must do).
+// launch_chained (kernels/chained_launch.h) on the context's stream, as a programmatic dependent
+// launch where the device supports it.
 template <class... Params, class... Args>
 cudaError_t launch_chained(const State& state, void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_bytes,
                            Args&&... args) {
-    cudaLaunchConfig_t config{};
-    config.gridDim = grid;
-    config.blockDim = block;
-    config.dynamicSmemBytes = shared_bytes;
-    config.stream = state.stream;
-    cudaLaunchAttribute attribute{};
-    attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attribute.val.programmaticStreamSerializationAllowed = 1;
-    if (state.programmatic_launch) {
-        config.attrs = &attribute;
-        config.numAttrs = 1;
-    }
-    return cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...);
+    return launch_chained(state.stream, state.programmatic_launch, kernel, grid, block, shared_bytes,
+                          std::forward<Args>(args)...);
 }
 
 }  // namespace sn::cuda

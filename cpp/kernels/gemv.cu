@@ -55,6 +55,8 @@
 // sn_swiglu, without writing and re-reading the [M, 2I] product and without the second launch.
 #include "kernels/gemv.h"
 
+#include "kernels/chained_launch.h"
+
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -150,9 +152,7 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_f16_kernel(const GemvProblem
 
     uint64_t policy = 0;
     if constexpr (kEvictFirst) asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("griddepcontrol.wait;" ::: "memory");
-#endif
+    wait_for_previous_grid();
 
     float c[4] = {0.0f, 0.0f, 0.0f, 0.0f};  // c[2], c[3]: rows 8..15 of C, always zero
     for (int64_t base = warp; base < groups; base += static_cast<int64_t>(kWarps) * kUnroll) {
@@ -175,9 +175,7 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_f16_kernel(const GemvProblem
         }
     }
 
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("griddepcontrol.launch_dependents;");
-#endif
+    allow_next_grid();
     partial[warp][g][2 * t] = c[0];
     partial[warp][g][2 * t + 1] = c[1];
     __syncthreads();
@@ -220,20 +218,10 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_f16_kernel(const GemvProblem
 
 template <class Out, int kWarps, int kUnroll, bool kEvictFirst, bool kSwiglu>
 cudaError_t launch(const GemvProblem& p, cudaStream_t stream, bool programmatic_launch) {
-    cudaLaunchConfig_t config{};
     // A block per 8 rows of W: 8 output columns, or 4 gate|up pairs.
     const int64_t blocks = kSwiglu ? (p.n / 2 + kPairs - 1) / kPairs : (p.n + kTile - 1) / kTile;
-    config.gridDim = dim3(static_cast<unsigned>(blocks));
-    config.blockDim = dim3(kWarps * 32);
-    config.stream = stream;
-    cudaLaunchAttribute attribute{};
-    attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attribute.val.programmaticStreamSerializationAllowed = 1;
-    if (programmatic_launch) {
-        config.attrs = &attribute;
-        config.numAttrs = 1;
-    }
-    return cudaLaunchKernelEx(&config, gemv_f16_kernel<Out, kWarps, kUnroll, kEvictFirst, kSwiglu>, p);
+    return launch_chained(stream, programmatic_launch, gemv_f16_kernel<Out, kWarps, kUnroll, kEvictFirst, kSwiglu>,
+                          dim3(static_cast<unsigned>(blocks)), dim3(kWarps * 32), 0, p);
 }
 
 template <int kWarps, int kUnroll, bool kEvictFirst>

@@ -272,6 +272,29 @@ __device__ __forceinline__ Node node_at(int c, int j0, int j1, int lo, int hi, c
     return {j, max(i_lo, c - 1), min(i_hi, j - 1)};
 }
 
+// This thread's best split of `node` among candidates node.first + offset, + stride, ... (`better`
+// order; INT_MAX when it has none), to be reduced over the threads that share the node.
+__device__ __forceinline__ void scan_splits(const double* prefix, const double* previous, const Node& node, int offset,
+                                            int stride, double& best, int& best_split) {
+    const EndSums end = end_sums(prefix, node.j);
+    best = CUDART_INF;
+    best_split = INT_MAX;
+    for (int i = node.first + offset; i <= node.last; i += stride) {
+        const double v = candidate(prefix, previous, end, i);
+        if (better(v, i, best, best_split)) {
+            best = v;
+            best_split = i;
+        }
+    }
+}
+
+// A node's reduced result. No candidate (an empty range): the CPU keeps +inf and the first index.
+__device__ __forceinline__ void store_node(const Node& node, double best, int best_split, double* current,
+                                           int* split_c) {
+    current[node.j] = best;
+    split_c[node.j] = best_split == INT_MAX ? node.first : best_split;
+}
+
 // Layer c (2 <= c < k): D_c(j) for j in [c, m − (k − c)] into `current`, opt_c(j) into split_c.
 __device__ void fill_layer(int c, int m, int k, const double* prefix, const double* previous, double* current,
                            int* split_c, BlockShared& shared) {
@@ -288,22 +311,11 @@ __device__ void fill_layer(int c, int m, int k, const double* prefix, const doub
                 node_interval(j0, j1, level, t, lo, hi);
                 if (lo > hi) continue;
                 const Node node = node_at(c, j0, j1, lo, hi, split_c);
-                const EndSums end = end_sums(prefix, node.j);
-                double best = CUDART_INF;
-                int best_split = INT_MAX;
-                for (int i = node.first + static_cast<int>(threadIdx.x); i <= node.last; i += kThreads) {
-                    const double v = candidate(prefix, previous, end, i);
-                    if (better(v, i, best, best_split)) {
-                        best = v;
-                        best_split = i;
-                    }
-                }
+                double best;
+                int best_split;
+                scan_splits(prefix, previous, node, static_cast<int>(threadIdx.x), kThreads, best, best_split);
                 block_argmin(best, best_split, shared);
-                if (threadIdx.x == 0) {
-                    // No candidate (an empty range): the CPU keeps +inf and the first index.
-                    current[node.j] = best;
-                    split_c[node.j] = best_split == INT_MAX ? node.first : best_split;
-                }
+                if (threadIdx.x == 0) store_node(node, best, best_split, current, split_c);
             }
         } else if (count / nodes >= 32) {
             // A warp per subproblem.
@@ -312,21 +324,11 @@ __device__ void fill_layer(int c, int m, int k, const double* prefix, const doub
                 node_interval(j0, j1, level, t, lo, hi);
                 if (lo > hi) continue;
                 const Node node = node_at(c, j0, j1, lo, hi, split_c);
-                const EndSums end = end_sums(prefix, node.j);
-                double best = CUDART_INF;
-                int best_split = INT_MAX;
-                for (int i = node.first + lane; i <= node.last; i += 32) {
-                    const double v = candidate(prefix, previous, end, i);
-                    if (better(v, i, best, best_split)) {
-                        best = v;
-                        best_split = i;
-                    }
-                }
+                double best;
+                int best_split;
+                scan_splits(prefix, previous, node, lane, 32, best, best_split);
                 warp_argmin(best, best_split);
-                if (lane == 0) {
-                    current[node.j] = best;
-                    split_c[node.j] = best_split == INT_MAX ? node.first : best_split;
-                }
+                if (lane == 0) store_node(node, best, best_split, current, split_c);
             }
         } else {
             // Many short subproblems: a thread each, the CPU's loop.

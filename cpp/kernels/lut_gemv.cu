@@ -504,21 +504,11 @@ cudaError_t configure_once(Kernel kernel, size_t dynamic_bytes) {
 template <int kBits, int kNTiles, int kWarps, bool kSparse, bool kXShared>
 cudaError_t launch(const LutGemvProblem& p, cudaStream_t stream, bool programmatic_launch) {
     auto* const kernel = lut_gemv_kernel<kBits, kNTiles, kWarps, kSparse, kXShared>;
-    cudaLaunchConfig_t config{};
-    config.gridDim = dim3(static_cast<unsigned>(lut::tiles(p.n)));
-    config.blockDim = dim3(kWarps * 32);
-    config.dynamicSmemBytes = ring_bytes(kBits, kWarps, kXShared);
-    config.stream = stream;
-    static const cudaError_t configured = configure_once(kernel, config.dynamicSmemBytes);
+    const size_t ring = ring_bytes(kBits, kWarps, kXShared);
+    static const cudaError_t configured = configure_once(kernel, ring);
     if (configured != cudaSuccess) return configured;
-    cudaLaunchAttribute attribute{};
-    attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attribute.val.programmaticStreamSerializationAllowed = 1;
-    if (programmatic_launch) {
-        config.attrs = &attribute;
-        config.numAttrs = 1;
-    }
-    return cudaLaunchKernelEx(&config, kernel, p);
+    return launch_chained(stream, programmatic_launch, kernel, dim3(static_cast<unsigned>(lut::tiles(p.n))),
+                          dim3(kWarps * 32), ring, p);
 }
 
 template <int kBits, int kNTiles, bool kXShared>

@@ -62,18 +62,9 @@ public static class WeightedKMeans1D
     public static unsafe LutQuantized Quantize(ReadOnlySpan<float> weights, ReadOnlySpan<float> fisher, ReadOnlySpan<bool> excluded,
         int rows, int cols, int bits, KMeansMethod method, int seed, bool halfPrecisionLut = false, string? tensorName = null)
     {
-        QuantizationArguments.CheckShape(rows, cols);
-        QuantizationArguments.CheckLength(weights.Length, rows, cols, nameof(weights));
-        if (!fisher.IsEmpty)
-            QuantizationArguments.CheckLength(fisher.Length, rows, cols, nameof(fisher));
-        if (!excluded.IsEmpty)
-            QuantizationArguments.CheckLength(excluded.Length, rows, cols, nameof(excluded));
-        QuantizationArguments.CheckBits(bits);
         if (!Enum.IsDefined(method))
             throw new ArgumentOutOfRangeException(nameof(method), method, "not a k-means method");
-        QuantizationArguments.CheckFinite(weights, "weight", tensorName);
-        if (!fisher.IsEmpty)
-            QuantizationArguments.CheckSensitivity(fisher, tensorName);
+        CheckInputs(weights, fisher, excluded, rows, cols, bits, tensorName);
 
         var clusters = 1 << bits;
         var lut = new float[rows * clusters];
@@ -114,16 +105,7 @@ public static class WeightedKMeans1D
         ReadOnlySpan<bool> excluded, int rows, int cols, int bits, bool halfPrecisionLut = false, string? tensorName = null)
     {
         ArgumentNullException.ThrowIfNull(context);
-        QuantizationArguments.CheckShape(rows, cols);
-        QuantizationArguments.CheckLength(weights.Length, rows, cols, nameof(weights));
-        if (!fisher.IsEmpty)
-            QuantizationArguments.CheckLength(fisher.Length, rows, cols, nameof(fisher));
-        if (!excluded.IsEmpty)
-            QuantizationArguments.CheckLength(excluded.Length, rows, cols, nameof(excluded));
-        QuantizationArguments.CheckBits(bits);
-        QuantizationArguments.CheckFinite(weights, "weight", tensorName);
-        if (!fisher.IsEmpty)
-            QuantizationArguments.CheckSensitivity(fisher, tensorName);
+        CheckInputs(weights, fisher, excluded, rows, cols, bits, tensorName);
 
         var clusters = 1 << bits;
         using var values = context.FromHost(NativeDType.F32, weights, rows, cols);
@@ -138,6 +120,22 @@ public static class WeightedKMeans1D
         lutTensor.Download<float>(lut);
         codesTensor.Download<byte>(codes);
         return new LutQuantized(rows, cols, bits, lut, codes);
+    }
+
+    /// <summary>Shapes, lengths, bits, finite weights and valid sensitivities of a Quantize call.</summary>
+    private static void CheckInputs(ReadOnlySpan<float> weights, ReadOnlySpan<float> fisher, ReadOnlySpan<bool> excluded,
+        int rows, int cols, int bits, string? tensorName)
+    {
+        QuantizationArguments.CheckShape(rows, cols);
+        QuantizationArguments.CheckLength(weights.Length, rows, cols, nameof(weights));
+        if (!fisher.IsEmpty)
+            QuantizationArguments.CheckLength(fisher.Length, rows, cols, nameof(fisher));
+        if (!excluded.IsEmpty)
+            QuantizationArguments.CheckLength(excluded.Length, rows, cols, nameof(excluded));
+        QuantizationArguments.CheckBits(bits);
+        QuantizationArguments.CheckFinite(weights, "weight", tensorName);
+        if (!fisher.IsEmpty)
+            QuantizationArguments.CheckSensitivity(fisher, tensorName);
     }
 
     /// <summary>
