@@ -100,6 +100,14 @@ inline GemvBias gemv_bias_of(const Tensor* bias) {
 sn_status add_bias(const State& state, const Tensor* bias, sn_dtype out_dtype, void* out, int64_t rows,
                    int64_t columns, bool accumulate);
 
+// out[rows, K] F32 = rows first_row .. of a float weight [N, K], widened (kernels/linear_backward.cu).
+sn_status widen_weight_rows(const State& state, const Tensor* weight, int64_t first_row, int64_t rows, float* out);
+
+// out[M, N] F32 = x[M, K] F32 · weight[N, K]ᵀ (+ beta · out) for a 16-bit weight: widened a slice of
+// rows at a time into the dequant buffer, TF32 products (kernels/linear_backward.cu says why).
+sn_status linear_f32_by_widened_weight(const State& state, const Tensor* x, const Tensor* weight, float beta,
+                                       float* out);
+
 // Sum / max over a warp, the result in every lane.
 __device__ __forceinline__ float warp_sum(float value) {
     for (int offset = 16; offset > 0; offset >>= 1) value += __shfl_xor_sync(0xffffffffu, value, offset);

@@ -10,7 +10,9 @@
 // One cublasGemmEx per product (kernels/cublas_linear.h maps the row-major operands), beta = 0 for
 // matmul, 1 for matmul_add (the residual stays in out). For M = 1 cuBLAS picks its
 // GEMV-like kernels itself. Products accumulate in F32 (CUBLAS_COMPUTE_32F; no TF32 for F32
-// operands). Supported (x = weight, out) pairs: F16 → F16 or F32, BF16 → BF16 or F32, F32 → F32.
+// operands). Supported (x = weight, out) pairs: F16 → F16 or F32, BF16 → BF16 or F32, F32 → F32;
+// and F32 x by an F16/BF16 weight into F32 (the Fisher pass: the weight widened slice by slice,
+// TF32 products, kernels/linear_backward.cu).
 //
 // The bias goes in first, by a small kernel: out = bias (matmul) or out += bias (matmul_add),
 // then the product runs with beta = 1 on top of it.
@@ -82,9 +84,13 @@ sn_status linear(Context& context, const MatmulArgs& args, bool accumulate) {
     const State& state = state_of(context);
     SN_TRY(use_device(state));
     const sn_dtype x_dtype = args.x->dtype, out_dtype = args.out->dtype;
-    SN_CHECK(args.weight->dtype == x_dtype && (out_dtype == x_dtype || out_dtype == SN_DTYPE_F32), SN_ERR_UNSUPPORTED,
+    // F32 activations against a 16-bit weight: the Fisher pass's forward (kernels/linear_backward.cu).
+    const bool widened = x_dtype == SN_DTYPE_F32 && out_dtype == SN_DTYPE_F32 && args.weight->dtype != SN_DTYPE_F32;
+    SN_CHECK(widened || (args.weight->dtype == x_dtype && (out_dtype == x_dtype || out_dtype == SN_DTYPE_F32)),
+             SN_ERR_UNSUPPORTED,
              "the CUDA backend multiplies x and weight of one dtype into out of that dtype or F32 (F16·F16 → F16/F32, "
-             "BF16·BF16 → BF16/F32, F32·F32 → F32), got x %s, weight %s, out %s",
+             "BF16·BF16 → BF16/F32, F32·F32 → F32), or F32 x by an F16/BF16 weight into F32, got x %s, weight %s, "
+             "out %s",
              dtype_name(x_dtype), dtype_name(args.weight->dtype), dtype_name(out_dtype));
     const int64_t m = args.x->rows(), n = args.weight->dims[0], k = args.weight->dims[1];
     SN_CHECK(m <= 0x7FFFFFFF && n <= 0x7FFFFFFF && k <= 0x7FFFFFFF, SN_ERR_UNSUPPORTED,
@@ -101,6 +107,7 @@ sn_status linear(Context& context, const MatmulArgs& args, bool accumulate) {
     }
     if (args.bias != nullptr) SN_TRY(add_bias(state, args.bias, out_dtype, args.out->data(), m, n, accumulate));
     const float beta = accumulate || args.bias != nullptr ? 1.0f : 0.0f;
+    if (widened) return linear_f32_by_widened_weight(state, args.x, args.weight, beta, args.out->data_as<float>());
     SN_CUBLAS_CHECK(cublas_linear(state.cublas, m, n, k, args.weight->data(), cuda_type(x_dtype), args.x->data(),
                                   cuda_type(x_dtype), beta, args.out->data(), cuda_type(out_dtype), n));
     return SN_OK;

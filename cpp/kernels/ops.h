@@ -34,4 +34,15 @@ sn_status lut_matmul(Context& context, const LutMatmulArgs& args);        // lut
 sn_status lut_repack(Context& context, const LutRepackArgs& args);        // lut_matmul.cu
 sn_status kmeans_rows(Context& context, const KmeansRowsArgs& args);      // kmeans.cu
 
+// The backward ops of the Fisher pass, F32 activations and gradients.
+sn_status matmul_backward_input(Context& context, const MatmulBackwardInputArgs& args);    // linear_backward.cu
+sn_status fisher_accumulate(Context& context, const FisherAccumulateArgs& args);           // linear_backward.cu
+sn_status rms_norm_backward(Context& context, const NormBackwardArgs& args);               // backward.cu
+sn_status layer_norm_backward(Context& context, const NormBackwardArgs& args);             // backward.cu
+sn_status swiglu_backward(Context& context, const SwigluBackwardArgs& args);               // backward.cu
+sn_status activation_backward(Context& context, const ActivationBackwardArgs& args);       // backward.cu
+sn_status cross_entropy_backward(Context& context, const CrossEntropyBackwardArgs& args);  // backward.cu
+sn_status rope_backward(Context& context, const RopeBackwardArgs& args);                   // rope.cu
+sn_status attention_backward(Context& context, const AttentionBackwardArgs& args);         // attention_backward.cu
+
 }  // namespace sn::cuda

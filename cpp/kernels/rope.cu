@@ -1,5 +1,5 @@
-// Rotary position embedding on CUDA (rotate-half layout, HF LLaMA), and the fused attention-input
-// step rope_kv_write (RoPE on q and k, k and v into the caches) that decode runs once per layer.
+// Rotary position embedding on CUDA (rotate-half layout, HF LLaMA), its backward (the rotation by
+// −angle, rope_backward), and the fused attention-input step rope_kv_write (RoPE on q and k, k and v into the caches) that decode runs once per layer.
 //
 // Angles follow the CPU's (and HF's) float32 steps, in rope_cos_sin below: inv_freq_i =
 // 1 / (float)theta^((float)2i / Dh), angle = (float)position · inv_freq_i, cos/sin of that float
@@ -40,7 +40,8 @@ __device__ __forceinline__ void rotate_pair(float first, float second, float cos
 }
 
 template <class T>
-__global__ void rope_kernel(const T* x, const int32_t* positions, float theta, T* out, int heads, int head_dim) {
+__global__ void rope_kernel(const T* x, const int32_t* positions, float theta, float sign, T* out, int heads,
+                            int head_dim) {
     extern __shared__ float table[];  // cos [half] | sin [half]
     const int half = head_dim / 2;
     float* cosines = table;
@@ -48,6 +49,7 @@ __global__ void rope_kernel(const T* x, const int32_t* positions, float theta, T
     const float position = static_cast<float>(positions[blockIdx.x]);
     for (int i = threadIdx.x; i < half; i += blockDim.x) {
         rope_cos_sin(position, i, head_dim, theta, &cosines[i], &sines[i]);
+        sines[i] *= sign;  // −1: the inverse rotation (rope_backward); exact either way
     }
     __syncthreads();
     const int64_t token_offset = static_cast<int64_t>(blockIdx.x) * heads * head_dim;
@@ -134,25 +136,35 @@ __global__ void rope_kv_write_kernel(T* q, T* k, const T* v, const int32_t* posi
     }
 }
 
-}  // namespace
-
-sn_status rope(Context& context, const RopeArgs& args) {
+// out = x rotated by sign · angle (sign −1: rope_backward, the transpose of the forward rotation).
+sn_status rotate(Context& context, const Tensor* x, const Tensor* positions, float theta, Tensor* out, float sign) {
     const State& state = state_of(context);
     SN_TRY(use_device(state));
-    const int64_t tokens = args.x->dims[0], heads = args.x->dims[1], head_dim = args.x->dims[2];
+    const int64_t tokens = x->dims[0], heads = x->dims[1], head_dim = x->dims[2];
     SN_CHECK(tokens <= 0x7FFFFFFF && heads * head_dim <= 0x7FFFFFFF && head_dim <= 8192, SN_ERR_UNSUPPORTED,
              "the CUDA backend's rope takes at most 2^31 − 1 tokens, H·Dh < 2^31 and Dh <= 8192, got x %lld×%lld×%lld",
              static_cast<long long>(tokens), static_cast<long long>(heads), static_cast<long long>(head_dim));
     const int threads = row_block_threads(heads * head_dim / 2);
     const size_t shared_bytes = static_cast<size_t>(head_dim) * sizeof(float);
-    return dispatch_float(args.x->dtype, [&](auto tag) {
+    if (tokens == 0) return SN_OK;
+    return dispatch_float(x->dtype, [&](auto tag) {
         using T = decltype(tag);
         rope_kernel<T><<<static_cast<unsigned>(tokens), threads, shared_bytes, state.stream>>>(
-            args.x->data_as<const T>(), args.positions->data_as<const int32_t>(), args.theta, args.out->data_as<T>(),
+            x->data_as<const T>(), positions->data_as<const int32_t>(), theta, sign, out->data_as<T>(),
             static_cast<int>(heads), static_cast<int>(head_dim));
         SN_CUDA_CHECK_LAUNCH("rope_kernel");
         return SN_OK;
     });
+}
+
+}  // namespace
+
+sn_status rope(Context& context, const RopeArgs& args) {
+    return rotate(context, args.x, args.positions, args.theta, args.out, 1.0f);
+}
+
+sn_status rope_backward(Context& context, const RopeBackwardArgs& args) {
+    return rotate(context, args.dy, args.positions, args.theta, args.dx, -1.0f);
 }
 
 sn_status rope_kv_write(Context& context, const RopeKvWriteArgs& args) {

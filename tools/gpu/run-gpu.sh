@@ -19,10 +19,17 @@
 #                    squeeze bench quantize --synthetic configs/CONFIG --wbits BITS --device cuda: the exact
 #                    k-means (sn_kmeans_rows) of one layer's linears on random weights + Fisher, × layers,
 #                    checked against the CPU op on a sample of rows
+#   fisher=CONFIG[:WINDOWS]
+#                    squeeze bench fisher --synthetic configs/CONFIG --device cuda --windows WINDOWS (default 100):
+#                    the Fisher pass (forward + backward per 512-token window, accumulators downloaded) on a
+#                    random fp16 model; per-window and download times, mean loss, peak memory
 #   kernels          squeeze bench kernels --device cuda (default shapes, bits, sparsities, M), with
 #                    RESULTS_DIR/kernels.json and kernels.svg
 #   quantized=NAME   squeeze quantize models/NAME (3-bit, 0.45 % sparse, on the CPU) into RESULTS_DIR,
 #                    then generate and eval (8 windows) of the quantized folder on cuda and on cpu
+#   qfisher=NAME     squeeze quantize models/NAME (3-bit, 0.45 % sparse) with --device cpu and with
+#                    --device cuda (Fisher pass and k-means on the GPU), each folder evaluated on cuda
+#                    over the full WikiText-2: the GPU pass against the CPU's, stage times of both
 #   table=NAME[:NSAMPLES]
 #                    quant-table.sh models/NAME: RTN, GPTQ and SqueezeLLM (3/4 bits, sparsity 0 and
 #                    0.45) quantized on this machine's CPU cores, every folder evaluated on cuda over
@@ -86,8 +93,21 @@ for step in "$@"; do
             spec="${step#kmeans=}"; IFS=: read -r cfg bits <<< "$spec"
             run "kmeans-$cfg-w${bits:-4}" "$SQUEEZE" bench quantize --synthetic "$B/configs/$cfg" \
                 --wbits "${bits:-4}" --device cuda ;;
+        fisher=*)
+            spec="${step#fisher=}"; IFS=: read -r cfg windows <<< "$spec"
+            run "fisher-$cfg-n${windows:-100}" "$SQUEEZE" bench fisher --synthetic "$B/configs/$cfg" \
+                --device cuda --windows "${windows:-100}" ;;
         kernels)
             run kernels "$SQUEEZE" bench kernels --device cuda --json "$RES/kernels.json" --chart "$RES/kernels.svg" ;;
+        qfisher=*)
+            name="${step#qfisher=}"
+            for dev in cpu cuda; do
+                q="$RES/qf-$name-$dev"
+                run "qfisher-$name-quantize-$dev" "$SQUEEZE" quantize "$B/models/$name" --wbits 3 --sparsity 0.45 \
+                    --device "$dev" --out "$q" --force
+                run "qfisher-$name-eval-$dev" "$SQUEEZE" eval "$q" --device cuda --dataset wikitext2
+                rm -rf "$q"
+            done ;;
         quantized=*)
             name="${step#quantized=}"; q="$RES/q-$name"
             run "quantize-$name" "$SQUEEZE" quantize "$B/models/$name" --wbits 3 --sparsity 0.45 --out "$q" --force

@@ -165,16 +165,19 @@ sn_status report_data_error(State& state) {
     error->op = 0;
     // lut_matmul reports a column index (index = the entry) or a row pointer past nnz (index = the
     // pointer's position, limit nnz: "outside [0, nnz)" then reads as "beyond the entries").
-    const char* argument = op == OpId::embedding       ? "ids"
-                           : op == OpId::cross_entropy ? "targets"
-                           : op == OpId::lut_matmul    ? "sparse_cols (or sparse_rows)"
-                                                       : "positions";
-    const char* effect = op == OpId::embedding       ? "its output row was set to zero"
-                         : op == OpId::cross_entropy ? "its loss was set to NaN"
-                         : op == OpId::kv_write      ? "the row was not written"
-                         : op == OpId::lut_matmul    ? "the entry (or the row's sparse part) was skipped"
-                         : op == OpId::rope_kv_write ? "its k and v rows were not written to the caches"
-                                                     : "its output row was set to zero";
+    const bool targets = op == OpId::cross_entropy || op == OpId::cross_entropy_backward;
+    const char* argument = op == OpId::embedding    ? "ids"
+                           : targets                ? "targets"
+                           : op == OpId::lut_matmul ? "sparse_cols (or sparse_rows)"
+                                                    : "positions";
+    const char* effect = op == OpId::embedding                ? "its output row was set to zero"
+                         : op == OpId::cross_entropy          ? "its loss was set to NaN"
+                         : op == OpId::cross_entropy_backward ? "its gradient row was set to NaN"
+                         : op == OpId::kv_write               ? "the row was not written"
+                         : op == OpId::lut_matmul             ? "the entry (or the row's sparse part) was skipped"
+                         : op == OpId::rope_kv_write          ? "its k and v rows were not written to the caches"
+                         : op == OpId::attention_backward     ? "its dq row was set to zero and it added nothing to dk, dv"
+                                                              : "its output row was set to zero";
     SN_FAIL(SN_ERR_INVALID_ARGUMENT,
             "an earlier %s on this context read %s[%lld] = %lld, outside [0, %lld); %s (CUDA kernels cannot fail "
             "the call itself, so the next synchronize or download reports it)",
@@ -324,6 +327,17 @@ OpTable make_ops() {
     ops.lut_repack = {cuda::lut_repack, {kMaskI32, kMaskI32}};
     constexpr DtypeMask kMaskU8 = dtype_bit(SN_DTYPE_U8);
     ops.kmeans_rows = {cuda::kmeans_rows, {kMaskF32, kMaskF32, kMaskU8 | kMaskI32, kMaskF32, kMaskU8}};
+    // The Fisher pass: F32 activations and gradients, weights as stored (kernels/linear_backward.cu).
+    ops.matmul_backward_input = {cuda::matmul_backward_input, {kMaskF32, kMaskFloat, kMaskF32}};
+    ops.fisher_accumulate = {cuda::fisher_accumulate, {kMaskF32, kMaskF32, kMaskF32}};
+    ops.rms_norm_backward = {cuda::rms_norm_backward, {kMaskF32, kMaskFloat, kMaskF32, kMaskF32}};
+    ops.layer_norm_backward = {cuda::layer_norm_backward, {kMaskF32, kMaskFloat, kMaskF32, kMaskF32}};
+    ops.swiglu_backward = {cuda::swiglu_backward, {kMaskF32, kMaskF32, kMaskF32, kMaskF32, kMaskF32}};
+    ops.activation_backward = {cuda::activation_backward, {kMaskF32, kMaskF32, kMaskF32}};
+    ops.rope_backward = {cuda::rope_backward, {kMaskF32, kMaskI32, kMaskF32}};
+    ops.attention_backward = {cuda::attention_backward,
+                              {kMaskF32, kMaskI32, kMaskF32, kMaskF32, kMaskF32, kMaskF32, kMaskF32, kMaskF32}};
+    ops.cross_entropy_backward = {cuda::cross_entropy_backward, {kMaskF32, kMaskI32, kMaskF32}};
     return ops;
 }
 

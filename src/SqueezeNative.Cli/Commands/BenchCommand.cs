@@ -15,6 +15,7 @@ internal static class BenchCommand
         bench.Subcommands.Add(BenchDecode.Create());
         bench.Subcommands.Add(BenchKernels.Create());
         bench.Subcommands.Add(BenchKMeans.Create());
+        bench.Subcommands.Add(BenchFisher.Create());
         return bench;
     }
 

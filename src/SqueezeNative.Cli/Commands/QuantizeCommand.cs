@@ -3,6 +3,7 @@ using System.Globalization;
 using Microsoft.Extensions.Logging;
 using Spectre.Console;
 using SqueezeNative.Runtime.Evaluation;
+using SqueezeNative.Runtime.Native;
 using SqueezeNative.Runtime.Quantization;
 using SqueezeNative.Runtime.Quantization.Checkpoint;
 using SqueezeNative.Runtime.Quantization.Pipeline;
@@ -13,7 +14,7 @@ namespace SqueezeNative.Cli.Commands;
 /// <summary>
 /// `squeeze quantize MODEL --out DIR [--method squeezellm|rtn|gptq] [--wbits 3|4] [--sparsity P]
 /// [--sensitive P] [--kmeans exact|lloyd] [--calib FILE | --calib-dataset NAME] [--nsamples N]
-/// [--seqlen L] [--seed S] [--act-order] [--device cpu|cuda] [--force]`: writes a quantized model folder that `eval`
+/// [--seqlen L] [--seed S] [--act-order] [--device cpu|cuda] [--fisher-layers N] [--force]`: writes a quantized model folder that `eval`
 /// and `generate` load like any other. A killed run resumes when started again with the same
 /// settings and --out.
 /// </summary>
@@ -39,18 +40,22 @@ internal static class QuantizeCommand
         var threads = ModelOptions.ThreadsOption();
         var device = new Option<string>("--device")
         {
-            Description = "Where the exact k-means runs: cpu (managed) or cuda (sn_kmeans_rows on the GPU); the Fisher pass always runs on the CPU.",
+            Description = "Where squeezellm's Fisher pass and exact k-means run: cpu (the CPU backend and the managed solver) or cuda " +
+                          "(forward + backward of the calibration windows and sn_kmeans_rows on the GPU). Other methods and --kmeans lloyd need cpu.",
             DefaultValueFactory = _ => "cpu",
         };
+        var fisherLayers = FisherLayersOption();
         var dataRoot = new Option<string?>("--data-root") { Description = "Shared data folder (default: $SQUEEZE_SHARED or a nearby 'shared')." };
 
         var command = new Command("quantize", "Quantize a model to 3 or 4 bits (SqueezeLLM, RTN or GPTQ).")
         {
             model, output, method, wbits, sparsity, sensitive, sensitivity, kmeans, calib, calibDataset, nsamples, seqlen, seed, actOrder, force,
-            threads, device, dataRoot,
+            threads, device, fisherLayers, dataRoot,
         };
         command.SetAction((parse, ct) => CliCommon.RunAsync(parse, ct, (loggers, token) =>
         {
+            int residentLayers = parse.GetValue(fisherLayers);
+            ValidateFisherLayers(residentLayers);
             var datasetName = parse.GetValue(calibDataset);
             var calibFile = parse.GetValue(calib);
             // The shared folder is only needed for the default calibration text or a dataset.
@@ -75,12 +80,7 @@ internal static class QuantizeCommand
                 KMeansDevice = ModelOptions.ParseDevice(parse.GetValue(device)!),
             };
             var log = loggers.CreateLogger("quantize");
-            ISensitivityProvider provider = parse.GetValue(sensitivity) switch
-            {
-                "fisher" => new FisherSensitivity(null, log),
-                "uniform" => UniformSensitivity.Instance,
-                var other => throw new Runtime.InvalidOptionException("--sensitivity", $"unknown sensitivity '{other}' (fisher, uniform)"),
-            };
+            var provider = Sensitivity(parse.GetValue(sensitivity)!, options.KMeansDevice, residentLayers, log);
             var pipeline = new QuantizationPipeline(provider, log);
             var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(parse.InvocationConfiguration.Error) });
 
@@ -138,5 +138,33 @@ internal static class QuantizeCommand
             return Task.FromResult(CliCommon.ExitOk);
         }));
         return command;
+    }
+
+    /// <summary>
+    /// --sensitivity: the Fisher pass runs on the --device context (the backward ops and the
+    /// F32 × F16/BF16 products exist on both backends), --fisher-layers layers' accumulators at a time.
+    /// </summary>
+    internal static ISensitivityProvider Sensitivity(string name, DeviceKind device, int fisherLayers, ILogger log) => name switch
+    {
+        "fisher" => new FisherSensitivity(new FisherOptions { Device = device, MaxResidentLayers = fisherLayers }, log),
+        "uniform" => UniformSensitivity.Instance,
+        _ => throw new Runtime.InvalidOptionException("--sensitivity", $"unknown sensitivity '{name}' (fisher, uniform)"),
+    };
+
+    /// <summary>--fisher-layers, also taken by `squeeze bench fisher`.</summary>
+    internal static Option<int> FisherLayersOption() => new("--fisher-layers")
+    {
+        Description = "Fisher pass: decoder layers whose accumulators are resident at once (0 = all). Accumulators are F32, 4 bytes " +
+                      "per quantizable weight (26 GB for LLaMA-2-7B); with N below the layer count the calibration windows run " +
+                      "once per group of N layers (a forward through the model, a backward down to the group): less memory, more time.",
+        DefaultValueFactory = _ => 0,
+    };
+
+    /// <summary>Rejects a negative --fisher-layers.</summary>
+    internal static void ValidateFisherLayers(int value)
+    {
+        if (value < 0)
+            throw new Runtime.InvalidOptionException("--fisher-layers",
+                $"must be >= 0 (0 = every layer at once); got {value.ToString(CultureInfo.InvariantCulture)}");
     }
 }

@@ -37,7 +37,9 @@ public sealed record QuantizationPipelineOptions
 
     /// <summary>
     /// --device cpu | cuda: where the exact k-means of SqueezeLLM runs. Cpu: the managed solver;
-    /// Cuda: sn_kmeans_rows on the GPU (many rows per launch). The Fisher pass runs on the CPU either way.
+    /// Cuda: sn_kmeans_rows on the GPU (many rows per launch). The Fisher pass runs where its
+    /// provider's <see cref="Sensitivity.FisherOptions.Device"/> says; <c>squeeze quantize</c> sets
+    /// both from --device.
     /// </summary>
     public DeviceKind KMeansDevice { get; init; } = DeviceKind.Cpu;
 
@@ -83,7 +85,7 @@ public sealed record QuantizationPipelineOptions
             throw new InvalidOptionException("--device", $"must be cpu or cuda; got {KMeansDevice}");
         if (KMeansDevice == DeviceKind.Cuda && (Method != QuantizationMethod.SqueezeLlm || KMeans != KMeansMethod.Exact))
             throw new InvalidOptionException("--device",
-                "cuda runs the exact k-means of squeezellm; other methods and --kmeans lloyd run on the CPU (use --device cpu)");
+                "cuda runs the Fisher pass and the exact k-means of squeezellm; other methods and --kmeans lloyd run on the CPU (use --device cpu)");
         if (CalibrationFile is not null && CalibrationDataset is not null)
             throw new InvalidOptionException("--calib-dataset", "give either --calib FILE or --calib-dataset NAME, not both");
         if (NSamples < 1)

@@ -55,6 +55,9 @@ public sealed class FisherSensitivity(FisherOptions? options = null, ILogger? lo
     /// </summary>
     internal Action<FisherLinear, NativeTensor, NativeTensor>? WeightGradientProbe { get; set; }
 
+    /// <summary>The settings this pass runs with.</summary>
+    public FisherOptions Options => _options;
+
     /// <summary>Recorded in quant_config.json and the pipeline's resume fingerprint.</summary>
     public string Name => "fisher";
 
