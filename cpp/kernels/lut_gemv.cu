@@ -33,8 +33,9 @@
 // warp's C goes to shared memory and the block sums the warps in a fixed order (deterministic).
 //
 // Sparse part (the dense-and-sparse split's outliers, ~0.05-0.45 % of weights, CSR over rows):
-// computed by the same block after its dense loop (sparse_part below; its entries are requested
-// before the loop), balanced over the block's threads whatever the rows' counts (real outlier rows are skewed: some hold 10-50x the mean).
+// computed by the same block before its dense loop, while the loop's first codes are in flight
+// (sparse_part below), balanced over the block's warps whatever the rows' counts (real outlier
+// rows are skewed: some hold 10-50x the mean).
 // sn_bench_cuda --lut and `squeeze bench kernels` measure it on such a skewed pattern.
 //
 // Ordering: programmatic dependent launch as in kernels/gemv.cu, but the next grid is released at
@@ -142,128 +143,73 @@ __device__ __forceinline__ void mma_w_by_x(float (&c)[4], const uint32_t (&a)[4]
 }
 
 
-// The sparse part is processed in windows of kSparseWindow entries (kSparseWindow / threads per
-// thread), kSparseRowsPerPass rows of x at a time. The tile's first window is copied into shared
-// memory with cp.async before the dense loop, so its memory latency hides behind the loop; later
-// windows (tiles with very long rows) are loaded after it.
-constexpr int kSparseRowsPerPass = 2;
-constexpr int kSparseWindow = 2048;
-
-// cp.async of 4 bytes (a column index, or two F16 values).
-__device__ __forceinline__ void copy_word_async(void* shared_word, const void* address) {
-    const uint32_t slot = static_cast<uint32_t>(__cvta_generic_to_shared(shared_word));
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(slot), "l"(address) : "memory");
-}
-
+// The sparse part of tile rows n0 .. n0+15 for every row m of x: Σ vals·x[m, col] over each row's
+// entries, computed before the dense loop (while the loop's first units of codes are in flight),
+// balanced over the block whatever the rows' counts, deterministic, in little shared memory:
+//   - warp w takes the tile's entries in chunks of 32 (one per lane): chunks w, w + kWarps, ...;
+//   - a lane finds its entry's tile row r by comparing with the 17 row pointers (entries are
+//     sorted by row, so the chunk's rows form contiguous runs), loads x[m, col] for each row m of x
+//     and forms value · x;
+//   - a segmented inclusive scan over the lanes (5 shuffle steps, adding only across lanes of the
+//     same row) leaves each run's sum in its last lane, which adds it into the warp's partial
+//     [warp][m][r] (one writer per run, chunks in order: the same order every launch);
+//   - the epilogue adds the warps' partials of (m, r) in warp order.
+// A row with 50x the mean count costs its warps a few more chunks, not a serial chain of loads;
+// the staging window and the per-entry product array of an earlier version (28 KB of shared
+// memory) cost the sparse kernel half its blocks per SM, and it ran after the dense loop, where
+// nothing hid its latency.
+template <int kWarps, int kRowsX>
 struct SparseShared {
-    int32_t row[lut::kTileRows + 1];               // rows[n0 .. n0 + 16] (clamped to N)
-    int32_t column[kSparseWindow];                 // the first window's columns
-    uint32_t value_words[kSparseWindow / 2 + 1];   // its values, as the 4-byte words that hold them
-    float product[kSparseWindow][kSparseRowsPerPass];
+    int32_t row[lut::kTileRows + 1];                   // rows[n0 .. n0 + 16] (clamped to N)
+    float partial[kWarps][kRowsX][lut::kTileRows];     // each warp's sums per (row of x, tile row)
 };
 
-// Issues the copies of the tile's row pointers and first window (not committed: the caller's next
-// commit group carries them). Returns the tile's entry range [begin, end).
-template <int kThreads>
-__device__ __forceinline__ void stage_sparse(const LutGemvProblem& p, int64_t n0, SparseShared& shared,
-                                             int64_t& begin, int64_t& end) {
-    begin = p.rows[n0];
-    end = p.rows[n0 + lut::kTileRows < p.n ? n0 + lut::kTileRows : p.n];
+template <int kWarps, int kRowsX>
+__device__ __forceinline__ void sparse_part(const LutGemvProblem& p, int64_t n0, SparseShared<kWarps, kRowsX>& shared) {
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    const int64_t last_row = n0 + lut::kTileRows < p.n ? n0 + lut::kTileRows : p.n;
+    if (threadIdx.x <= lut::kTileRows) shared.row[threadIdx.x] = p.rows[n0 + threadIdx.x < p.n ? n0 + threadIdx.x : p.n];
+    for (int i = lane; i < kRowsX * lut::kTileRows; i += 32) (&shared.partial[warp][0][0])[i] = 0.0f;
+    __syncthreads();
+    int64_t begin = shared.row[0], end = shared.row[last_row - n0];
     if (begin < 0 || end < begin || end > p.nnz) {
         if (threadIdx.x == 0) report_bad_value(p.data_error, static_cast<OpId>(p.op), n0, end, p.nnz);
-        begin = end = 0;
+        return;  // uniform over the block: the tile's sparse part is skipped
     }
-    if (threadIdx.x <= lut::kTileRows) {
-        copy_word_async(&shared.row[threadIdx.x], p.rows + (n0 + threadIdx.x < p.n ? n0 + threadIdx.x : p.n));
+    if (threadIdx.x < lut::kTileRows && n0 + threadIdx.x < p.n && shared.row[threadIdx.x + 1] < shared.row[threadIdx.x]) {
+        report_bad_value(p.data_error, static_cast<OpId>(p.op), n0 + threadIdx.x + 1, shared.row[threadIdx.x + 1], p.nnz);
     }
-    const int64_t staged = end - begin < kSparseWindow ? end - begin : kSparseWindow;
-    for (int64_t s = threadIdx.x; s < staged; s += kThreads) copy_word_async(&shared.column[s], p.cols + begin + s);
-    // Values are 2 bytes: copy the aligned words covering [begin, begin + staged) (vals 4-byte aligned).
-    const uint32_t* value_words = static_cast<const uint32_t*>(p.vals);
-    const int64_t first_word = begin / 2, words = staged > 0 ? (begin + staged - 1) / 2 - first_word + 1 : 0;
-    for (int64_t w = threadIdx.x; w < words; w += kThreads) {
-        const int64_t word = first_word + w;
-        if (2 * word + 1 < p.nnz) {
-            copy_word_async(&shared.value_words[w], value_words + word);
-        } else {  // the last value ends the tensor: its word would reach 2 bytes past it
-            shared.value_words[w] = __half_as_ushort(static_cast<const __half*>(p.vals)[2 * word]);
-        }
-    }
-}
-
-// The sparse part of tile rows n0 .. n0+15 for every row m of x: sparse[m][r] = Σ vals·x[m, col]
-// over row n0 + r's entries. Balanced over the block whatever the rows' counts: threads take the
-// window's entries in turn and put their products in shared memory, then one warp per tile row
-// sums its row's products in a fixed order (deterministic). A row with 50x the mean count costs
-// its warp a few more shared-memory loads, not a chain of global loads. The staged window must
-// have landed (cp.async.wait_group 0 + barrier) before this runs.
-template <int kThreads, int kRowsX>
-__device__ __forceinline__ void sparse_part(const LutGemvProblem& p, int64_t n0, int64_t begin, int64_t end,
-                                            SparseShared& shared, float (&sparse)[kRowsX][16]) {
-    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-    constexpr int kWarps = kThreads / 32;
-    constexpr int kRowsPerWarp = (lut::kTileRows + kWarps - 1) / kWarps;
     const __half* x = static_cast<const __half*>(p.x);
     const __half* vals = static_cast<const __half*>(p.vals);
-    const int64_t first_word = begin / 2;
-    for (int m0 = 0; m0 < p.m; m0 += kSparseRowsPerPass) {
-        float acc[kRowsPerWarp][kSparseRowsPerPass] = {};
-        for (int64_t window = begin; window < end; window += kSparseWindow) {
-            const bool staged = window == begin;
-            const int64_t stop = end < window + kSparseWindow ? end : window + kSparseWindow;
-            if (!staged) __syncthreads();  // the previous window's products are consumed
-            for (int64_t e = window + threadIdx.x; e < stop; e += kThreads) {
-                const int64_t s = e - window;
-                int64_t column;
-                float value;
-                if (staged) {
-                    column = shared.column[s];
-                    const uint32_t word = shared.value_words[e / 2 - first_word];
-                    value = __half2float(__ushort_as_half(static_cast<unsigned short>(e % 2 == 0 ? word : word >> 16)));
-                } else {
-                    column = p.cols[e];
-                    value = __half2float(vals[e]);
-                }
-                const bool valid = column >= 0 && column < p.k;
-                if (!valid && m0 == 0) report_bad_value(p.data_error, static_cast<OpId>(p.op), e, column, p.k);
+    const int m_rows = p.m < kRowsX ? static_cast<int>(p.m) : kRowsX;
+    for (int64_t chunk = begin + 32 * warp; chunk < end; chunk += 32 * kWarps) {
+        const int64_t e = chunk + lane;
+        int r = lut::kTileRows;  // past the tile's entries: a row of its own, never stored
+        int64_t column = 0;
+        float value = 0.0f;
+        bool live = false;
+        if (e < end) {
+            column = p.cols[e];
+            value = __half2float(vals[e]);
+            r = 0;
 #pragma unroll
-                for (int mm = 0; mm < kSparseRowsPerPass; ++mm) {
-                    shared.product[s][mm] =
-                        valid && m0 + mm < p.m ? value * __half2float(x[(m0 + mm) * p.k + column]) : 0.0f;
-                }
-            }
-            __syncthreads();
-#pragma unroll
-            for (int i = 0; i < kRowsPerWarp; ++i) {
-                const int r = warp + i * kWarps;
-                if (r >= lut::kTileRows) break;
-                const int64_t row_begin = shared.row[r];
-                int64_t row_end = shared.row[r + 1];
-                if (row_end < row_begin) {
-                    if (lane == 0 && m0 == 0 && staged) {
-                        report_bad_value(p.data_error, static_cast<OpId>(p.op), n0 + r + 1, row_end, p.nnz);
-                    }
-                    row_end = row_begin;
-                }
-                const int64_t from = row_begin > window ? row_begin : window;
-                const int64_t to = row_end < stop ? row_end : stop;
-                for (int64_t j = from + lane; j < to; j += 32) {
-#pragma unroll
-                    for (int mm = 0; mm < kSparseRowsPerPass; ++mm) acc[i][mm] += shared.product[j - window][mm];
-                }
-            }
+            for (int i = 1; i < lut::kTileRows; ++i) r += shared.row[i] <= e ? 1 : 0;
+            live = column >= 0 && column < p.k;
+            if (!live) report_bad_value(p.data_error, static_cast<OpId>(p.op), e, column, p.k);  // skipped
         }
+        const int next_r = __shfl_down_sync(0xffffffffu, r, 1);
+        const bool run_end = r < lut::kTileRows && (lane == 31 || next_r != r);
+        for (int m = 0; m < m_rows; ++m) {
+            float sum = live ? value * __half2float(x[m * p.k + column]) : 0.0f;
 #pragma unroll
-        for (int i = 0; i < kRowsPerWarp; ++i) {
-            const int r = warp + i * kWarps;
-            if (r >= lut::kTileRows) break;
-#pragma unroll
-            for (int mm = 0; mm < kSparseRowsPerPass; ++mm) {
-                const float total = warp_sum(acc[i][mm]);
-                if (lane == 0 && m0 + mm < kRowsX) sparse[m0 + mm][r] = total;
+            for (int offset = 1; offset < 32; offset *= 2) {
+                const float below = __shfl_up_sync(0xffffffffu, sum, offset);
+                const int below_r = __shfl_up_sync(0xffffffffu, r, offset);
+                if (lane >= offset && below_r == r) sum += below;
             }
+            if (run_end) shared.partial[warp][m][r] += sum;
         }
-        __syncthreads();  // this pass's products are consumed before the next pass writes them
+        __syncwarp();  // the next chunk's run ends may be other lanes of the same rows
     }
 }
 
@@ -310,9 +256,8 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
     // [kWarps][kStages][kSlotPieces][32 lanes] of 16 bytes: the ring (codes, then x when kXShared)
     extern __shared__ uint4 shared_ring[];
     __shared__ float partial[kWarps][kRowsX][lut::kTileRows];
-    __shared__ float sparse[kRowsX][lut::kTileRows];
-    // Only the sparse instantiation holds the staging area (it would cost the dense one occupancy).
-    __shared__ std::conditional_t<kSparse, SparseShared, char> sparse_shared;
+    // Only the sparse instantiation holds the sparse partials (they would cost the dense one occupancy).
+    __shared__ std::conditional_t<kSparse, SparseShared<kWarps, kRowsX>, char> sparse_shared;
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     const int g = lane / 4, t = lane % 4;
     const int64_t n0 = static_cast<int64_t>(blockIdx.x) * lut::kTileRows;
@@ -350,15 +295,9 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
         }
         commit_copies();
     };
-    // The first kStages − 1 units; the sparse part's first window travels in the last group.
-    int64_t sparse_begin = 0, sparse_end = 0;
+    // The first kStages − 1 units.
 #pragma unroll
-    for (int i = 0; i < kStages - 1; ++i) {
-        if constexpr (kSparse) {
-            if (i == kStages - 2) stage_sparse<kThreads>(p, n0, sparse_shared, sparse_begin, sparse_end);
-        }
-        fetch(i, false);
-    }
+    for (int i = 0; i < kStages - 1; ++i) fetch(i, false);
 
     RowTable<kBits> row_g, row_g8;
     row_g.load(lut_rows + (n0 + g) * (1 << kBits), n0 + g < p.n);
@@ -375,6 +314,8 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
         for (int i = 0; i < kStages - 1; ++i) fetch_x(i);
         commit_copies();
     }
+    // The sparse part, while those units are in flight (it reads x: after the wait).
+    if constexpr (kSparse) sparse_part<kWarps, kRowsX>(p, n0, sparse_shared);
 
     // This lane's rows of x (8j + g) at input 8t; rows past M are zero.
     const __half* x_lane[kNTiles];
@@ -467,11 +408,6 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
         partial[warp][8 * j + 2 * t][g + 8] = c[0][j][2];
         partial[warp][8 * j + 2 * t + 1][g + 8] = c[0][j][3];
     }
-    if constexpr (kSparse) {
-        wait_copies<0>();  // this thread's staged sparse window (and any empty trailing groups)
-        __syncthreads();   // everyone's
-        sparse_part<kThreads, kRowsX>(p, n0, sparse_begin, sparse_end, sparse_shared, sparse);
-    }
     __syncthreads();
 
     for (int index = threadIdx.x; index < kRowsX * lut::kTileRows; index += kThreads) {
@@ -481,7 +417,10 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
         float sum = 0.0f;
 #pragma unroll
         for (int w = 0; w < kWarps; ++w) sum += partial[w][m][r];
-        if constexpr (kSparse) sum += sparse[m][r];
+        if constexpr (kSparse) {
+#pragma unroll
+            for (int w = 0; w < kWarps; ++w) sum += sparse_shared.partial[w][m][r];
+        }
         if (p.bias_dtype != GemvBias::none) sum += gemv_bias_value(p.bias, p.bias_dtype, n);
         __half* at = static_cast<__half*>(p.out) + m * p.n + n;
         if (p.accumulate) sum += __half2float(*at);
