@@ -111,8 +111,12 @@ __global__ void __launch_bounds__(kThreads) attention_backward_query_kernel(Prob
     const float* k_head = p.k + static_cast<int64_t>(kv_head) * dh;
     const float* v_head = p.v + static_cast<int64_t>(kv_head) * dh;
 
-    // Lane's key j0 + lane: its score and dP, or −inf where the row does not see it.
-    const auto score = [&](int j0, float* dprob) {
+    // Stages the tile of keys j0 .. j0 + 31 (K and V), then lane's key j0 + lane: its score and dP,
+    // or −inf where the row does not see it. The caller's barrier after its use frees the tile.
+    const auto stage_and_score = [&](int j0, float* dprob) {
+        stage_rows(k_head, kv_stride, j0, kTile, block_end, dh, pitch, k_tile);
+        stage_rows(v_head, kv_stride, j0, kTile, block_end, dh, pitch, v_tile);
+        __syncthreads();
         const int key = j0 + lane;
         *dprob = 0.0f;
         if (!valid || key < begin || key >= end) return -INFINITY;
@@ -130,11 +134,8 @@ __global__ void __launch_bounds__(kThreads) attention_backward_query_kernel(Prob
     // Sweep one: the online softmax statistics.
     float maximum = -INFINITY, sum = 0.0f, weighted = 0.0f;
     for (int j0 = block_begin; j0 < block_end; j0 += kTile) {
-        stage_rows(k_head, kv_stride, j0, kTile, block_end, dh, pitch, k_tile);
-        stage_rows(v_head, kv_stride, j0, kTile, block_end, dh, pitch, v_tile);
-        __syncthreads();
         float dprob;
-        const float s = score(j0, &dprob);
+        const float s = stage_and_score(j0, &dprob);
         const float tile_max = warp_max(s);
         if (tile_max != -INFINITY) {  // uniform over the warp
             const float new_max = fmaxf(maximum, tile_max);
@@ -154,11 +155,8 @@ __global__ void __launch_bounds__(kThreads) attention_backward_query_kernel(Prob
 #pragma unroll
     for (int c = 0; c < kChunks; ++c) acc[c] = 0.0f;
     for (int j0 = block_begin; j0 < block_end; j0 += kTile) {
-        stage_rows(k_head, kv_stride, j0, kTile, block_end, dh, pitch, k_tile);
-        stage_rows(v_head, kv_stride, j0, kTile, block_end, dh, pitch, v_tile);
-        __syncthreads();
         float dprob;
-        const float s = score(j0, &dprob);
+        const float s = stage_and_score(j0, &dprob);
         const float dscore = s == -INFINITY ? 0.0f : expf(s - lse) * (dprob - delta);
         if (__any_sync(0xffffffffu, dscore != 0.0f)) {
             for (int j = 0; j < kTile; ++j) {

@@ -35,6 +35,29 @@ inline std::vector<float> values_of(const sn_tensor* tensor) {
     return values;
 }
 
+// The same values in both contexts: on the GPU in `dtype`, on the CPU as F32 (activations) or in
+// `cpu_dtype` (weights, which the CPU also takes as F16/BF16).
+struct Twin {
+    Tensor cpu, gpu;
+};
+
+inline Twin twin(sn_context* cpu, sn_context* gpu, sn_dtype dtype, const std::vector<int64_t>& dims,
+                 const std::vector<float>& values, sn_dtype cpu_dtype = SN_DTYPE_F32) {
+    const std::vector<float> seen = rounded_to(dtype, values);
+    return Twin{make_tensor(cpu, cpu_dtype, dims, seen), make_tensor(gpu, dtype, dims, seen)};
+}
+
+inline Twin twin_i32(sn_context* cpu, sn_context* gpu, const std::vector<int64_t>& dims,
+                     const std::vector<int32_t>& values) {
+    return Twin{make_i32(cpu, dims, values), make_i32(gpu, dims, values)};
+}
+
+inline size_t count_of(const std::vector<int64_t>& dims) {
+    size_t count = 1;
+    for (int64_t dim : dims) count *= static_cast<size_t>(dim);
+    return count;
+}
+
 // One CPU and one CUDA context for a test; skips the test where CUDA is unusable.
 class CudaVsCpu : public ::testing::Test {
 protected:

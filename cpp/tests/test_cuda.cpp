@@ -18,7 +18,11 @@
 #include <string>
 
 using sn_test::create_context;
+using sn_test::count_of;
 using sn_test::CudaVsCpu;
+using sn_test::Twin;
+using sn_test::twin;
+using sn_test::twin_i32;
 using sn_test::cuda_usable;
 using sn_test::Tensor;
 using sn_test::values_of;
@@ -26,28 +30,6 @@ using sn_test::values_of;
 namespace {
 
 // ---- twin tensors -------------------------------------------------------------------------
-
-// The same values in both contexts: on the GPU in `dtype`, on the CPU as F32 (activations) or in
-// `cpu_dtype` (weights, which the CPU also takes as F16/BF16).
-struct Twin {
-    Tensor cpu, gpu;
-};
-
-Twin twin(sn_context* cpu, sn_context* gpu, sn_dtype dtype, const std::vector<int64_t>& dims,
-          const std::vector<float>& values, sn_dtype cpu_dtype = SN_DTYPE_F32) {
-    const std::vector<float> seen = sn_test::rounded_to(dtype, values);
-    return Twin{sn_test::make_tensor(cpu, cpu_dtype, dims, seen), sn_test::make_tensor(gpu, dtype, dims, seen)};
-}
-
-Twin twin_i32(sn_context* cpu, sn_context* gpu, const std::vector<int64_t>& dims, const std::vector<int32_t>& values) {
-    return Twin{sn_test::make_i32(cpu, dims, values), sn_test::make_i32(gpu, dims, values)};
-}
-
-size_t count_of(const std::vector<int64_t>& dims) {
-    size_t count = 1;
-    for (int64_t dim : dims) count *= static_cast<size_t>(dim);
-    return count;
-}
 
 std::vector<double> as_double(const std::vector<float>& values) {
     return std::vector<double>(values.begin(), values.end());

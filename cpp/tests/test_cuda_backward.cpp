@@ -18,34 +18,23 @@
 #include <random>
 #include <string>
 
+using sn_test::count_of;
 using sn_test::CudaVsCpu;
+using sn_test::Twin;
+using sn_test::twin_i32;
 using sn_test::Tensor;
 using sn_test::values_of;
 
 namespace {
 
-struct Twin {
-    Tensor cpu, gpu;
-};
-
+// The same values on both sides in `dtype` (the CPU takes 16-bit weights as they are).
 Twin twin(sn_context* cpu, sn_context* gpu, sn_dtype dtype, const std::vector<int64_t>& dims,
           const std::vector<float>& values) {
-    const std::vector<float> seen = sn_test::rounded_to(dtype, values);
-    return Twin{sn_test::make_tensor(cpu, dtype, dims, seen), sn_test::make_tensor(gpu, dtype, dims, seen)};
-}
-
-Twin twin_i32(sn_context* cpu, sn_context* gpu, const std::vector<int64_t>& dims, const std::vector<int32_t>& values) {
-    return Twin{sn_test::make_i32(cpu, dims, values), sn_test::make_i32(gpu, dims, values)};
+    return sn_test::twin(cpu, gpu, dtype, dims, values, dtype);
 }
 
 Twin twin_empty(sn_context* cpu, sn_context* gpu, const std::vector<int64_t>& dims) {
     return Twin{Tensor(cpu, SN_DTYPE_F32, dims), Tensor(gpu, SN_DTYPE_F32, dims)};
-}
-
-size_t count_of(const std::vector<int64_t>& dims) {
-    size_t count = 1;
-    for (int64_t dim : dims) count *= static_cast<size_t>(dim);
-    return count;
 }
 
 // Elementwise F32 agreement.
