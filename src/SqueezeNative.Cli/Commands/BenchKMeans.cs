@@ -4,16 +4,19 @@ using System.Globalization;
 using SqueezeNative.Runtime;
 using SqueezeNative.Runtime.Models;
 using SqueezeNative.Runtime.Native;
+using SqueezeNative.Runtime.Quantization;
 
 namespace SqueezeNative.Cli.Commands;
 
 /// <summary>
-/// `squeeze bench quantize --synthetic CONFIG_DIR [--device cpu|cuda] [--wbits 3|4] [--repeat N]`:
+/// `squeeze bench quantize --synthetic CONFIG_DIR [--device cpu|cuda] [--wbits 3|4] [--repeat N] [--sparsity P]`:
 /// the exact weighted k-means (sn_kmeans_rows) of every linear of ONE decoder layer of that shape,
 /// on random weights and random positive Fisher sensitivities. Each matrix is timed from upload to
 /// download (upload + op + download, the median of --repeat runs); the layer's total × the number
 /// of layers estimates the k-means of the whole model. On CUDA the CPU op also runs on a sample of
-/// each matrix's rows and the largest LUT difference is printed (a built-in check).
+/// each matrix's rows and the largest LUT difference is printed (a built-in check). With --sparsity,
+/// the dense-and-sparse split of each matrix (managed, host CPU) is timed first and its removed
+/// values are excluded from the k-means, as in the quantizer.
 /// </summary>
 internal static class BenchKMeans
 {
@@ -25,9 +28,14 @@ internal static class BenchKMeans
         var wbits = new Option<int>("--wbits") { Description = "Bits per weight: 3 or 4.", DefaultValueFactory = _ => 4 };
         var repeat = new Option<int>("--repeat") { Description = "Repetitions per matrix (the median is reported).", DefaultValueFactory = _ => 3 };
         var checkRows = new Option<int>("--check-rows") { Description = "On cuda: rows per matrix also run on the CPU op to compare LUTs (0 = no check).", DefaultValueFactory = _ => 16 };
+        var sparsity = new Option<double>("--sparsity")
+        {
+            Description = "Percent of each matrix moved to the sparse part first (0 = dense only): the dense-and-sparse split (managed, on the host CPU, 0.05 % sensitive) is timed too, and the k-means excludes the removed values as the quantizer's does.",
+            DefaultValueFactory = _ => 0.0,
+        };
         var command = new Command("quantize", "Time the exact k-means (sn_kmeans_rows) of one decoder layer's linears; estimate the whole model.")
         {
-            synthetic, device, threads, wbits, repeat, checkRows,
+            synthetic, device, threads, wbits, repeat, checkRows, sparsity,
         };
         command.SetAction(parse => CliCommon.Run(parse, loggers =>
         {
@@ -35,6 +43,7 @@ internal static class BenchKMeans
             if (bits is not (3 or 4)) throw new InvalidOptionException("--wbits", $"must be 3 or 4; got {bits}");
             if (reps < 1) throw new InvalidOptionException("--repeat", "must be at least 1");
             if (check < 0) throw new InvalidOptionException("--check-rows", "must be >= 0");
+            var split = DenseSparseOptions.Create(parse.GetValue(sparsity));   // validates --sparsity
             var dir = parse.GetValue(synthetic)!;
             var config = ModelConfig.Load(Path.Combine(dir, "config.json"));
             var kind = ModelOptions.ParseDevice(parse.GetValue(device)!);
@@ -45,26 +54,44 @@ internal static class BenchKMeans
                 $"model: {config.ModelType} from {dir}, {config.NumLayers} layers, hidden {config.HiddenSize}, intermediate {config.IntermediateSize}; exact k-means, {bits}-bit, random weights and Fisher; median of {reps} (upload + op + download)"));
 
             using var cpu = ctx.Device == DeviceKind.Cuda && check > 0 ? NativeContext.Create(DeviceKind.Cpu, parse.GetValue(threads)) : null;
-            double layerMs = 0, worstDifference = 0;
+            double layerMs = 0, layerSplitMs = 0, worstDifference = 0;
             var seed = 1;
             foreach (var (name, rows, cols) in LayerLinears(config))
             {
                 var (values, fisher) = RandomMatrix(rows, cols, seed++);
+                byte[]? excluded = null;
+                var splitLine = "";
+                if (!split.IsDenseOnly)
+                {
+                    var splitTimes = new List<double>();
+                    DenseSparseMask mask = null!;
+                    for (var r = 0; r < reps; r++)
+                    {
+                        var clock = Stopwatch.StartNew();
+                        mask = DenseSparseSplit.SplitMatrix(values, fisher, rows, cols, split, name);
+                        splitTimes.Add(clock.Elapsed.TotalMilliseconds);
+                    }
+                    var splitMedian = BenchCommand.Median(splitTimes);
+                    layerSplitMs += splitMedian;
+                    excluded = Array.ConvertAll(mask.Removed, removed => removed ? (byte)1 : (byte)0);
+                    splitLine = string.Create(CultureInfo.InvariantCulture,
+                        $"  split {splitMedian,8:F1} ms ({mask.SensitiveCount + mask.OutlierCount} removed)");
+                }
                 var times = new List<double>();
                 float[] lut = [];
                 for (var r = 0; r < reps; r++)
                 {
                     var clock = Stopwatch.StartNew();
-                    lut = Run(ctx, values, fisher, rows, cols, bits);
+                    lut = Run(ctx, values, fisher, excluded, rows, cols, bits);
                     times.Add(clock.Elapsed.TotalMilliseconds);
                 }
                 var median = BenchCommand.Median(times);
                 layerMs += median;
                 var line = string.Create(CultureInfo.InvariantCulture,
-                    $"{name,-10} [{rows,6} x {cols,6}]  {median,10:F1} ms  ({median * 1000 / rows:F1} µs/row; min {times.Min():F1}, max {times.Max():F1})");
+                    $"{name,-10} [{rows,6} x {cols,6}]  {median,10:F1} ms  ({median * 1000 / rows:F1} µs/row; min {times.Min():F1}, max {times.Max():F1})") + splitLine;
                 if (cpu is not null)
                 {
-                    var difference = CompareWithCpu(cpu, values, fisher, rows, cols, bits, lut, check);
+                    var difference = CompareWithCpu(cpu, values, fisher, excluded, rows, cols, bits, lut, check);
                     worstDifference = Math.Max(worstDifference, difference);
                     line += string.Create(CultureInfo.InvariantCulture, $"  max |LUT − CPU| / row max = {difference:E2}");
                 }
@@ -72,6 +99,9 @@ internal static class BenchKMeans
             }
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"one layer: {layerMs / 1000:F3} s; × {config.NumLayers} layers = {layerMs * config.NumLayers / 1000:F1} s for the model's k-means"));
+            if (!split.IsDenseOnly)
+                output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"dense-and-sparse split ({split.SparsityPercent} %, host CPU, each matrix on its own): one layer {layerSplitMs / 1000:F3} s; × {config.NumLayers} layers = {layerSplitMs * config.NumLayers / 1000:F1} s"));
             if (cpu is not null)
             {
                 output.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -114,13 +144,15 @@ internal static class BenchKMeans
     }
 
     /// <summary>Upload, sn_kmeans_rows, download (the codes too, as a quantizer would); returns the LUT.</summary>
-    private static float[] Run(NativeContext ctx, ReadOnlySpan<float> values, ReadOnlySpan<float> fisher, int rows, int cols, int bits)
+    private static float[] Run(NativeContext ctx, ReadOnlySpan<float> values, ReadOnlySpan<float> fisher, byte[]? excluded,
+        int rows, int cols, int bits)
     {
         using var v = ctx.FromHost(NativeDType.F32, values, rows, cols);
         using var f = ctx.FromHost(NativeDType.F32, fisher, rows, cols);
+        using var x = excluded is null ? null : ctx.FromHost(NativeDType.U8, (ReadOnlySpan<byte>)excluded, rows, cols);
         using var lut = ctx.Tensor(NativeDType.F32, rows, 1 << bits);
         using var codes = ctx.Tensor(NativeDType.U8, rows, cols);
-        ctx.KMeansRows(v, f, null, bits, halfPrecisionLut: false, lut, codes);
+        ctx.KMeansRows(v, f, x, bits, halfPrecisionLut: false, lut, codes);
         var lutHost = new float[rows << bits];
         var codesHost = new byte[(long)rows * cols];
         lut.Download<float>(lutHost);
@@ -129,19 +161,22 @@ internal static class BenchKMeans
     }
 
     /// <summary>The CPU op on `count` rows spread over the matrix: the largest |LUT difference| over the row's largest |entry|.</summary>
-    private static double CompareWithCpu(NativeContext cpu, float[] values, float[] fisher, int rows, int cols, int bits, float[] lut, int count)
+    private static double CompareWithCpu(NativeContext cpu, float[] values, float[] fisher, byte[]? excluded, int rows, int cols, int bits,
+        float[] lut, int count)
     {
         count = Math.Min(count, rows);
         var k = 1 << bits;
         var sampleRows = Enumerable.Range(0, count).Select(s => (int)((long)s * rows / count)).ToArray();
         var sampleValues = new float[(long)count * cols];
         var sampleFisher = new float[sampleValues.Length];
+        var sampleExcluded = excluded is null ? null : new byte[sampleValues.Length];
         for (var s = 0; s < count; s++)
         {
             Array.Copy(values, (long)sampleRows[s] * cols, sampleValues, (long)s * cols, cols);
             Array.Copy(fisher, (long)sampleRows[s] * cols, sampleFisher, (long)s * cols, cols);
+            if (excluded is not null) Array.Copy(excluded, (long)sampleRows[s] * cols, sampleExcluded!, (long)s * cols, cols);
         }
-        var expected = Run(cpu, sampleValues, sampleFisher, count, cols, bits);
+        var expected = Run(cpu, sampleValues, sampleFisher, sampleExcluded, count, cols, bits);
         var worst = 0.0;
         for (var s = 0; s < count; s++)
         {
