@@ -30,9 +30,13 @@ internal static class BenchFisher
         var seqlen = new Option<int>("--seqlen") { Description = "Tokens per window (2 .. the config's max positions).", DefaultValueFactory = _ => 512 };
         var fisherLayers = QuantizeCommand.FisherLayersOption();
         var seed = new Option<int>("--seed") { Description = "Seed of the random weights and token windows.", DefaultValueFactory = _ => 1 };
+        var compareCpu = new Option<bool>("--compare-cpu")
+        {
+            Description = "Also run the pass on a CPU context over the same weights (sn_fill_random gives every backend the same bits) and windows, and compare the Fisher matrices: ‖F − F_cpu‖ / ‖F_cpu‖ per matrix (fails above 5 %). For small shapes: the CPU pass is slow.",
+        };
         var command = new Command("fisher", "Time the Fisher sensitivity pass (forward + backward per window, download of the matrices) on a random model.")
         {
-            synthetic, device, threads, windows, seqlen, fisherLayers, seed,
+            synthetic, device, threads, windows, seqlen, fisherLayers, seed, compareCpu,
         };
         command.SetAction(parse => CliCommon.Run(parse, loggers =>
         {
@@ -80,6 +84,8 @@ internal static class BenchFisher
             var passMs = new List<double>(groups * n);
             double downloadSeconds = 0, loss = double.NaN;
             long matrices = 0, values = 0, bad = 0;
+            bool compare = parse.GetValue(compareCpu);
+            var kept = new List<FisherMatrix>();
             var lap = new Stopwatch();
             Action<int, int> onPass = (_, _) =>
             {
@@ -104,6 +110,7 @@ internal static class BenchFisher
                     {
                         if (!(v >= 0 && float.IsFinite(v))) bad++;
                     }
+                    if (compare) kept.Add(m);
                 }
                 // Nothing keeps the result past the next group (as in the pipeline, the groups are never all in host memory at once).
                 total.Start();
@@ -124,6 +131,7 @@ internal static class BenchFisher
                 : "";
             output.WriteLine($"peak memory (model, activations, accumulators): tensors {Size(memory.PeakAllocatedBytes)}" + deviceUse);
             var ok = bad == 0 && matrices == quantizable.Count && double.IsFinite(loss);
+            if (compare) ok &= CompareWithCpu(output, config, s, ids, kept, parse.GetValue(threads), log);
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"check: {matrices} of {quantizable.Count} matrices, {bad} values negative or not finite ({(ok ? "ok" : "FAILED")})"));
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -131,6 +139,41 @@ internal static class BenchFisher
             return ok ? CliCommon.ExitOk : CliCommon.ExitError;
         }));
         return command;
+    }
+
+    /// <summary>
+    /// The same pass on a CPU context (same synthetic weights, same windows): prints each matrix's
+    /// relative L2 difference and the worst; false when a matrix differs by more than 5 % (the
+    /// CUDA pass's TF32 products put it near 1e-3; a wrong gradient puts it near 1).
+    /// </summary>
+    private static bool CompareWithCpu(TextWriter output, ModelConfig config, int seed, int[][] ids, List<FisherMatrix> device,
+        int threads, Microsoft.Extensions.Logging.ILogger log)
+    {
+        using var cpu = NativeContext.Create(DeviceKind.Cpu, threads, 0, log);
+        using var model = DecoderModel.Synthetic(config, cpu, unchecked((ulong)seed), NativeDType.F16);
+        var clock = Stopwatch.StartNew();
+        var reference = new FisherSensitivity(new FisherOptions(), log).Compute(model, ids).Matrices.ToDictionary(m => m.Name);
+        double worst = 0;
+        string worstName = "";
+        var differences = new List<double>();
+        foreach (var m in device)
+        {
+            var r = reference[m.Name].Values;
+            double error = 0, norm = 0;
+            for (long i = 0; i < r.LongLength; i++)
+            {
+                double d = (double)m.Values[i] - r[i];
+                error += d * d;
+                norm += (double)r[i] * r[i];
+            }
+            var relative = norm > 0 ? Math.Sqrt(error / norm) : (error > 0 ? double.PositiveInfinity : 0);
+            differences.Add(relative);
+            if (!(relative <= worst)) { worst = relative; worstName = m.Name; }
+        }
+        var ok = differences.Count == reference.Count && worst <= 0.05;
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"against the CPU pass ({clock.Elapsed.TotalSeconds:F1} s, same weights and windows): ‖F − F_cpu‖ / ‖F_cpu‖ median {BenchCommand.Median(differences):E2}, worst {worst:E2} ({worstName}) over {differences.Count} matrices ({(ok ? "ok" : "ABOVE 5 %")})"));
+        return ok;
     }
 
     // Both units: GB (10^9) and GiB (2^30, as GPUs report), as bench decode prints them.
