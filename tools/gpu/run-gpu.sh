@@ -19,6 +19,10 @@
 #                    squeeze bench quantize --synthetic configs/CONFIG --wbits BITS --device cuda: the exact
 #                    k-means (sn_kmeans_rows) of one layer's linears on random weights + Fisher, × layers,
 #                    checked against the CPU op on a sample of rows
+#   fisher-check=NAME
+#                    squeeze bench fisher on a random model of models/NAME's shape, 4 windows of 512 tokens,
+#                    on cuda and again on the CPU backend (same weights and windows): every Fisher matrix
+#                    compared (relative L2 difference; fails above 5 %)
 #   fisher=CONFIG[:WINDOWS]
 #                    squeeze bench fisher --synthetic configs/CONFIG --device cuda --windows WINDOWS (default 100):
 #                    the Fisher pass (forward + backward per 512-token window, accumulators downloaded) on a
@@ -93,6 +97,10 @@ for step in "$@"; do
             spec="${step#kmeans=}"; IFS=: read -r cfg bits <<< "$spec"
             run "kmeans-$cfg-w${bits:-4}" "$SQUEEZE" bench quantize --synthetic "$B/configs/$cfg" \
                 --wbits "${bits:-4}" --device cuda ;;
+        fisher-check=*)
+            name="${step#fisher-check=}"
+            run "fisher-check-$name" "$SQUEEZE" bench fisher --synthetic "$B/models/$name" --device cuda --windows 4 \
+                --seqlen 512 --compare-cpu ;;
         fisher=*)
             spec="${step#fisher=}"; IFS=: read -r cfg windows <<< "$spec"
             run "fisher-$cfg-n${windows:-100}" "$SQUEEZE" bench fisher --synthetic "$B/configs/$cfg" \
