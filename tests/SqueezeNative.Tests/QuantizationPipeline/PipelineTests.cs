@@ -155,6 +155,34 @@ public sealed class PipelineTests(TinyModel tiny)
     }
 
     [Fact]
+    public void ResumingWithTheFisherPassOnAnotherDeviceIsRefused()
+    {
+        // The CUDA Fisher pass agrees with the CPU's only to rounding (TF32 products): layers of the
+        // two must not end up in one checkpoint. The settings are compared before any device is used.
+        var output = Path.Combine(tiny.NewOutputRoot(), "q");
+        var options = Options(output) with { WBits = 3, SparsityPercent = 0.45, NSamples = 2, SeqLen = 32 };
+        var cpuFisher = new Quantizer(new SqueezeNative.Runtime.Quantization.Sensitivity.FisherSensitivity(
+            new SqueezeNative.Runtime.Quantization.Sensitivity.FisherOptions { Device = SqueezeNative.Runtime.Native.DeviceKind.Cpu }));
+        using (var cancel = new CancellationTokenSource())
+        {
+            var callbacks = new QuantizationCallbacks
+            {
+                Progress = p => { if (p.Stage == QuantizationStage.Layers && p.Done == 1) cancel.Cancel(); },
+            };
+            Assert.ThrowsAny<OperationCanceledException>(() => cpuFisher.Run(tiny.Path, options, callbacks, cancel.Token));
+        }
+        var progress = File.ReadAllText(Path.Combine(output + QuantizedCheckpointWriter.PartialSuffix, QuantizedCheckpointWriter.ProgressFileName));
+        Assert.Contains("\"sensitivity_device\": \"cpu\"", progress);
+        Assert.Contains("\"kmeans_device\": \"cpu\"", progress);
+
+        var cudaFisher = new Quantizer(new SqueezeNative.Runtime.Quantization.Sensitivity.FisherSensitivity(
+            new SqueezeNative.Runtime.Quantization.Sensitivity.FisherOptions { Device = SqueezeNative.Runtime.Native.DeviceKind.Cuda }));
+        var e = Assert.Throws<InvalidOptionException>(() => cudaFisher.Run(tiny.Path, options));
+        Assert.Equal("--out", e.OptionName);
+        Assert.Contains("sensitivity_device: cpu then, cuda now", e.Message);
+    }
+
+    [Fact]
     public void OutputFolderThatCannotBeCreatedIsAClearError()
     {
         var root = tiny.NewOutputRoot();

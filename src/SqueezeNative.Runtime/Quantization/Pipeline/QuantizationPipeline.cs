@@ -384,6 +384,11 @@ public sealed class QuantizationPipeline
                 settings["sensitive_percent"] = F(_split.SensitivePercent);
                 settings["kmeans"] = QuantConfig.KMeansName(options.KMeans);
                 settings["sensitivity"] = owner._sensitivity.Name;
+                // The CUDA Fisher pass (TF32 products) and k-means (parallel prefix sums) agree with
+                // the CPU's only to rounding: a resumed run must not mix layers of both.
+                settings["kmeans_device"] = options.KMeansDevice.ToString().ToLowerInvariant();
+                if (owner._sensitivity is Sensitivity.FisherSensitivity fisher)
+                    settings["sensitivity_device"] = fisher.Options.Device.ToString().ToLowerInvariant();
             }
             if (options.Method == QuantizationMethod.Gptq)
                 settings["act_order"] = options.ActOrder ? "true" : "false";
