@@ -15,7 +15,7 @@
 #   qdecode=CONFIG:BITS[:SPARSITY]
 #                    squeeze bench decode --synthetic configs/CONFIG --wbits BITS --sparsity SPARSITY
 #                    --device cuda (random SqueezeLLM model, then fp16, same run; cache = prompt + tokens)
-#   kmeans=CONFIG:BITS
+#   kmeans=CONFIG:BITS[:SPARSITY]
 #                    squeeze bench quantize --synthetic configs/CONFIG --wbits BITS --device cuda: the exact
 #                    k-means (sn_kmeans_rows) of one layer's linears on random weights + Fisher, × layers,
 #                    checked against the CPU op on a sample of rows
@@ -94,9 +94,9 @@ for step in "$@"; do
             run "qdecode-$cfg-w$bits-s${sparsity:-0}" "$SQUEEZE" bench decode --synthetic "$B/configs/$cfg" \
                 --wbits "$bits" --sparsity "${sparsity:-0}" --device cuda ;;
         kmeans=*)
-            spec="${step#kmeans=}"; IFS=: read -r cfg bits <<< "$spec"
-            run "kmeans-$cfg-w${bits:-4}" "$SQUEEZE" bench quantize --synthetic "$B/configs/$cfg" \
-                --wbits "${bits:-4}" --device cuda ;;
+            spec="${step#kmeans=}"; IFS=: read -r cfg bits sparsity <<< "$spec"
+            run "kmeans-$cfg-w${bits:-4}-s${sparsity:-0}" "$SQUEEZE" bench quantize --synthetic "$B/configs/$cfg" \
+                --wbits "${bits:-4}" --sparsity "${sparsity:-0}" --device cuda ;;
         fisher-check=*)
             name="${step#fisher-check=}"
             run "fisher-check-$name" "$SQUEEZE" bench fisher --synthetic "$B/models/$name" --device cuda --windows 4 \
