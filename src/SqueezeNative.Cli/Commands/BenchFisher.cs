@@ -168,7 +168,7 @@ internal static class BenchFisher
             }
             var relative = norm > 0 ? Math.Sqrt(error / norm) : (error > 0 ? double.PositiveInfinity : 0);
             differences.Add(relative);
-            if (!(relative <= worst)) { worst = relative; worstName = m.Name; }
+            if (worstName.Length == 0 || !(relative <= worst)) { worst = relative; worstName = m.Name; }   // NaN counts as worst
         }
         var ok = differences.Count == reference.Count && worst <= 0.05;
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,

@@ -68,6 +68,34 @@ public sealed class BenchFisherTests
         Assert.Equal(MeanLoss(whole), MeanLoss(grouped));
     }
 
+    [Fact]
+    public void CompareCpuRerunsThePassOnTheCpuBackendWithTheSameWeights()
+    {
+        // On the CPU the comparison is the CPU against itself: the synthetic weights must come out
+        // bit for bit the same on the second context (sn_fill_random), or the difference is not 0.
+        using var temp = new TempDirectory();
+        var (code, stdout, stderr) = Fisher(temp, "--windows", "2", "--seqlen", "16", "--compare-cpu");
+        Assert.True(code == 0, stderr + stdout);
+        Assert.Matches(@"(?m)^against the CPU pass \([\d.]+ s, same weights and windows\): ‖F − F_cpu‖ / ‖F_cpu‖ median 0\.00E\+000, worst 0\.00E\+000 \(model\.layers\.\d\.[a-z_.]+\) over 14 matrices \(ok\)$", stdout);
+    }
+
+    [Fact]
+    public void QuantizeBenchTimesTheSplitWhenASparsityIsGiven()
+    {
+        using var temp = new TempDirectory();
+        temp.WriteText("config.json", LutStackTests.TinyConfig);
+        var (code, stdout, stderr) = Squeeze("bench", "quantize", "--synthetic", temp.Path, "--device", "cpu", "--threads", "1",
+            "--wbits", "3", "--repeat", "1", "--sparsity", "0.45");
+        Assert.True(code == 0, stderr + stdout);
+        // q_proj 256 × 256: 0.45 % of 65,536 values (0.05 % sensitive + 0.40 % outliers) leave the dense part.
+        Assert.Matches(@"(?m)^q_proj +\[ +256 x +256\] +[\d.]+ ms .* split +[\d.]+ ms \((29[0-9]) removed\)$", stdout);
+        Assert.Matches(@"(?m)^dense-and-sparse split \(0\.45 %, host CPU, each matrix on its own\): one layer [\d.]+ s; × 2 layers = [\d.]+ s$", stdout);
+
+        (code, _, stderr) = Squeeze("bench", "quantize", "--synthetic", temp.Path, "--device", "cpu", "--sparsity", "100");
+        Assert.Equal(1, code);
+        Assert.Contains("--sparsity", stderr);
+    }
+
     [Theory]
     [InlineData("--windows", "0", "must be at least 1; got 0")]
     [InlineData("--seqlen", "1", "must be at least 2 tokens; got 1")]
