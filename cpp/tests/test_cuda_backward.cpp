@@ -216,7 +216,8 @@ struct AttentionBackwardCase {
 TEST_F(CudaVsCpu, AttentionBackwardGqaWindowsOddHeadDims) {
     const AttentionBackwardCase cases[] = {
         {"one token", 1, 1, 1, 8, 0, false},
-        {"LLaMA head, 2 key tiles", 67, 4, 4, 128, 0, false},
+        {"LLaMA head, 3 key tiles", 67, 4, 4, 128, 0, false},
+        {"Dh 95: static + dynamic shared memory just over 48 KB", 33, 2, 2, 95, 0, false},
         {"GQA 8/2, window 17", 130, 8, 2, 128, 17, false},
         {"GQA 6/3, Dh 80, shuffled positions", 45, 6, 3, 80, 0, true},
         {"Dh 256", 40, 2, 1, 256, 0, false},
