@@ -198,20 +198,21 @@ sn_status activation_backward(Context& context, const ActivationBackwardArgs& ar
     const float* x = args.x->data_as<const float>();
     const float* dy = args.dy->data_as<const float>();
     float* dx = args.dx->data_as<float>();
+    const auto run = [&](void (*kernel)(const float*, const float*, float*, int64_t)) {
+        kernel<<<blocks, kElementwiseThreads, 0, state.stream>>>(x, dy, dx, count);
+    };
     switch (args.activation) {
         case SN_ACTIVATION_RELU:
-            activation_backward_kernel<Activation::relu><<<blocks, kElementwiseThreads, 0, state.stream>>>(x, dy, dx, count);
+            run(activation_backward_kernel<Activation::relu>);
             break;
         case SN_ACTIVATION_SILU:
-            activation_backward_kernel<Activation::silu><<<blocks, kElementwiseThreads, 0, state.stream>>>(x, dy, dx, count);
+            run(activation_backward_kernel<Activation::silu>);
             break;
         case SN_ACTIVATION_GELU:
-            activation_backward_kernel<Activation::gelu_erf>
-                <<<blocks, kElementwiseThreads, 0, state.stream>>>(x, dy, dx, count);
+            run(activation_backward_kernel<Activation::gelu_erf>);
             break;
         case SN_ACTIVATION_GELU_TANH:
-            activation_backward_kernel<Activation::gelu_tanh>
-                <<<blocks, kElementwiseThreads, 0, state.stream>>>(x, dy, dx, count);
+            run(activation_backward_kernel<Activation::gelu_tanh>);
             break;
     }
     SN_CUDA_CHECK_LAUNCH("activation_backward_kernel");
