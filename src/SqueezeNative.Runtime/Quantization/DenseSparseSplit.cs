@@ -244,11 +244,35 @@ public static class DenseSparseSplit
             throw new InvalidOptionException("--sensitive",
                 "choosing sensitive values needs the Fisher (sensitivity) matrix; give one or set --sensitive 0");
         var removed = sensitiveCount > 0 ? SelectSensitive(fisher, sensitiveCount, tensorName) : new bool[elements];
-        var profile = OutlierProfile.Create(weights, removed, 1.0, tensorName);
-        var range = FindGlobalRange([profile], TargetOutliers(options, elements, sensitiveCount));
-        var threshold = profile.Threshold(range.Range);
-        var outliers = MarkOutliers(weights, removed, threshold);
-        return new DenseSparseMask(removed, sensitiveCount, outliers, range.Range, threshold);
+        var target = TargetOutliers(options, elements, sensitiveCount);
+        for (var fraction = InitialTrackedFraction(options); ; fraction = Math.Min(1.0, fraction * 4))
+        {
+            var profile = OutlierProfile.Create(weights, removed, fraction, tensorName);
+            OutlierRangeResult range;
+            try
+            {
+                range = FindGlobalRange([profile], target);
+            }
+            catch (QuantizationException) when (fraction < 1)
+            {
+                continue;   // the range fell below the magnitudes the profile kept: keep more
+            }
+            var threshold = profile.Threshold(range.Range);
+            var outliers = MarkOutliers(weights, removed, threshold);
+            return new DenseSparseMask(removed, sensitiveCount, outliers, range.Range, threshold);
+        }
+    }
+
+    /// <summary>
+    /// The share of each matrix's magnitudes an <see cref="OutlierProfile"/> first keeps: four
+    /// times the sparse share, plus 0.1 %. The range search proves its counts exact (or asks for a
+    /// profile with 4× more), so the result is that of a complete profile, without sorting every
+    /// magnitude (a 4096 × 4096 matrix's complete profile took 2.6 s, mostly its sort).
+    /// </summary>
+    public static double InitialTrackedFraction(DenseSparseOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return Math.Min(1.0, 4 * options.SparsityPercent / 100 + 1e-3);
     }
 
     /// <summary>

@@ -183,6 +183,23 @@ public sealed class PipelineTests(TinyModel tiny)
     }
 
     [Fact]
+    public void ANonFiniteWeightStopsTheOutlierSearchNamingItsTensor()
+    {
+        // The matrices' outlier profiles are built in parallel: the error must still be the
+        // tensor's own (not an AggregateException), and that of the first bad matrix.
+        var root = tiny.NewOutputRoot();
+        var model = Path.Combine(root, "bad-model");
+        TinyModel.Write(model, (name, values) =>
+        {
+            if (name is "model.layers.1.self_attn.k_proj.weight" or "model.layers.3.mlp.down_proj.weight") values[5] = float.PositiveInfinity;
+        });
+        var e = Assert.Throws<QuantizationException>(() => Run(model, Sparse(Path.Combine(root, "q"))));
+        Assert.Equal("model.layers.1.self_attn.k_proj.weight", e.TensorName);
+        Assert.Contains("weight at flat index 5 is", e.Message);
+        Assert.Contains("only finite values can be quantized", e.Message);
+    }
+
+    [Fact]
     public void OutputFolderThatCannotBeCreatedIsAClearError()
     {
         var root = tiny.NewOutputRoot();

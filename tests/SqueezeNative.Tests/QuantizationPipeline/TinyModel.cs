@@ -21,6 +21,16 @@ public sealed class TinyModel : IDisposable
     public TinyModel()
     {
         Path = _folder.File("tiny-llama");
+        Write(Path);
+    }
+
+    /// <summary>
+    /// Writes the tiny model into <paramref name="path"/>; <paramref name="edit"/> may change a
+    /// tensor's values (name, values) before they are stored, e.g. to plant a bad weight.
+    /// </summary>
+    public static void Write(string path, Action<string, float[]>? edit = null)
+    {
+        var Path = path;
         Directory.CreateDirectory(Path);
         var shared = TestPaths.Model("llama");
         foreach (var name in new[] { "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json" })
@@ -47,6 +57,7 @@ public sealed class TinyModel : IDisposable
             var values = spec.Shape.Count == 1
                 ? Enumerable.Range(0, count).Select(_ => (float)(1 + 0.1 * rng.NextGaussian())).ToArray()
                 : QuantizationTestData.WeightsWithOutliers(rng, count, std: spec.Name.Contains("embed") ? 0.5 : 0.08);
+            edit?.Invoke(spec.Name, values);
             var half = values.Select(v => (Half)v).ToArray();
             tensors.Add(new SafetensorsTensor(spec.Name, TensorDType.F16, [.. spec.Shape], MemoryMarshal.AsBytes(half.AsSpan()).ToArray()));
         }
