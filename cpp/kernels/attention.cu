@@ -58,10 +58,6 @@ constexpr int kMaxHeadDim = 256;
 // among the splits (device): fewer would spend more on merging than on the keys.
 constexpr int kMinKeysPerSplit = 32;
 
-__device__ __forceinline__ int first_key(int position, int window) {
-    return window > 0 ? max(0, position - window + 1) : 0;
-}
-
 // Merges the splits first .. last of one (row, head) from their partial results (m, l, acc[Dh])
 // into out_row, in split order: weight_s = e^(m_s − M) with M the largest m_s; out = Σ weight_s·acc_s
 // / Σ weight_s·l_s. A split whose m is −inf saw no finite score and adds nothing. The partials
@@ -109,7 +105,7 @@ __global__ void __launch_bounds__(kDecodeWarps * 32)
     // is one part with no keys, which writes zeros. Uniform over the block, so returning is safe.
     int parts = 1, first = 0, per = 0;
     if (valid) {
-        first = first_key(position, window);
+        first = attention_first_key(position, window);
         const int length = position + 1 - first;
         parts = min(splits, (length + kMinKeysPerSplit - 1) / kMinKeysPerSplit);
         per = (length + parts - 1) / parts;
@@ -234,7 +230,7 @@ __global__ void __launch_bounds__(kPrefillRows * 32)
     if (t < tokens) {
         const int position = positions[t];
         if (position >= 0 && position < cache_len) {
-            lo = first_key(position, window);
+            lo = attention_first_key(position, window);
             hi = position + 1;
             active = true;
         } else if (head == 0 && lane == 0) {

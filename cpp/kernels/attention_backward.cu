@@ -37,13 +37,9 @@ namespace {
 
 constexpr int kWarps = 8;
 constexpr int kThreads = kWarps * 32;
-constexpr int kTile = 32;                    // keys per tile (kernel 1), query rows per tile and keys per block (kernel 2)
+constexpr int kTile = 32;  // keys per tile (kernel 1), query rows per tile and keys per block (kernel 2)
 constexpr int kKeysPerWarp = kTile / kWarps;  // kernel 2
 constexpr int kMaxHeadDim = 256;
-
-__device__ __forceinline__ int first_key(int position, int window) {
-    return window > 0 ? max(0, position - window + 1) : 0;
-}
 
 struct Problem {
     const float* q;
@@ -77,10 +73,10 @@ __global__ void __launch_bounds__(kThreads) attention_backward_query_kernel(Prob
     extern __shared__ float shared[];
     __shared__ int range[2];  // the union [begin, end) of the block's rows' keys
     const int dh = p.head_dim, pitch = dh + 1;
-    float* k_tile = shared;                    // [kTile][pitch]
-    float* v_tile = k_tile + kTile * pitch;    // [kTile][pitch]
-    float* q_rows = v_tile + kTile * pitch;    // [kWarps][dh]
-    float* g_rows = q_rows + kWarps * dh;      // [kWarps][dh]: dout
+    float* k_tile = shared;                  // [kTile][pitch]
+    float* v_tile = k_tile + kTile * pitch;  // [kTile][pitch]
+    float* q_rows = v_tile + kTile * pitch;  // [kWarps][dh]
+    float* g_rows = q_rows + kWarps * dh;    // [kWarps][dh]: dout
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int h = blockIdx.y, kv_head = h / (p.q_heads / p.kv_heads);
     const int t = blockIdx.x * kWarps + warp;
@@ -89,7 +85,7 @@ __global__ void __launch_bounds__(kThreads) attention_backward_query_kernel(Prob
     const int position = exists ? p.positions[t] : 0;
     const bool valid = exists && position >= 0 && position < p.tokens;
     if (exists && !valid && lane == 0) report_bad_value(p.error, OpId::attention_backward, t, position, p.tokens);
-    const int begin = valid ? first_key(position, p.window) : INT_MAX;
+    const int begin = valid ? attention_first_key(position, p.window) : INT_MAX;
     const int end = valid ? position + 1 : 0;
 
     if (threadIdx.x == 0) range[0] = INT_MAX, range[1] = 0;
@@ -217,7 +213,7 @@ __global__ void __launch_bounds__(kThreads) attention_backward_key_kernel(Proble
                 const int t = t0 + threadIdx.x;
                 int position = t < p.tokens ? p.positions[t] : -1;
                 if (position >= p.tokens) position = -1;  // reported by kernel 1
-                sees_block = position >= key0 && first_key(position, p.window) <= key_last;
+                sees_block = position >= key0 && attention_first_key(position, p.window) <= key_last;
                 position_tile[threadIdx.x] = position;
                 lse_tile[threadIdx.x] = t < p.tokens ? p.row_lse[static_cast<int64_t>(h) * p.tokens + t] : 0.0f;
                 delta_tile[threadIdx.x] = t < p.tokens ? p.row_delta[static_cast<int64_t>(h) * p.tokens + t] : 0.0f;
@@ -229,7 +225,7 @@ __global__ void __launch_bounds__(kThreads) attention_backward_key_kernel(Proble
 
             // Lane r: row t0 + r against the warp's keys.
             const int position = position_tile[lane];
-            const int row_first = position >= 0 ? first_key(position, p.window) : INT_MAX;
+            const int row_first = position >= 0 ? attention_first_key(position, p.window) : INT_MAX;
             float qk[kKeysPerWarp], gv[kKeysPerWarp];
 #pragma unroll
             for (int i = 0; i < kKeysPerWarp; ++i) qk[i] = gv[i] = 0.0f;
@@ -332,7 +328,6 @@ sn_status attention_backward(Context& context, const AttentionBackwardArgs& args
              "the CUDA backend's attention_backward keeps 2 floats per (head, row) in a %zu-float scratch: Hq·T = "
              "%lld rows are too many",
              state.scratch_floats, static_cast<long long>(q_heads * tokens));
-    if (tokens == 0) return SN_OK;
     const Problem problem{
         args.q->data_as<const float>(),
         args.positions->data_as<const int32_t>(),

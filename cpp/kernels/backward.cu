@@ -1,7 +1,8 @@
 // The Fisher pass's row and elementwise backward ops on CUDA, F32 like the CPU's
 // (src/cpu/*_backward.cpp, whose headers derive each formula):
 //
-//   rms_norm_backward     dx_i = r·w_i·dy_i − x_i · r³ · (Σ_j dy_j·w_j·x_j) / D,   r = (mean(x²) + eps)^(−1/2)
+//   rms_norm_backward     dx_i = r·w_i·dy_i − x_i · r³ · (Σ_j dy_j·w_j·x_j) / D,
+//                         r = (mean(x²) + eps)^(−1/2)
 //   layer_norm_backward   dx_i = r · (g_i − mean(g) − x̂_i · mean(g ⊙ x̂)),  g = dy ⊙ w
 //   cross_entropy_backward  dlogits[t, i] = (softmax(logits[t])_i − [i = targets[t]]) · scale
 //   activation_backward   relu, silu, gelu (erf, tanh) at the forward's input; dx may be dy
@@ -70,8 +71,8 @@ __global__ void norm_backward_kernel(const float* x, FloatInput weight, float ep
     }
 }
 
-__global__ void cross_entropy_backward_kernel(const float* logits, const int32_t* targets, float scale,
-                                              float* dlogits, int64_t width, DataError* error) {
+__global__ void cross_entropy_backward_kernel(const float* logits, const int32_t* targets, float scale, float* dlogits,
+                                              int64_t width, DataError* error) {
     __shared__ float partial_max[32];
     __shared__ double partial_sum[32];
     const float* row = logits + blockIdx.x * width;
@@ -150,18 +151,10 @@ sn_status norm_backward(Context& context, const NormBackwardArgs& args, bool lay
     const int64_t width = args.x->last_dim(), rows = args.x->rows();
     SN_CHECK(rows <= 0x7FFFFFFF, SN_ERR_UNSUPPORTED, "the CUDA backend takes at most 2^31 − 1 rows, got %lld",
              static_cast<long long>(rows));
-    if (rows == 0) return SN_OK;
-    const int threads = row_block_threads(width);
-    const auto grid = static_cast<unsigned>(rows);
-    if (layer_norm) {
-        norm_backward_kernel<true><<<grid, threads, 0, state.stream>>>(
-            args.x->data_as<const float>(), float_input(args.weight), args.eps, args.dy->data_as<const float>(),
-            args.dx->data_as<float>(), width);
-    } else {
-        norm_backward_kernel<false><<<grid, threads, 0, state.stream>>>(
-            args.x->data_as<const float>(), float_input(args.weight), args.eps, args.dy->data_as<const float>(),
-            args.dx->data_as<float>(), width);
-    }
+    auto* const kernel = layer_norm ? norm_backward_kernel<true> : norm_backward_kernel<false>;
+    kernel<<<static_cast<unsigned>(rows), row_block_threads(width), 0, state.stream>>>(
+        args.x->data_as<const float>(), float_input(args.weight), args.eps, args.dy->data_as<const float>(),
+        args.dx->data_as<float>(), width);
     SN_CUDA_CHECK_LAUNCH("norm_backward_kernel");
     return SN_OK;
 }
@@ -182,7 +175,6 @@ sn_status cross_entropy_backward(Context& context, const CrossEntropyBackwardArg
     const int64_t rows = args.logits->dims[0], width = args.logits->dims[1];
     SN_CHECK(rows <= 0x7FFFFFFF, SN_ERR_UNSUPPORTED, "the CUDA backend takes at most 2^31 − 1 logit rows, got %lld",
              static_cast<long long>(rows));
-    if (rows == 0) return SN_OK;
     cross_entropy_backward_kernel<<<static_cast<unsigned>(rows), 256, 0, state.stream>>>(
         args.logits->data_as<const float>(), args.targets->data_as<const int32_t>(), args.scale,
         args.dlogits->data_as<float>(), width, state.data_error_device);

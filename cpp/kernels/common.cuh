@@ -100,13 +100,17 @@ inline GemvBias gemv_bias_of(const Tensor* bias) {
 sn_status add_bias(const State& state, const Tensor* bias, sn_dtype out_dtype, void* out, int64_t rows,
                    int64_t columns, bool accumulate);
 
-// out[rows, K] F32 = rows first_row .. of a float weight [N, K], widened (kernels/linear_backward.cu).
-sn_status widen_weight_rows(const State& state, const Tensor* weight, int64_t first_row, int64_t rows, float* out);
-
 // out[M, N] F32 = x[M, K] F32 · weight[N, K]ᵀ (+ beta · out) for a 16-bit weight: widened a slice of
 // rows at a time into the dequant buffer, TF32 products (kernels/linear_backward.cu says why).
 sn_status linear_f32_by_widened_weight(const State& state, const Tensor* x, const Tensor* weight, float beta,
                                        float* out);
+
+// Causal attention's visibility rule (kernels/attention.cu, attention_backward.cu): the row at
+// `position` sees keys first_key .. position, first_key = max(0, position − window + 1) when
+// window > 0 (sliding window), else 0.
+__device__ __forceinline__ int attention_first_key(int position, int window) {
+    return window > 0 ? max(0, position - window + 1) : 0;
+}
 
 // Sum / max over a warp, the result in every lane.
 __device__ __forceinline__ float warp_sum(float value) {

@@ -60,41 +60,47 @@ __global__ void square_add_kernel(const float* g, float* fisher, int64_t count) 
     for (int64_t i = tail + first; i < count; i += stride) fisher[i] += g[i] * g[i];
 }
 
-// Rows of a [N, K] weight that one widened slice holds.
-sn_status widened_slice_rows(const State& state, int64_t k, const char* op, int64_t* rows) {
-    *rows = static_cast<int64_t>(state.dequant_bytes / sizeof(float)) / std::max<int64_t>(k, 1);
-    SN_CHECK(*rows >= 1, SN_ERR_UNSUPPORTED,
+template <class W>
+sn_status widen_rows(const State& state, const Tensor* weight, int64_t first_row, int64_t rows, float* out) {
+    const int64_t k = weight->last_dim();
+    widen_kernel<W><<<grid_blocks(state, rows * k), kElementwiseThreads, 0, state.stream>>>(
+        weight->data_as<const W>() + first_row * k, out, rows * k);
+    SN_CUDA_CHECK_LAUNCH("widen_kernel");
+    return SN_OK;
+}
+
+// Calls body(first_row, rows, data) for consecutive slices of weight [N, K]'s rows as F32 that
+// cuBLAS can read: an F32 weight is one slice, itself; a 16-bit one is widened a slice at a time
+// into the dequant buffer (each body runs in stream order before the next slice overwrites it).
+template <class Body>
+sn_status for_each_f32_slice(const State& state, const Tensor* weight, const char* op, Body&& body) {
+    const int64_t n = weight->dims[0], k = weight->dims[1];
+    if (weight->dtype == SN_DTYPE_F32) return body(int64_t{0}, n, weight->data_as<const float>());
+    const int64_t slice = static_cast<int64_t>(state.dequant_bytes / sizeof(float)) / k;
+    SN_CHECK(slice >= 1, SN_ERR_UNSUPPORTED,
              "%s on CUDA widens 16-bit weight rows to F32 in a %zu-byte buffer, and one row of K = %lld does not fit",
              op, state.dequant_bytes, static_cast<long long>(k));
+    float* widened = static_cast<float*>(state.dequant);
+    for (int64_t first = 0; first < n; first += slice) {
+        const int64_t rows = std::min(slice, n - first);
+        SN_TRY(dispatch_float(
+            weight->dtype, [&](auto tag) { return widen_rows<decltype(tag)>(state, weight, first, rows, widened); }));
+        SN_TRY(body(first, rows, static_cast<const float*>(widened)));
+    }
     return SN_OK;
 }
 
 }  // namespace
 
-sn_status widen_weight_rows(const State& state, const Tensor* weight, int64_t first_row, int64_t rows, float* out) {
-    const int64_t k = weight->last_dim();
-    return dispatch_float(weight->dtype, [&](auto tag) {
-        using W = decltype(tag);
-        widen_kernel<W><<<grid_blocks(state, rows * k), kElementwiseThreads, 0, state.stream>>>(
-            weight->data_as<const W>() + first_row * k, out, rows * k);
-        SN_CUDA_CHECK_LAUNCH("widen_kernel");
-        return SN_OK;
-    });
-}
-
 sn_status linear_f32_by_widened_weight(const State& state, const Tensor* x, const Tensor* weight, float beta,
                                        float* out) {
     const int64_t m = x->rows(), n = weight->dims[0], k = weight->dims[1];
-    int64_t slice = 0;
-    SN_TRY(widened_slice_rows(state, k, "matmul with F32 x and a 16-bit weight", &slice));
-    float* widened = static_cast<float*>(state.dequant);
-    for (int64_t first = 0; first < n; first += slice) {
-        const int64_t rows = std::min(slice, n - first);
-        SN_TRY(widen_weight_rows(state, weight, first, rows, widened));
-        SN_CUBLAS_CHECK(cublas_linear(state.cublas, m, rows, k, widened, CUDA_R_32F, x->data(), CUDA_R_32F, beta,
-                                      out + first, CUDA_R_32F, n, kTf32));
-    }
-    return SN_OK;
+    return for_each_f32_slice(state, weight, "matmul with F32 x and a 16-bit weight",
+                              [&](int64_t first, int64_t rows, const float* slice) -> sn_status {
+                                  SN_CUBLAS_CHECK(cublas_linear(state.cublas, m, rows, k, slice, CUDA_R_32F, x->data(),
+                                                                CUDA_R_32F, beta, out + first, CUDA_R_32F, n, kTf32));
+                                  return SN_OK;
+                              });
 }
 
 sn_status matmul_backward_input(Context& context, const MatmulBackwardInputArgs& args) {
@@ -104,34 +110,19 @@ sn_status matmul_backward_input(Context& context, const MatmulBackwardInputArgs&
     SN_CHECK(m <= 0x7FFFFFFF && n <= 0x7FFFFFFF && k <= 0x7FFFFFFF, SN_ERR_UNSUPPORTED,
              "cuBLAS takes dimensions below 2^31, got M = %lld, N = %lld, K = %lld", static_cast<long long>(m),
              static_cast<long long>(n), static_cast<long long>(k));
-    if (m == 0 || k == 0) return SN_OK;
     const float alpha = 1.0f;
     const float* dy = args.dy->data_as<const float>();
     float* dx = args.dx->data_as<float>();
-    // dxᶜ (K×M, ld K) (+)= W[n0:n1]ᶜ (K×r, ld K) · dy[:, n0:n1]ᶜ (r×M, ld N)
-    const auto gemm = [&](const void* weight, cudaDataType_t weight_type, int64_t first, int64_t rows, float beta) {
-        return cublasGemmEx(state.cublas, CUBLAS_OP_N, CUBLAS_OP_N, static_cast<int>(k), static_cast<int>(m),
-                            static_cast<int>(rows), &alpha, weight, weight_type, static_cast<int>(k), dy + first,
-                            CUDA_R_32F, static_cast<int>(n), &beta, dx, CUDA_R_32F, static_cast<int>(k), kTf32,
-                            CUBLAS_GEMM_DEFAULT);
-    };
-    if (n == 0) {
-        if (!args.accumulate) SN_CUDA_CHECK(cudaMemsetAsync(dx, 0, args.dx->nbytes(), state.stream));
-        return SN_OK;
-    }
-    if (args.weight->dtype == SN_DTYPE_F32) {
-        SN_CUBLAS_CHECK(gemm(args.weight->data(), CUDA_R_32F, 0, n, args.accumulate ? 1.0f : 0.0f));
-        return SN_OK;
-    }
-    int64_t slice = 0;
-    SN_TRY(widened_slice_rows(state, k, "matmul_backward_input", &slice));
-    float* widened = static_cast<float*>(state.dequant);
-    for (int64_t first = 0; first < n; first += slice) {
-        const int64_t rows = std::min(slice, n - first);
-        SN_TRY(widen_weight_rows(state, args.weight, first, rows, widened));
-        SN_CUBLAS_CHECK(gemm(widened, CUDA_R_32F, first, rows, first == 0 && !args.accumulate ? 0.0f : 1.0f));
-    }
-    return SN_OK;
+    // dxᶜ (K×M, ld K) (+)= W[n0:n1]ᶜ (K×r, ld K) · dy[:, n0:n1]ᶜ (r×M, ld N); beta 1 after the first slice
+    return for_each_f32_slice(
+        state, args.weight, "matmul_backward_input", [&](int64_t first, int64_t rows, const float* slice) -> sn_status {
+            const float beta = first == 0 && !args.accumulate ? 0.0f : 1.0f;
+            SN_CUBLAS_CHECK(cublasGemmEx(state.cublas, CUBLAS_OP_N, CUBLAS_OP_N, static_cast<int>(k),
+                                         static_cast<int>(m), static_cast<int>(rows), &alpha, slice, CUDA_R_32F,
+                                         static_cast<int>(k), dy + first, CUDA_R_32F, static_cast<int>(n), &beta, dx,
+                                         CUDA_R_32F, static_cast<int>(k), kTf32, CUBLAS_GEMM_DEFAULT));
+            return SN_OK;
+        });
 }
 
 sn_status fisher_accumulate(Context& context, const FisherAccumulateArgs& args) {
@@ -141,7 +132,6 @@ sn_status fisher_accumulate(Context& context, const FisherAccumulateArgs& args) 
     SN_CHECK(tokens <= 0x7FFFFFFF && n <= 0x7FFFFFFF && k <= 0x7FFFFFFF, SN_ERR_UNSUPPORTED,
              "cuBLAS takes dimensions below 2^31, got T = %lld, N = %lld, K = %lld", static_cast<long long>(tokens),
              static_cast<long long>(n), static_cast<long long>(k));
-    if (tokens == 0 || n == 0 || k == 0) return SN_OK;  // G = 0 adds nothing
     const int64_t slice = static_cast<int64_t>(state.scratch_floats) / k;
     SN_CHECK(slice >= 1, SN_ERR_UNSUPPORTED,
              "fisher_accumulate on CUDA forms the gradient a slice of rows at a time in a %zu-float scratch, and one "
@@ -153,11 +143,10 @@ sn_status fisher_accumulate(Context& context, const FisherAccumulateArgs& args) 
     for (int64_t first = 0; first < n; first += slice) {
         const int64_t rows = std::min(slice, n - first);
         // G[n0:n1]ᶜ (K×r, ld K) = xᶜ (K×T, ld K) · (dy[:, n0:n1]ᶜ (r×T, ld N))ᵀ
-        SN_CUBLAS_CHECK(cublasGemmEx(state.cublas, CUBLAS_OP_N, CUBLAS_OP_T, static_cast<int>(k),
-                                     static_cast<int>(rows), static_cast<int>(tokens), &alpha, args.x->data(),
-                                     CUDA_R_32F, static_cast<int>(k), dy + first, CUDA_R_32F, static_cast<int>(n),
-                                     &beta, state.scratch, CUDA_R_32F, static_cast<int>(k), kTf32,
-                                     CUBLAS_GEMM_DEFAULT));
+        SN_CUBLAS_CHECK(cublasGemmEx(
+            state.cublas, CUBLAS_OP_N, CUBLAS_OP_T, static_cast<int>(k), static_cast<int>(rows),
+            static_cast<int>(tokens), &alpha, args.x->data(), CUDA_R_32F, static_cast<int>(k), dy + first, CUDA_R_32F,
+            static_cast<int>(n), &beta, state.scratch, CUDA_R_32F, static_cast<int>(k), kTf32, CUBLAS_GEMM_DEFAULT));
         square_add_kernel<<<grid_blocks(state, rows * k / 4 + 1), kElementwiseThreads, 0, state.stream>>>(
             state.scratch, fisher + first * k, rows * k);
         SN_CUDA_CHECK_LAUNCH("square_add_kernel");

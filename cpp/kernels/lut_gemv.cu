@@ -168,7 +168,9 @@ template <int kWarps, int kRowsX>
 __device__ __forceinline__ void sparse_part(const LutGemvProblem& p, int64_t n0, SparseShared<kWarps, kRowsX>& shared) {
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     const int64_t last_row = n0 + lut::kTileRows < p.n ? n0 + lut::kTileRows : p.n;
-    if (threadIdx.x <= lut::kTileRows) shared.row[threadIdx.x] = p.rows[n0 + threadIdx.x < p.n ? n0 + threadIdx.x : p.n];
+    if (threadIdx.x <= lut::kTileRows) {
+        shared.row[threadIdx.x] = p.rows[n0 + threadIdx.x < p.n ? n0 + threadIdx.x : p.n];
+    }
     for (int i = lane; i < kRowsX * lut::kTileRows; i += 32) (&shared.partial[warp][0][0])[i] = 0.0f;
     __syncthreads();
     int64_t begin = shared.row[0], end = shared.row[last_row - n0];
@@ -176,8 +178,9 @@ __device__ __forceinline__ void sparse_part(const LutGemvProblem& p, int64_t n0,
         if (threadIdx.x == 0) report_bad_value(p.data_error, static_cast<OpId>(p.op), n0, end, p.nnz);
         return;  // uniform over the block: the tile's sparse part is skipped
     }
-    if (threadIdx.x < lut::kTileRows && n0 + threadIdx.x < p.n && shared.row[threadIdx.x + 1] < shared.row[threadIdx.x]) {
-        report_bad_value(p.data_error, static_cast<OpId>(p.op), n0 + threadIdx.x + 1, shared.row[threadIdx.x + 1], p.nnz);
+    const int tile_row = threadIdx.x;
+    if (tile_row < lut::kTileRows && n0 + tile_row < p.n && shared.row[tile_row + 1] < shared.row[tile_row]) {
+        report_bad_value(p.data_error, static_cast<OpId>(p.op), n0 + tile_row + 1, shared.row[tile_row + 1], p.nnz);
     }
     const __half* x = static_cast<const __half*>(p.x);
     const __half* vals = static_cast<const __half*>(p.vals);

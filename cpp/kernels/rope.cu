@@ -1,5 +1,6 @@
 // Rotary position embedding on CUDA (rotate-half layout, HF LLaMA), its backward (the rotation by
-// −angle, rope_backward), and the fused attention-input step rope_kv_write (RoPE on q and k, k and v into the caches) that decode runs once per layer.
+// −angle, rope_backward), and the fused attention-input step rope_kv_write (RoPE on q and k, k and
+// v into the caches) that decode runs once per layer.
 //
 // Angles follow the CPU's (and HF's) float32 steps, in rope_cos_sin below: inv_freq_i =
 // 1 / (float)theta^((float)2i / Dh), angle = (float)position · inv_freq_i, cos/sin of that float
@@ -146,7 +147,6 @@ sn_status rotate(Context& context, const Tensor* x, const Tensor* positions, flo
              static_cast<long long>(tokens), static_cast<long long>(heads), static_cast<long long>(head_dim));
     const int threads = row_block_threads(heads * head_dim / 2);
     const size_t shared_bytes = static_cast<size_t>(head_dim) * sizeof(float);
-    if (tokens == 0) return SN_OK;
     return dispatch_float(x->dtype, [&](auto tag) {
         using T = decltype(tag);
         rope_kernel<T><<<static_cast<unsigned>(tokens), threads, shared_bytes, state.stream>>>(

@@ -20,9 +20,9 @@
 
 using sn_test::count_of;
 using sn_test::CudaVsCpu;
+using sn_test::Tensor;
 using sn_test::Twin;
 using sn_test::twin_i32;
-using sn_test::Tensor;
 using sn_test::values_of;
 
 namespace {
@@ -155,7 +155,8 @@ TEST_F(CudaVsCpu, NormBackwardsOverOddRows) {
 TEST_F(CudaVsCpu, CrossEntropyBackwardOverLargeVocabularies) {
     for (int64_t vocab : {3, 1000, 50272}) {
         const int64_t rows = 5;
-        Twin logits = twin(cpu, gpu, SN_DTYPE_F32, {rows, vocab}, sn_test::random_floats(rows * vocab, 14, -8.0f, 8.0f));
+        Twin logits =
+            twin(cpu, gpu, SN_DTYPE_F32, {rows, vocab}, sn_test::random_floats(rows * vocab, 14, -8.0f, 8.0f));
         std::vector<int32_t> targets(rows);
         for (int64_t r = 0; r < rows; ++r) targets[r] = static_cast<int32_t>((r * 7919) % vocab);
         Twin target = twin_i32(cpu, gpu, {rows}, targets);
@@ -237,10 +238,10 @@ TEST_F(CudaVsCpu, AttentionBackwardGqaWindowsOddHeadDims) {
         Twin dout = twin(cpu, gpu, SN_DTYPE_F32, q_dims, sn_test::random_floats(count_of(q_dims), 24));
         Twin dq = twin_empty(cpu, gpu, q_dims), dk = twin_empty(cpu, gpu, kv_dims), dv = twin_empty(cpu, gpu, kv_dims);
         const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
-        ASSERT_SN_OK(sn_attention_backward(cpu, q.cpu, pos.cpu, k.cpu, v.cpu, c.window, scale, dout.cpu, dq.cpu,
-                                           dk.cpu, dv.cpu));
-        ASSERT_SN_OK(sn_attention_backward(gpu, q.gpu, pos.gpu, k.gpu, v.gpu, c.window, scale, dout.gpu, dq.gpu,
-                                           dk.gpu, dv.gpu));
+        ASSERT_SN_OK(sn_attention_backward(cpu, q.cpu, pos.cpu, k.cpu, v.cpu, c.window, scale, dout.cpu, dq.cpu, dk.cpu,
+                                           dv.cpu));
+        ASSERT_SN_OK(sn_attention_backward(gpu, q.gpu, pos.gpu, k.gpu, v.gpu, c.window, scale, dout.gpu, dq.gpu, dk.gpu,
+                                           dv.gpu));
         ASSERT_SN_OK(sn_context_synchronize(gpu));
         // F32 both sides, different summation orders over up to T terms.
         expect_match(dq, 2e-5, 2e-4, std::string("dq: ") + c.name);

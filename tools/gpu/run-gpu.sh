@@ -42,6 +42,8 @@
 #                    Nsight Compute: the GPU time of every kernel of a short quantized decode run
 #                    (then its fp16 run), as CSV in RESULTS_DIR/profile-*.csv (bits 16: fp16 alone)
 # SN_CUDA_ARCHITECTURES (e.g. 90) limits the build to those architectures (faster; default 80;90).
+# SN_RESULTS_TAR=FILE re-packs RESULTS_DIR into FILE (.tar.gz) after every step, so a call that runs
+# past the device tool's limit still brings back every finished step's output as one file.
 # Every step writes its output under RESULTS_DIR; a failing squeeze step does not stop the others,
 # but makes the script exit non-zero at the end.
 set -uo pipefail
@@ -138,5 +140,6 @@ for step in "$@"; do
         *)
             echo "run-gpu.sh: unknown step '$step'" >&2; exit 2 ;;
     esac
+    [ -n "${SN_RESULTS_TAR:-}" ] && tar -C "$RES" -czf "$SN_RESULTS_TAR.tmp" . && mv "$SN_RESULTS_TAR.tmp" "$SN_RESULTS_TAR"
 done
 exit $failed

@@ -176,7 +176,8 @@ sn_status report_data_error(State& state) {
                          : op == OpId::kv_write               ? "the row was not written"
                          : op == OpId::lut_matmul             ? "the entry (or the row's sparse part) was skipped"
                          : op == OpId::rope_kv_write          ? "its k and v rows were not written to the caches"
-                         : op == OpId::attention_backward     ? "its dq row was set to zero and it added nothing to dk, dv"
+                         : op == OpId::attention_backward
+                             ? "its dq row was set to zero and it added nothing to dk, dv"
                                                               : "its output row was set to zero";
     SN_FAIL(SN_ERR_INVALID_ARGUMENT,
             "an earlier %s on this context read %s[%lld] = %lld, outside [0, %lld); %s (CUDA kernels cannot fail "

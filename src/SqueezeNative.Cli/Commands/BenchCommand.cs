@@ -60,6 +60,18 @@ internal static class BenchCommand
         return sorted.Length % 2 == 1 ? sorted[m] : (sorted[m - 1] + sorted[m]) / 2;
     }
 
+    /// <summary>Bytes in both units: GB (10^9, as weight sizes are usually quoted) and GiB (2^30, as GPUs report).</summary>
+    internal static string Size(double bytes) => string.Create(CultureInfo.InvariantCulture, $"{bytes / 1e9:F3} GB = {bytes / (1L << 30):F3} GiB");
+
+    /// <summary>The benchmarks' peak-memory line: peak tensor bytes, and on a device what is in use now.</summary>
+    internal static string PeakMemoryLine(string what, Bindings.Interop.SnMemoryInfo memory)
+    {
+        var deviceUse = memory.DeviceTotalBytes > 0
+            ? $"; device in use now (CUDA context and cuBLAS workspace included) {Size(memory.DeviceTotalBytes - memory.DeviceFreeBytes)} of {Size(memory.DeviceTotalBytes)}"
+            : "";
+        return $"peak memory ({what}): tensors {Size(memory.PeakAllocatedBytes)}" + deviceUse;
+    }
+
     /// <summary>CPU model and core count (from /proc/cpuinfo where available).</summary>
     internal static string MachineDescription()
     {

@@ -162,12 +162,7 @@ internal static class BenchDecode
             $"decode without graph: {r.NoGraphDecodeMs:F3} ms/token = {1000 / r.NoGraphDecodeMs:F1} tokens/s (median of {run.Repeat}); graph speed-up {r.NoGraphDecodeMs / r.DecodeMs:F2}x"));
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"floor: {r.BytesPerToken / 1e9:F3} GB read per token / {copyGBs:F0} GB/s = {floorMs:F3} ms; with graph at {floorMs / r.DecodeMs * 100:F1} % of the floor"));
-        // Both units: GB (10^9, as weight sizes are usually quoted) and GiB (2^30, as GPUs report).
-        static string Size(double bytes) => string.Create(CultureInfo.InvariantCulture, $"{bytes / 1e9:F3} GB = {bytes / (1L << 30):F3} GiB");
-        var deviceUse = r.Memory.DeviceTotalBytes > 0
-            ? $"; device in use now (CUDA context and cuBLAS workspace included) {Size(r.Memory.DeviceTotalBytes - r.Memory.DeviceFreeBytes)} of {Size(r.Memory.DeviceTotalBytes)}"
-            : "";
-        output.WriteLine($"peak memory (loading included): tensors {Size(r.Memory.PeakAllocatedBytes)}" + deviceUse);
+        output.WriteLine(BenchCommand.PeakMemoryLine("loading included", r.Memory));
     }
 
     private static DecoderModel LoadReal(string dir, NativeContext ctx)

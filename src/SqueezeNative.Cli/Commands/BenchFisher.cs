@@ -62,8 +62,8 @@ internal static class BenchFisher
             output.WriteLine($"machine: {ctx.DeviceName}; host {BenchCommand.MachineDescription()}");
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"model: synthetic {config.ModelType} from {dir}, fp16, {layers} layers, hidden {config.HiddenSize}, intermediate {config.IntermediateSize}, vocab {config.VocabSize}; " +
-                $"{weights:N0} quantizable weights in {quantizable.Count} matrices, F32 accumulators {Size(4.0 * weights)} " +
-                $"({groups} group(s) of {groupSize} layers: {Size(4.0 * residentWeights)} resident at once)"));
+                $"{weights:N0} quantizable weights in {quantizable.Count} matrices, F32 accumulators {BenchCommand.Size(4.0 * weights)} " +
+                $"({groups} group(s) of {groupSize} layers: {BenchCommand.Size(4.0 * residentWeights)} resident at once)"));
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"run: {n} windows of {tokens} random tokens (seed {s}), {groups * n} window passes (forward + backward)"));
 
@@ -123,13 +123,10 @@ internal static class BenchFisher
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"window pass: {median:F1} ms median (min {passMs.Min():F1}, max {passMs.Max():F1} over {passMs.Count}; the first of each group includes allocating its accumulators, the very first the pass's buffers)"));
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"download: {downloadSeconds:F2} s for {matrices} Fisher matrices, {Size(4.0 * values)} to host float[]"));
+                $"download: {downloadSeconds:F2} s for {matrices} Fisher matrices, {BenchCommand.Size(4.0 * values)} to host float[]"));
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"mean loss {loss:F4} over the {n} windows (ln(vocab) = {Math.Log(config.VocabSize):F4}: random weights predict about uniformly)"));
-            var deviceUse = memory.DeviceTotalBytes > 0
-                ? $"; device in use now (CUDA context and cuBLAS workspace included) {Size(memory.DeviceTotalBytes - memory.DeviceFreeBytes)} of {Size(memory.DeviceTotalBytes)}"
-                : "";
-            output.WriteLine($"peak memory (model, activations, accumulators): tensors {Size(memory.PeakAllocatedBytes)}" + deviceUse);
+            output.WriteLine(BenchCommand.PeakMemoryLine("model, activations, accumulators", memory));
             var ok = bad == 0 && matrices == quantizable.Count && double.IsFinite(loss);
             if (compare) ok &= CompareWithCpu(output, config, s, ids, kept, parse.GetValue(threads), log);
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -176,6 +173,5 @@ internal static class BenchFisher
         return ok;
     }
 
-    // Both units: GB (10^9) and GiB (2^30, as GPUs report), as bench decode prints them.
-    private static string Size(double bytes) => string.Create(CultureInfo.InvariantCulture, $"{bytes / 1e9:F3} GB = {bytes / (1L << 30):F3} GiB");
+
 }
