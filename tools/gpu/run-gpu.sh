@@ -41,6 +41,9 @@
 #   profile=CONFIG:BITS[:SPARSITY]
 #                    Nsight Compute: the GPU time of every kernel of a short quantized decode run
 #                    (then its fp16 run), as CSV in RESULTS_DIR/profile-*.csv (bits 16: fp16 alone)
+#   ncu-lut=N:K:BITS:SPARSITY:M
+#                    Nsight Compute's full set of metrics (stall reasons, issue slots, memory throughput) of
+#                    one LUT-GEMV launch of sn_bench_cuda --lut-one N K BITS SPARSITY M, as text
 # SN_CUDA_ARCHITECTURES (e.g. 90) limits the build to those architectures (faster; default 80;90).
 # SN_RESULTS_TAR=FILE re-packs RESULTS_DIR into FILE (.tar.gz) after every step, so a call that runs
 # past the device tool's limit still brings back every finished step's output as one file.
@@ -137,6 +140,10 @@ for step in "$@"; do
             [ "$bits" != 16 ] && args+=(--wbits "$bits" --sparsity "${sparsity:-0}")
             PATH="$PATH:/usr/local/cuda/bin" run "profile-$cfg-w$bits" ncu --csv --metrics gpu__time_duration.sum --clock-control none \
                 --log-file "$RES/profile-$cfg-w$bits.csv" "$SQUEEZE" "${args[@]}" ;;
+        ncu-lut=*)
+            spec="${step#ncu-lut=}"; IFS=: read -r n k bits sparsity m <<< "$spec"
+            PATH="$PATH:/usr/local/cuda/bin" run "ncu-lut-$n-$k-w$bits-s$sparsity-m$m" ncu --set full \
+                -k regex:lut_gemv --launch-skip 20 --launch-count 1 "$BUILD/sn_bench_cuda" --lut-one "$n" "$k" "$bits" "$sparsity" "$m" ;;
         *)
             echo "run-gpu.sh: unknown step '$step'" >&2; exit 2 ;;
     esac
