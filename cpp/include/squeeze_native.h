@@ -499,6 +499,21 @@ SN_API sn_status sn_lut_matmul(sn_context* context, const sn_tensor* x, const sn
                                const sn_tensor* bias, int32_t accumulate, sn_tensor* out);
 
 /**
+ * Gated MLP input from a quantized gate|up stack: out[M, I] = silu(g) · u, where g | u = x[M, K] ·
+ * Wᵀ (+ bias[2I]) with W [2I, K] one LUT-quantized weight as in sn_lut_matmul (qweight, lut,
+ * sparse part and bias of all 2I rows; gate_proj's I rows first, then up_proj's). g and u are
+ * rounded to out's dtype before the activation, so the result is that of sn_lut_matmul into
+ * [M, 2I] followed by sn_swiglu of its two halves, without the [M, 2I] intermediate. On CUDA,
+ * M <= 8 with I a multiple of 16 is one LUT-GEMV launch (each block decodes a 16-row tile of gate
+ * and the matching tile of up, and applies the activation in its epilogue); otherwise the product
+ * goes through the context's preallocated scratch in row slices (nothing is allocated).
+ */
+SN_API sn_status sn_lut_matmul_swiglu(sn_context* context, const sn_tensor* x, const sn_tensor* qweight,
+                                      const sn_tensor* lut, int32_t bits, const sn_tensor* sparse_rows,
+                                      const sn_tensor* sparse_cols, const sn_tensor* sparse_vals,
+                                      const sn_tensor* bias, sn_tensor* out);
+
+/**
  * SqueezeLLM's weighted non-uniform quantization of every row (output channel) of a matrix: for
  * each row r of values F32 [R, C], the 2^bits centroids c minimising Σ_i F_i (w_i − c(w_i))², F
  * the sample weights of the row, found exactly (1-D k-means is a partition of the sorted values

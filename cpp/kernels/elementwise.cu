@@ -3,6 +3,7 @@
 //   silu, relu, gelu (erf or tanh form), swiglu = silu(gate)·up
 // Every value is computed in float and rounded once to the output dtype. In place is safe: each
 // element is read before it is written, by the same thread.
+#include "kernels/activation.cuh"
 #include "kernels/common.cuh"
 
 namespace sn::cuda {
@@ -19,10 +20,6 @@ __global__ void binary_kernel(const T* a, FloatInput b, T* out, int64_t count, i
         const float y = b[b_period > 0 ? i % b_period : i];
         out[i] = from_float<T>(kOp == Binary::add ? x + y : x * y);
     }
-}
-
-__device__ __forceinline__ float silu_of(float x) {
-    return x / (1.0f + expf(-x));
 }
 
 template <Unary kOp>

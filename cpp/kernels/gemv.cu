@@ -55,6 +55,7 @@
 // sn_swiglu, without writing and re-reading the [M, 2I] product and without the second launch.
 #include "kernels/gemv.h"
 
+#include "kernels/activation.cuh"
 #include "kernels/chained_launch.h"
 
 #include <cuda_bf16.h>
@@ -120,10 +121,10 @@ __device__ __forceinline__ void store_out(float* at, float value) {
 __device__ __forceinline__ float rounded_as_out(const __half*, float value) {
     return __half2float(__float2half_rn(value));
 }
-// silu(g)·u with elementwise.cu's silu (x / (1 + e^-x)), so that the fused epilogue computes what
-// the GEMV + sn_swiglu pair computed.
+// silu(g)·u with sn_swiglu's silu (kernels/activation.cuh), so that the fused epilogue computes
+// what the GEMV + sn_swiglu pair computed.
 __device__ __forceinline__ float silu_times(float gate, float up) {
-    return gate / (1.0f + expf(-gate)) * up;
+    return silu_of(gate) * up;
 }
 
 // Out: __half or float (kSwiglu: __half only). The problem satisfies gemv_f16_fits.

@@ -39,12 +39,13 @@
 // sn_bench_cuda --lut and `squeeze bench kernels` measure it on such a skewed pattern.
 //
 // Ordering: programmatic dependent launch as in kernels/gemv.cu, but the next grid is released at
-// the start (after the prologue), so that it fills this grid's tail. The wait comes before the first load, or, when the op knows the kernel
-// before did not write the weights (LutGemvProblem::weights_settled), after the first kStages − 1
+// the start (after the prologue), so that it fills this grid's tail. The wait comes before the first load, or, when the
+// op knows the kernel before did not write the weights (LutGemvProblem::weights_settled), after the first kStages − 1
 // units of codes, the sparse window and the LUT have been requested: x, out and the bias (not
 // constant weights: a caller may compute them) are only read after it.
 #include "kernels/lut_gemv.h"
 
+#include "kernels/activation.cuh"
 #include "kernels/common.cuh"  // warp_sum, report_bad_value
 #include "kernels/cublas_linear.h"
 #include "lut_layout.h"
@@ -101,8 +102,7 @@ struct RowTable {
 
     // Entries of the 4 codes in the selector's low nibbles (bit 3 of each clear) → half2 of
     // codes 0, 1 and half2 of codes 2, 3. For 4 bits, `upper` has byte j = 0xFF where code j >= 8.
-    __device__ __forceinline__ void lookup(uint32_t selector, uint32_t upper, uint32_t& first,
-                                           uint32_t& second) const {
+    __device__ __forceinline__ void lookup(uint32_t selector, uint32_t upper, uint32_t& first, uint32_t& second) const {
         uint32_t l = prmt(lo[0], lo[1], selector), h = prmt(hi[0], hi[1], selector);
         if constexpr (kBits == 4) {
             l = (l & ~upper) | (prmt(lo[2], lo[3], selector) & upper);
@@ -142,7 +142,6 @@ __device__ __forceinline__ void mma_w_by_x(float (&c)[4], const uint32_t (&a)[4]
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-
 // The sparse part of tile rows n0 .. n0+15 for every row m of x: Σ vals·x[m, col] over each row's
 // entries, computed before the dense loop (while the loop's first units of codes are in flight),
 // balanced over the block whatever the rows' counts, deterministic, in little shared memory:
@@ -160,8 +159,8 @@ __device__ __forceinline__ void mma_w_by_x(float (&c)[4], const uint32_t (&a)[4]
 // nothing hid its latency.
 template <int kWarps, int kRowsX>
 struct SparseShared {
-    int32_t row[lut::kTileRows + 1];                   // rows[n0 .. n0 + 16] (clamped to N)
-    float partial[kWarps][kRowsX][lut::kTileRows];     // each warp's sums per (row of x, tile row)
+    int32_t row[lut::kTileRows + 1];                // rows[n0 .. n0 + 16] (clamped to N)
+    float partial[kWarps][kRowsX][lut::kTileRows];  // each warp's sums per (row of x, tile row)
 };
 
 template <int kWarps, int kRowsX>
@@ -249,51 +248,70 @@ __device__ __forceinline__ void copy_x_async(uint4* shared_slot, const __half* a
 // kernel needs far fewer, and more blocks per SM keep more loads in flight. Lanes read x other
 // lanes copied, so the warp synchronises (__syncwarp) after each wait; a lane refills a slot only
 // after that barrier of the next turn, when every lane is done with the slot's x.
-template <int kBits, int kNTiles, int kWarps, bool kSparse, bool kXShared>
+//
+// kSwiglu (sn_lut_matmul_swiglu, M <= 8): W [2I, K] stacks gate_proj's I rows over up_proj's and
+// out is [M, I], I a multiple of 16. Block b owns output columns 16b .. 16b+15 and decodes two
+// tiles, part 0 = gate tile b and part 1 = up tile b + I/16, as one stream of units per warp
+// (the gate tile's units, then the up tile's, through the same ring: the up tile's first codes
+// are in flight while the gate tile's last are decoded). Each part has its own row tables
+// (loaded up front), accumulators, partials and sparse part; the epilogue rounds g and u to F16
+// (what sn_lut_matmul would have stored) and writes silu(g)·u, so the result equals the product
+// into [M, 2I] followed by sn_swiglu, without the intermediate and without the second launch.
+template <int kBits, int kNTiles, int kWarps, bool kSparse, bool kXShared, bool kSwiglu>
 __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProblem p) {
     static_assert(!kXShared || kNTiles == 1, "x in the ring is the single-row path");
+    static_assert(!kSwiglu || kNTiles == 1, "the SwiGLU epilogue serves decode (M <= 8)");
+    constexpr int kParts = kSwiglu ? 2 : 1;  // tiles per block
     constexpr int kRowsX = 8 * kNTiles;
     constexpr int kWords = 4 * kBits;  // per lane per unit: kBits 16-byte loads
     constexpr int kThreads = kWarps * 32;
     constexpr int kSlotPieces = kBits + (kXShared ? 1 : 0);  // 512-byte pieces per ring slot
     // [kWarps][kStages][kSlotPieces][32 lanes] of 16 bytes: the ring (codes, then x when kXShared)
     extern __shared__ uint4 shared_ring[];
-    __shared__ float partial[kWarps][kRowsX][lut::kTileRows];
+    __shared__ float partial[kParts][kWarps][kRowsX][lut::kTileRows];
     // Only the sparse instantiation holds the sparse partials (they would cost the dense one occupancy).
-    __shared__ std::conditional_t<kSparse, SparseShared<kWarps, kRowsX>, char> sparse_shared;
+    __shared__ std::conditional_t<kSparse, SparseShared<kWarps, kRowsX>, char> sparse_shared[kParts];
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     const int g = lane / 4, t = lane % 4;
-    const int64_t n0 = static_cast<int64_t>(blockIdx.x) * lut::kTileRows;
+    // Tile of part q: tile b, and for kSwiglu's up part tile b + I/16 (I = n/2, a multiple of 16).
+    const int64_t up_tiles = kSwiglu ? p.n / 2 / lut::kTileRows : 0;
+    const auto tile_of = [&](int part) { return static_cast<int64_t>(blockIdx.x) + part * up_tiles; };
+    const int64_t n0 = static_cast<int64_t>(blockIdx.x) * lut::kTileRows;  // first output column
     const int64_t units = lut::units(p.k);
     const int64_t unit_words = lut::unit_words(kBits);
-    const int32_t* tile_codes = p.packed + static_cast<int64_t>(blockIdx.x) * units * unit_words + lane * 4;
+    const int32_t* lane_codes = p.packed + lane * 4;
     const __half* lut_rows = static_cast<const __half*>(p.lut);
     const int k_total = static_cast<int>(p.k);  // < 2^31 (checked by the op)
 
     uint64_t policy;
     asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
     if (!p.weights_settled) wait_for_previous_grid();
-    // The units of this warp: warp, warp + kWarps, ... (count of them), streamed through a ring of
-    // kStages slots in shared memory: the codes of kStages − 1 units are in flight while one is
-    // decoded (registers hold only the unit being decoded).
+    // The units of this warp in each part: warp, warp + kWarps, ... (count of them), the parts one
+    // after the other as one stream (index i = part·count + u), streamed through a ring of kStages
+    // slots in shared memory: the codes of kStages − 1 units are in flight while one is decoded
+    // (registers hold only the unit being decoded).
     // slot (stage, piece j) of this lane: ring[(stage·kSlotPieces + j)·32]
     uint4* ring = shared_ring + static_cast<int64_t>(warp) * kStages * kSlotPieces * 32 + lane;
     const int64_t count = units > warp ? (units - warp + kWarps - 1) / kWarps : 0;
+    const int64_t stream_length = kParts * count;
     const __half* x = static_cast<const __half*>(p.x);
+    // K unit of stream index i (within its part's tile).
+    const auto unit_of = [&](int64_t i) { return warp + (i >= count ? i - count : i) * kWarps; };
     // x of the i-th unit of this warp into its slot (kXShared; x is read only after the wait).
     auto fetch_x = [&](int64_t i) {
-        if (i < count) {
-            const int64_t k = (warp + i * kWarps) * lut::kUnitK + 8 * lane;
+        if (i < stream_length) {
+            const int64_t k = unit_of(i) * lut::kUnitK + 8 * lane;
             copy_x_async(ring + ((i % kStages) * kSlotPieces + kBits) * 32, x + (k < p.k ? k : 0), k < p.k);
         }
     };
     // the i-th unit of this warp into stage i % kStages (codes, and x when `with_x`), one commit group
     auto fetch = [&](int64_t i, bool with_x) {
-        if (i < count) {
-            const int64_t unit = warp + i * kWarps;
+        if (i < stream_length) {
+            const int64_t tile = tile_of(kParts > 1 && i >= count ? 1 : 0);
+            const int32_t* codes = lane_codes + (tile * units + unit_of(i)) * unit_words;
             uint4* slot = ring + (i % kStages) * kSlotPieces * 32;
 #pragma unroll
-            for (int j = 0; j < kBits; ++j) copy_codes_async(slot + j * 32, tile_codes + unit * unit_words + j * 32 * 4, policy);
+            for (int j = 0; j < kBits; ++j) copy_codes_async(slot + j * 32, codes + j * 32 * 4, policy);
             if (kXShared && with_x) fetch_x(i);
         }
         commit_copies();
@@ -302,9 +320,14 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
 #pragma unroll
     for (int i = 0; i < kStages - 1; ++i) fetch(i, false);
 
-    RowTable<kBits> row_g, row_g8;
-    row_g.load(lut_rows + (n0 + g) * (1 << kBits), n0 + g < p.n);
-    row_g8.load(lut_rows + (n0 + g + 8) * (1 << kBits), n0 + g + 8 < p.n);
+    // Row tables of rows g and g + 8 of each part's tile.
+    RowTable<kBits> row_g[kParts], row_g8[kParts];
+#pragma unroll
+    for (int part = 0; part < kParts; ++part) {
+        const int64_t row = tile_of(part) * lut::kTileRows + g;
+        row_g[part].load(lut_rows + row * (1 << kBits), row < p.n);
+        row_g8[part].load(lut_rows + (row + 8) * (1 << kBits), row + 8 < p.n);
+    }
     if (p.weights_settled) wait_for_previous_grid();
     // Every block of this grid is resident by the time all have passed here: the next grid's
     // blocks may take the slots this grid's blocks free and stream their own codes meanwhile
@@ -318,7 +341,12 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
         commit_copies();
     }
     // The sparse part, while those units are in flight (it reads x: after the wait).
-    if constexpr (kSparse) sparse_part<kWarps, kRowsX>(p, n0, sparse_shared);
+    if constexpr (kSparse) {
+#pragma unroll
+        for (int part = 0; part < kParts; ++part) {
+            sparse_part<kWarps, kRowsX>(p, tile_of(part) * lut::kTileRows, sparse_shared[part]);
+        }
+    }
 
     // This lane's rows of x (8j + g) at input 8t; rows past M are zero.
     const __half* x_lane[kNTiles];
@@ -332,102 +360,125 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
     // n-tiles the loads are issued at the top of the unit instead).
     constexpr bool kPrefetchX = kNTiles == 1 && !kXShared;
     uint4 x_next[8][kNTiles];
-    if constexpr (kPrefetchX) load_x_unit<kNTiles>(x_next, x_lane, x_live, warp * static_cast<int>(lut::kUnitK), k_total);
+    if constexpr (kPrefetchX)
+        load_x_unit<kNTiles>(x_next, x_lane, x_live, warp * static_cast<int>(lut::kUnitK), k_total);
     (void)x_next;
-
 
     // Independent accumulator sets, used in turn: consecutive mmas into one accumulator wait for
     // each other (the mma's latency), sets in turn let them overlap.
     constexpr int kSets = kNTiles == 1 ? 4 : 2;
-    float c[kSets][kNTiles][4] = {};
-    for (int64_t i = 0; i < count; ++i) {
-        const int k_unit = (warp + static_cast<int>(i) * kWarps) * static_cast<int>(lut::kUnitK);
-        uint4 xv[8][kNTiles];
-        if constexpr (kXShared) {
-            // Groups so far: the prologue's codes (kStages − 1), the prologue's x, then one per turn.
-            // Turn 0 needs the x group, the newest: wait for all. Later turns need the unit's group
-            // (or earlier ones), with at most kStages − 2 newer ones.
-            if (i == 0) {
-                wait_copies<0>();
+#pragma unroll
+    for (int part = 0; part < kParts; ++part) {
+        float c[kSets][kNTiles][4] = {};
+        for (int64_t u = 0; u < count; ++u) {
+            const int64_t i = part * count + u;
+            const int k_unit = (warp + static_cast<int>(u) * kWarps) * static_cast<int>(lut::kUnitK);
+            uint4 xv[8][kNTiles];
+            if constexpr (kXShared) {
+                // Groups so far: the prologue's codes (kStages − 1), the prologue's x, then one per
+                // turn. Turn 0 needs the x group, the newest: wait for all. Later turns need the
+                // unit's group (or earlier ones), with at most kStages − 2 newer ones.
+                if (i == 0) {
+                    wait_copies<0>();
+                } else {
+                    wait_copies<kStages - 2>();
+                }
+                __syncwarp();  // x copied by the other lanes
+            } else if constexpr (kPrefetchX) {
+#pragma unroll
+                for (int pair = 0; pair < 8; ++pair) xv[pair][0] = x_next[pair][0];
+                // The next unit of the stream: the next of this part, or the next part's first.
+                const int next_k = u + 1 < count ? k_unit + kWarps * static_cast<int>(lut::kUnitK)
+                                                 : warp * static_cast<int>(lut::kUnitK);
+                if (i + 1 < stream_length) load_x_unit<kNTiles>(x_next, x_lane, x_live, next_k, k_total);
             } else {
-                wait_copies<kStages - 2>();
+                load_x_unit<kNTiles>(xv, x_lane, x_live, k_unit, k_total);
             }
-            __syncwarp();  // x copied by the other lanes
-        } else if constexpr (kPrefetchX) {
+            // this lane's group i has landed (groups i+1 .. i+kStages-2 may not)
+            if constexpr (!kXShared) wait_copies<kStages - 2>();
+            const uint4* slot = ring + (i % kStages) * kSlotPieces * 32;
+            uint32_t words[kWords];
 #pragma unroll
-            for (int pair = 0; pair < 8; ++pair) xv[pair][0] = x_next[pair][0];
-            if (i + 1 < count) load_x_unit<kNTiles>(x_next, x_lane, x_live, k_unit + kWarps * static_cast<int>(lut::kUnitK), k_total);
-        } else {
-            load_x_unit<kNTiles>(xv, x_lane, x_live, k_unit, k_total);
-        }
-        if constexpr (!kXShared) wait_copies<kStages - 2>();  // this lane's group i has landed (groups i+1 .. i+kStages-2 may not)
-        const uint4* slot = ring + (i % kStages) * kSlotPieces * 32;
-        uint32_t words[kWords];
+            for (int j = 0; j < kBits; ++j) {
+                const uint4 v = slot[j * 32];
+                words[4 * j] = v.x;
+                words[4 * j + 1] = v.y;
+                words[4 * j + 2] = v.z;
+                words[4 * j + 3] = v.w;
+            }
+            // Pairs past K (the padded last unit) have codes 0 and x 0: they add 0 · lut[0] = 0.
 #pragma unroll
-        for (int j = 0; j < kBits; ++j) {
-            const uint4 v = slot[j * 32];
-            words[4 * j] = v.x;
-            words[4 * j + 1] = v.y;
-            words[4 * j + 2] = v.z;
-            words[4 * j + 3] = v.w;
-        }
-        // Pairs past K (the padded last unit) have codes 0 and x 0: they add 0 · lut[0] = 0.
+            for (int pair = 0; pair < 8; ++pair) {
 #pragma unroll
-        for (int pair = 0; pair < 8; ++pair) {
+                for (int half = 0; half < 2; ++half) {
+                    uint32_t a[4];
+                    decode_fragment<kBits>(words, 2 * pair + half, row_g[part], row_g8[part], a);
 #pragma unroll
-            for (int half = 0; half < 2; ++half) {
-                uint32_t a[4];
-                decode_fragment<kBits>(words, 2 * pair + half, row_g, row_g8, a);
-#pragma unroll
-                for (int j = 0; j < kNTiles; ++j) {
-                    if constexpr (kXShared) {
-                        // inputs 32·pair + 8t + 4·half .. +3 of the unit: 8 bytes of the slot's x
-                        const uint2 b = reinterpret_cast<const uint2*>(slot - lane + kBits * 32)[8 * pair + 2 * t + half];
-                        mma_w_by_x(c[(2 * pair + half) % kSets][j], a, b.x, b.y);
-                    } else {
-                        mma_w_by_x(c[(2 * pair + half) % kSets][j], a, half == 0 ? xv[pair][j].x : xv[pair][j].z,
-                                   half == 0 ? xv[pair][j].y : xv[pair][j].w);
+                    for (int j = 0; j < kNTiles; ++j) {
+                        if constexpr (kXShared) {
+                            // inputs 32·pair + 8t + 4·half .. +3 of the unit: 8 bytes of the slot's x
+                            const uint2 b =
+                                reinterpret_cast<const uint2*>(slot - lane + kBits * 32)[8 * pair + 2 * t + half];
+                            mma_w_by_x(c[(2 * pair + half) % kSets][j], a, b.x, b.y);
+                        } else {
+                            mma_w_by_x(c[(2 * pair + half) % kSets][j], a, half == 0 ? xv[pair][j].x : xv[pair][j].z,
+                                       half == 0 ? xv[pair][j].y : xv[pair][j].w);
+                        }
                     }
                 }
             }
+            // The slot refilled now was decoded in the previous turn (its words are in registers;
+            // with kXShared every lane passed this turn's __syncwarp, so no lane still reads its x).
+            fetch(i + kStages - 1, true);
         }
-        // The slot refilled now was decoded in the previous turn (its words are in registers; with
-        // kXShared every lane passed this turn's __syncwarp, so no lane still reads its x).
-        fetch(i + kStages - 1, true);
-    }
-    // C fragment: c0 = C[g][2t], c1 = C[g][2t+1], c2 = C[g+8][2t], c3 = C[g+8][2t+1] with C[W row][x row].
+        // C fragment: c0 = C[g][2t], c1 = C[g][2t+1], c2 = C[g+8][2t], c3 = C[g+8][2t+1] with
+        // C[W row][x row].
 #pragma unroll
-    for (int set = 1; set < kSets; ++set) {
+        for (int set = 1; set < kSets; ++set) {
+#pragma unroll
+            for (int j = 0; j < kNTiles; ++j) {
+#pragma unroll
+                for (int i = 0; i < 4; ++i) c[0][j][i] += c[set][j][i];
+            }
+        }
 #pragma unroll
         for (int j = 0; j < kNTiles; ++j) {
-#pragma unroll
-            for (int i = 0; i < 4; ++i) c[0][j][i] += c[set][j][i];
+            partial[part][warp][8 * j + 2 * t][g] = c[0][j][0];
+            partial[part][warp][8 * j + 2 * t + 1][g] = c[0][j][1];
+            partial[part][warp][8 * j + 2 * t][g + 8] = c[0][j][2];
+            partial[part][warp][8 * j + 2 * t + 1][g + 8] = c[0][j][3];
         }
-    }
-#pragma unroll
-    for (int j = 0; j < kNTiles; ++j) {
-        partial[warp][8 * j + 2 * t][g] = c[0][j][0];
-        partial[warp][8 * j + 2 * t + 1][g] = c[0][j][1];
-        partial[warp][8 * j + 2 * t][g + 8] = c[0][j][2];
-        partial[warp][8 * j + 2 * t + 1][g + 8] = c[0][j][3];
     }
     __syncthreads();
 
+    // Row r of part q for row m of x: the warps' partials, then the sparse part's, then the bias.
+    const auto row_sum = [&](int part, int m, int r, int64_t n) {
+        float sum = 0.0f;
+#pragma unroll
+        for (int w = 0; w < kWarps; ++w) sum += partial[part][w][m][r];
+        if constexpr (kSparse) {
+#pragma unroll
+            for (int w = 0; w < kWarps; ++w) sum += sparse_shared[part].partial[w][m][r];
+        }
+        if (p.bias_dtype != GemvBias::none) sum += gemv_bias_value(p.bias, p.bias_dtype, n);
+        return sum;
+    };
+    const int64_t columns = kSwiglu ? p.n / 2 : p.n;  // out's row length
     for (int index = threadIdx.x; index < kRowsX * lut::kTileRows; index += kThreads) {
         const int m = index / lut::kTileRows, r = index % lut::kTileRows;
         const int64_t n = n0 + r;
-        if (m >= p.m || n >= p.n) continue;
-        float sum = 0.0f;
-#pragma unroll
-        for (int w = 0; w < kWarps; ++w) sum += partial[w][m][r];
-        if constexpr (kSparse) {
-#pragma unroll
-            for (int w = 0; w < kWarps; ++w) sum += sparse_shared.partial[w][m][r];
+        if (m >= p.m || n >= columns) continue;
+        __half* at = static_cast<__half*>(p.out) + m * columns + n;
+        if constexpr (kSwiglu) {
+            // g and u as sn_lut_matmul would have stored them, then sn_swiglu's formula.
+            const float gate = __half2float(__float2half_rn(row_sum(0, m, r, n)));
+            const float up = __half2float(__float2half_rn(row_sum(1, m, r, columns + n)));
+            *at = __float2half_rn(silu_of(gate) * up);
+        } else {
+            float sum = row_sum(0, m, r, n);
+            if (p.accumulate) sum += __half2float(*at);
+            *at = __float2half_rn(sum);
         }
-        if (p.bias_dtype != GemvBias::none) sum += gemv_bias_value(p.bias, p.bias_dtype, n);
-        __half* at = static_cast<__half*>(p.out) + m * p.n + n;
-        if (p.accumulate) sum += __half2float(*at);
-        *at = __float2half_rn(sum);
     }
 }
 
@@ -443,17 +494,18 @@ cudaError_t configure_once(Kernel kernel, size_t dynamic_bytes) {
     return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(dynamic_bytes));
 }
 
-template <int kBits, int kNTiles, int kWarps, bool kSparse, bool kXShared>
+template <int kBits, int kNTiles, int kWarps, bool kSparse, bool kXShared, bool kSwiglu>
 cudaError_t launch(const LutGemvProblem& p, cudaStream_t stream, bool programmatic_launch) {
-    auto* const kernel = lut_gemv_kernel<kBits, kNTiles, kWarps, kSparse, kXShared>;
+    auto* const kernel = lut_gemv_kernel<kBits, kNTiles, kWarps, kSparse, kXShared, kSwiglu>;
     const size_t ring = ring_bytes(kBits, kWarps, kXShared);
     static const cudaError_t configured = configure_once(kernel, ring);
     if (configured != cudaSuccess) return configured;
-    return launch_chained(stream, programmatic_launch, kernel, dim3(static_cast<unsigned>(lut::tiles(p.n))),
-                          dim3(kWarps * 32), ring, p);
+    const int64_t blocks = kSwiglu ? p.n / 2 / lut::kTileRows : lut::tiles(p.n);
+    return launch_chained(stream, programmatic_launch, kernel, dim3(static_cast<unsigned>(blocks)), dim3(kWarps * 32),
+                          ring, p);
 }
 
-template <int kBits, int kNTiles, bool kXShared>
+template <int kBits, int kNTiles, bool kXShared, bool kSwiglu>
 cudaError_t launch_warps(const LutGemvProblem& p, cudaStream_t stream, bool programmatic_launch) {
     // 8 warps from K = 8192 (32 units) up, else 4: sn_bench_cuda --lut on an H100 measured 8 warps
     // 5-10 % faster at 4096×11008 and 4096×14336 and 4 warps 7-15 % faster at 11008×4096,
@@ -463,30 +515,38 @@ cudaError_t launch_warps(const LutGemvProblem& p, cudaStream_t stream, bool prog
         // 4 warps whatever K: on an H100 (sn_bench_cuda --lut) 4 warps with x in the ring took
         // 9.7 µs at 4096×11008 (3 bits) against 11.0 µs for 8; and the 8-warp sparse instantiation
         // faulted (illegal instruction) at 4096×11008, so it is not built at all.
-        return sparse ? launch<kBits, kNTiles, 4, true, true>(p, stream, programmatic_launch)
-                      : launch<kBits, kNTiles, 4, false, true>(p, stream, programmatic_launch);
+        return sparse ? launch<kBits, kNTiles, 4, true, true, kSwiglu>(p, stream, programmatic_launch)
+                      : launch<kBits, kNTiles, 4, false, true, kSwiglu>(p, stream, programmatic_launch);
     }
     const int warps = p.warps != 0 ? p.warps : lut::units(p.k) >= 32 ? 8 : 4;
     if (warps == 4) {
-        return sparse ? launch<kBits, kNTiles, 4, true, false>(p, stream, programmatic_launch)
-                      : launch<kBits, kNTiles, 4, false, false>(p, stream, programmatic_launch);
+        return sparse ? launch<kBits, kNTiles, 4, true, false, kSwiglu>(p, stream, programmatic_launch)
+                      : launch<kBits, kNTiles, 4, false, false, kSwiglu>(p, stream, programmatic_launch);
     }
     if (warps == 8) {
-        return sparse ? launch<kBits, kNTiles, 8, true, false>(p, stream, programmatic_launch)
-                      : launch<kBits, kNTiles, 8, false, false>(p, stream, programmatic_launch);
+        return sparse ? launch<kBits, kNTiles, 8, true, false, kSwiglu>(p, stream, programmatic_launch)
+                      : launch<kBits, kNTiles, 8, false, false, kSwiglu>(p, stream, programmatic_launch);
     }
     return cudaErrorInvalidValue;
 }
 
-template <int kBits>
-cudaError_t launch_bits(const LutGemvProblem& p, cudaStream_t stream, bool programmatic_launch) {
+template <int kBits, bool kSwiglu>
+cudaError_t launch_rows(const LutGemvProblem& p, cudaStream_t stream, bool programmatic_launch) {
     // One row: x in the ring (4 warps), except a sparse product of long rows (K >= 8192), where
     // 8 warps on the register path finish the sparse part sooner (4096×11008, 3 bits, 0.45 %:
     // 16.8 µs against 21.8 µs on an H100).
-    if (p.m == 1 && (p.rows == nullptr || lut::units(p.k) < 32)) return launch_warps<kBits, 1, true>(p, stream, programmatic_launch);
-    if (p.m <= 8) return launch_warps<kBits, 1, false>(p, stream, programmatic_launch);
-    if (p.m <= 16) return launch_warps<kBits, 2, false>(p, stream, programmatic_launch);
-    return launch_warps<kBits, 4, false>(p, stream, programmatic_launch);
+    if (p.m == 1 && (p.rows == nullptr || lut::units(p.k) < 32)) {
+        return launch_warps<kBits, 1, true, kSwiglu>(p, stream, programmatic_launch);
+    }
+    return launch_warps<kBits, 1, false, kSwiglu>(p, stream, programmatic_launch);
+}
+
+template <int kBits>
+cudaError_t launch_bits(const LutGemvProblem& p, cudaStream_t stream, bool programmatic_launch) {
+    if (p.swiglu) return launch_rows<kBits, true>(p, stream, programmatic_launch);  // m <= 8 (launch_lut_gemv)
+    if (p.m <= 8) return launch_rows<kBits, false>(p, stream, programmatic_launch);
+    if (p.m <= 16) return launch_warps<kBits, 2, false, false>(p, stream, programmatic_launch);
+    return launch_warps<kBits, 4, false, false>(p, stream, programmatic_launch);
 }
 
 // Code of row n at input k in the checkpoint layout (src/cpu/lut_matmul.cpp draws it): the
@@ -535,9 +595,9 @@ __global__ void lut_repack_kernel(const int32_t* qweight, int32_t* packed, int64
 // the same weights. Lane (g, t) holds, per pair of mmas, inputs 32p + 8t .. +7 of rows g and g + 8
 // (fragments a0, a2 of mma 2p and 2p + 1), i.e. one 16-byte store per row and pair.
 template <int kBits>
-__global__ void __launch_bounds__(128) lut_dequant_kernel(const int32_t* packed, const __half* lut, int64_t n_total,
-                                                         int64_t k_total, int64_t tile_begin, int64_t tile_count,
-                                                         __half* out) {
+__global__ void __launch_bounds__(128)
+    lut_dequant_kernel(const int32_t* packed, const __half* lut, int64_t n_total, int64_t k_total, int64_t tile_begin,
+                       int64_t tile_count, __half* out) {
     const int lane = threadIdx.x % 32;
     const int g = lane / 4, t = lane % 4;
     const int64_t units = lut::units(k_total);
@@ -570,7 +630,8 @@ __global__ void __launch_bounds__(128) lut_dequant_kernel(const int32_t* packed,
             *reinterpret_cast<uint4*>(out + (n0 + g - first_row) * k_total + k) = make_uint4(a[0], a[2], b[0], b[2]);
         }
         if (n0 + g + 8 < n_total) {
-            *reinterpret_cast<uint4*>(out + (n0 + g + 8 - first_row) * k_total + k) = make_uint4(a[1], a[3], b[1], b[3]);
+            *reinterpret_cast<uint4*>(out + (n0 + g + 8 - first_row) * k_total + k) =
+                make_uint4(a[1], a[3], b[1], b[3]);
         }
     }
 }
@@ -609,10 +670,10 @@ cudaError_t launch_lut_dequant(const LutGemvProblem& p, int64_t tile_begin, int6
     const __half* lut = static_cast<const __half*>(p.lut);
     if (p.bits == 3) {
         lut_dequant_kernel<3><<<static_cast<unsigned>(blocks), 128, 0, stream>>>(p.packed, lut, p.n, p.k, tile_begin,
-                                                                              tile_count, static_cast<__half*>(out));
+                                                                                 tile_count, static_cast<__half*>(out));
     } else if (p.bits == 4) {
         lut_dequant_kernel<4><<<static_cast<unsigned>(blocks), 128, 0, stream>>>(p.packed, lut, p.n, p.k, tile_begin,
-                                                                              tile_count, static_cast<__half*>(out));
+                                                                                 tile_count, static_cast<__half*>(out));
     } else {
         return cudaErrorInvalidValue;
     }
@@ -631,6 +692,7 @@ cudaError_t launch_lut_dequant(const LutGemvProblem& p, int64_t tile_begin, int6
 
 cudaError_t launch_lut_gemv(const LutGemvProblem& problem, cudaStream_t stream, bool programmatic_launch) {
     if (problem.m < 1 || problem.k % 32 != 0 || (problem.bits != 3 && problem.bits != 4)) return cudaErrorInvalidValue;
+    if (problem.swiglu && !lut_gemv_swiglu_fits(problem.m, problem.n)) return cudaErrorInvalidValue;
     LutGemvProblem slice = problem;
     for (int64_t m0 = 0; m0 < problem.m; m0 += kLutGemvMaxRows) {
         slice.m = std::min(kLutGemvMaxRows, problem.m - m0);
@@ -660,8 +722,8 @@ cudaError_t launch_lut_repack(const int32_t* qweight, int32_t* packed, int64_t n
 
 cudaError_t launch_lut_prefill(const LutGemvProblem& problem, cublasHandle_t cublas, void* buffer, size_t buffer_bytes,
                                float beta, cudaStream_t stream, cublasStatus_t* cublas_status) {
-    const int64_t tiles_per_slice = static_cast<int64_t>(buffer_bytes / (static_cast<size_t>(problem.k) * 2)) /
-                                    lut::kTileRows;
+    const int64_t tiles_per_slice =
+        static_cast<int64_t>(buffer_bytes / (static_cast<size_t>(problem.k) * 2)) / lut::kTileRows;
     if (tiles_per_slice < 1 || problem.m < 1) return cudaErrorInvalidValue;
     for (int64_t tile = 0; tile < lut::tiles(problem.n); tile += tiles_per_slice) {
         const int64_t tiles = std::min(tiles_per_slice, lut::tiles(problem.n) - tile);

@@ -49,7 +49,19 @@ struct LutGemvProblem {
     // programmatic launch then starts streaming them before it waits for that kernel, and only x
     // and out wait: the kernel's first units of codes are in flight while the previous one ends.
     bool weights_settled;
+    // SwiGLU epilogue (sn_lut_matmul_swiglu): W's n = 2I rows are gate_proj's then up_proj's, out
+    // is [m, I] = silu(g)·u; accumulate is not read. Requires lut_gemv_swiglu_fits.
+    bool swiglu;
 };
+
+// Rows of x the fused SwiGLU epilogue takes (the decode path).
+constexpr int64_t kLutSwigluMaxRows = 8;
+
+// Whether the LUT-GEMV can apply the SwiGLU epilogue: M <= 8 and I = n/2 a multiple of the 16-row
+// tile (each block pairs a gate tile with the matching up tile).
+inline bool lut_gemv_swiglu_fits(int64_t m, int64_t n) {
+    return m >= 1 && m <= kLutSwigluMaxRows && n % 32 == 0;
+}
 
 inline bool lut_gemv_fits(const void* x, const void* lut) {
     return reinterpret_cast<uintptr_t>(x) % 16 == 0 && reinterpret_cast<uintptr_t>(lut) % 16 == 0;

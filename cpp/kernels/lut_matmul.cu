@@ -1,6 +1,9 @@
 // Quantized linears on CUDA (squeeze_native.h, "Quantized linears"): the ops lut_repack and
 // lut_matmul around the kernels of kernels/lut_gemv.cu.
 //
+// lut_matmul_swiglu (out[M, I] = silu(g)·u of the product g | u of a stacked gate|up weight): the
+// LUT-GEMV's SwiGLU epilogue for decode, else the product through scratch and a SwiGLU kernel.
+//
 // lut_matmul takes the tiled layout only (sn_lut_repack writes it once at load time; reading the
 // checkpoint layout would need a second, slower kernel, and a silent slow path is what the repack
 // exists to avoid). x and out are F16 (the CUDA backend's activations).
@@ -9,6 +12,7 @@
 //     slice of rows at a time into the context's dequant buffer (32 MiB: 4096 rows of K = 4096)
 //     and multiplied on cuBLAS with beta = 1 (launch_lut_prefill); the decoding is paid once per
 //     row however large M is, where the GEMV would stream and decode W again for every 32 rows.
+#include "kernels/activation.cuh"
 #include "kernels/common.cuh"
 #include "kernels/lut_gemv.h"
 #include "lut_layout.h"
@@ -25,9 +29,24 @@ sn_status lut_repack(Context& context, const LutRepackArgs& args) {
     return SN_OK;
 }
 
-sn_status lut_matmul(Context& context, const LutMatmulArgs& args) {
+namespace {
+
+// out[row, j] = silu(g)·u of product [rows, 2I] F16 (g = column j, u = column I + j), the values
+// already rounded to F16 as sn_lut_matmul stores them: sn_swiglu's computation.
+__global__ void swiglu_of_product_kernel(const __half* product, int64_t rows, int64_t columns, __half* out) {
+    for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < rows * columns;
+         i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+        const int64_t row = i / columns, j = i % columns;
+        const float gate = __half2float(product[row * 2 * columns + j]);
+        const float up = __half2float(product[row * 2 * columns + columns + j]);
+        out[i] = __float2half_rn(silu_of(gate) * up);
+    }
+}
+
+// The problem of a LUT product (x, out and m still to be set by the caller), after the checks the
+// CUDA backend adds to api_ops_quant.cpp's.
+sn_status lut_problem(Context& context, const LutMatmulArgs& args, OpId op, LutGemvProblem* out_problem) {
     State& state = state_of(context);
-    SN_TRY(use_device(state));
     SN_CHECK(args.qweight->ndim == 3, SN_ERR_UNSUPPORTED,
              "qweight: the CUDA backend reads codes in its tiled layout; convert the checkpoint's qweight %s once "
              "with sn_lut_repack (sn_lut_repacked_shape gives the shape)",
@@ -37,11 +56,10 @@ sn_status lut_matmul(Context& context, const LutMatmulArgs& args) {
              dtype_name(args.x->dtype));
     SN_CHECK(lut_gemv_fits(args.x->data(), args.lut->data()), SN_ERR_UNSUPPORTED,
              "x and lut must start 16-byte aligned on the CUDA backend (a view at an odd offset?)");
-    const int64_t m = args.x->rows(), n = args.lut->dims[0], k = args.x->last_dim();
-    SN_CHECK(k <= 0x7FFFFFFF && n <= 0x7FFFFFFF, SN_ERR_UNSUPPORTED,
-             "the CUDA LUT-GEMV takes N and K below 2^31, got N = %lld, K = %lld", static_cast<long long>(n),
-             static_cast<long long>(k));
-    if (m == 0) return SN_OK;
+    const int64_t n = args.lut->dims[0], k = args.x->last_dim();
+    SN_CHECK(k <= 0x7FFFFFFF && n <= 0x7FFFFFFF && args.x->rows() <= 0x7FFFFFFF, SN_ERR_UNSUPPORTED,
+             "the CUDA LUT-GEMV takes M, N and K below 2^31, got M = %lld, N = %lld, K = %lld",
+             static_cast<long long>(args.x->rows()), static_cast<long long>(n), static_cast<long long>(k));
     LutGemvProblem problem{};
     problem.packed = args.qweight->data_as<const int32_t>();
     problem.lut = args.lut->data();
@@ -61,28 +79,83 @@ sn_status lut_matmul(Context& context, const LutMatmulArgs& args) {
     problem.k = k;
     problem.bits = args.bits;
     problem.data_error = state.data_error_device;
-    problem.op = static_cast<int32_t>(OpId::lut_matmul);
+    problem.op = static_cast<int32_t>(op);
     problem.weights_settled = true;
     const Tensor* weights[] = {args.qweight, args.lut, args.sparse_rows, args.sparse_cols, args.sparse_vals};
     for (const Tensor* weight : weights) {
         if (previous_op_may_have_written(context, weight)) problem.weights_settled = false;
     }
-    problem.m = m;
-    problem.x = args.x->data();
-    problem.out = args.out->data();
-    // Prefill, where the buffer holds at least one tile of rows (it does below K = 1M).
-    if (m >= kLutPrefillMinRows && state.dequant_bytes >= static_cast<size_t>(k) * 2 * lut::kTileRows &&
-        m <= 0x7FFFFFFF) {
-        if (args.bias != nullptr) SN_TRY(add_bias(state, args.bias, SN_DTYPE_F16, problem.out, m, n, args.accumulate));
+    *out_problem = problem;
+    return SN_OK;
+}
+
+// out (+)= x · Wᵀ (+ bias) for problem.m rows: the prefill path where the dequant buffer holds at
+// least one tile of rows (it does below K = 1M), else the LUT-GEMV.
+sn_status run_lut_product(const State& state, const LutMatmulArgs& args, LutGemvProblem problem) {
+    const int64_t m = problem.m, n = problem.n, k = problem.k;
+    if (m >= kLutPrefillMinRows && state.dequant_bytes >= static_cast<size_t>(k) * 2 * lut::kTileRows) {
+        if (args.bias != nullptr) {
+            SN_TRY(add_bias(state, args.bias, SN_DTYPE_F16, problem.out, m, n, problem.accumulate));
+        }
         cublasStatus_t cublas_status = CUBLAS_STATUS_SUCCESS;
-        const float beta = args.accumulate || args.bias != nullptr ? 1.0f : 0.0f;
-        const cudaError_t status =
-            launch_lut_prefill(problem, state.cublas, state.dequant, state.dequant_bytes, beta, state.stream, &cublas_status);
+        const float beta = problem.accumulate || args.bias != nullptr ? 1.0f : 0.0f;
+        const cudaError_t status = launch_lut_prefill(problem, state.cublas, state.dequant, state.dequant_bytes, beta,
+                                                      state.stream, &cublas_status);
         SN_CUBLAS_CHECK(cublas_status);
         SN_CUDA_CHECK(status);
         return SN_OK;
     }
     SN_CUDA_CHECK(launch_lut_gemv(problem, state.stream, state.programmatic_launch));
+    return SN_OK;
+}
+
+}  // namespace
+
+sn_status lut_matmul(Context& context, const LutMatmulArgs& args) {
+    const State& state = state_of(context);
+    SN_TRY(use_device(state));
+    LutGemvProblem problem{};
+    SN_TRY(lut_problem(context, args, OpId::lut_matmul, &problem));
+    problem.m = args.x->rows();
+    problem.x = args.x->data();
+    problem.out = args.out->data();
+    return run_lut_product(state, args, problem);
+}
+
+// Decode (lut_gemv_swiglu_fits): one LUT-GEMV launch with the SwiGLU epilogue. Otherwise slices of
+// rows go through the context's scratch: the product [rows, 2I] in F16 (what sn_lut_matmul
+// stores), then silu(g)·u of it.
+sn_status lut_matmul_swiglu(Context& context, const LutMatmulArgs& args) {
+    const State& state = state_of(context);
+    SN_TRY(use_device(state));
+    LutGemvProblem problem{};
+    SN_TRY(lut_problem(context, args, OpId::lut_matmul_swiglu, &problem));
+    const int64_t m = args.x->rows(), n = problem.n, k = problem.k, columns = n / 2;
+    problem.accumulate = false;
+    if (lut_gemv_swiglu_fits(m, n)) {
+        problem.swiglu = true;
+        problem.m = m;
+        problem.x = args.x->data();
+        problem.out = args.out->data();
+        SN_CUDA_CHECK(launch_lut_gemv(problem, state.stream, state.programmatic_launch));
+        return SN_OK;
+    }
+    const int64_t slice_rows = std::min<int64_t>(m, static_cast<int64_t>(state.scratch_floats * 2) / n);
+    SN_CHECK(slice_rows >= 1, SN_ERR_UNSUPPORTED,
+             "the CUDA backend's lut_matmul_swiglu needs one row of the F16 product (2I = %lld values) in its "
+             "scratch of %zu floats",
+             static_cast<long long>(n), state.scratch_floats);
+    __half* product = reinterpret_cast<__half*>(state.scratch);
+    for (int64_t first = 0; first < m; first += slice_rows) {
+        const int64_t rows = std::min(slice_rows, m - first);
+        problem.m = rows;
+        problem.x = args.x->data_as<const __half>() + first * k;
+        problem.out = product;
+        SN_TRY(run_lut_product(state, args, problem));
+        swiglu_of_product_kernel<<<grid_blocks(state, rows * columns), kElementwiseThreads, 0, state.stream>>>(
+            product, rows, columns, args.out->data_as<__half>() + first * columns);
+        SN_CUDA_CHECK_LAUNCH("swiglu_of_product_kernel");
+    }
     return SN_OK;
 }
 

@@ -24,6 +24,7 @@
 // and u to out's dtype (as sn_matmul would store them) and writes silu(g)·u; slice after slice,
 // two launches each. Nothing is allocated: the scratch exists for the context's lifetime and ops
 // use it one after another in stream order.
+#include "kernels/activation.cuh"
 #include "kernels/common.cuh"
 #include "kernels/cublas_linear.h"
 #include "kernels/gemv.h"
@@ -51,7 +52,7 @@ __global__ void swiglu_product_kernel(const float* product, FloatInput bias, boo
         }
         gate = to_float(from_float<T>(gate));
         up = to_float(from_float<T>(up));
-        out[i] = from_float<T>(gate / (1.0f + expf(-gate)) * up);  // elementwise.cu's silu
+        out[i] = from_float<T>(silu_of(gate) * up);
     }
 }
 

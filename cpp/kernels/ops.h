@@ -31,6 +31,7 @@ sn_status attention(Context& context, const AttentionArgs& args);         // att
 sn_status cross_entropy(Context& context, const CrossEntropyArgs& args);  // cross_entropy.cu
 sn_status fill_random(Context& context, const FillRandomArgs& args);      // random.cu
 sn_status lut_matmul(Context& context, const LutMatmulArgs& args);        // lut_matmul.cu
+sn_status lut_matmul_swiglu(Context& context, const LutMatmulArgs& args);  // lut_matmul.cu
 sn_status lut_repack(Context& context, const LutRepackArgs& args);        // lut_matmul.cu
 sn_status kmeans_rows(Context& context, const KmeansRowsArgs& args);      // kmeans.cu
 

@@ -53,6 +53,7 @@ namespace sn {
     X(cross_entropy, CrossEntropyArgs)                \
     X(fill_random, FillRandomArgs)                    \
     X(lut_matmul, LutMatmulArgs)                      \
+    X(lut_matmul_swiglu, LutMatmulArgs)               \
     X(lut_repack, LutRepackArgs)                      \
     X(kmeans_rows, KmeansRowsArgs)                    \
     X(matmul_backward_input, MatmulBackwardInputArgs) \

@@ -293,6 +293,54 @@ TEST(LutMatmul, RejectsBadArguments) {
                     SN_ERR_INVALID_ARGUMENT, "out must not alias x");
 }
 
+// sn_lut_matmul_swiglu equals sn_lut_matmul into [M, 2I] followed by sn_swiglu of its halves, bit
+// for bit (the CPU runs exactly that), with a sparse part and a bias; and checks its shapes.
+TEST(LutMatmul, SwigluEqualsTheProductThenSwiglu) {
+    Context context(2);
+    for (int bits : {3, 4}) {
+        for (int64_t m : {1, 5}) {
+            const int64_t columns = 7, n = 2 * columns, k = 96;
+            const int levels = 1 << bits;
+            const uint32_t seed = static_cast<uint32_t>(40 + 2 * bits + m);
+            std::mt19937 rng(seed);
+            std::vector<uint8_t> codes(static_cast<size_t>(n * k));
+            for (uint8_t& code : codes) code = static_cast<uint8_t>(rng() % levels);
+            const Csr csr = random_csr(n, k, seed + 1);
+            Tensor x = make_f32(context, {m, k}, sn_test::random_floats(m * k, seed + 2));
+            Tensor q = make_i32(context, {k / 32 * bits, n}, pack_codes(codes, n, k, bits));
+            Tensor lut = make_tensor(context, SN_DTYPE_F16, {n, levels}, sn_test::random_floats(n * levels, seed + 3));
+            Tensor bias = make_f32(context, {n}, sn_test::random_floats(n, seed + 4));
+            Tensor rows = make_i32(context, {n + 1}, csr.rows);
+            Tensor cols = make_i32(context, {static_cast<int64_t>(csr.cols.size())}, csr.cols);
+            Tensor vals = make_tensor(context, SN_DTYPE_F16, {static_cast<int64_t>(csr.vals.size())}, csr.vals);
+            Tensor product(context, SN_DTYPE_F32, {m, n});
+            ASSERT_SN_OK(sn_lut_matmul(context, x, q, lut, bits, rows, cols, vals, bias, 0, product));
+            const std::vector<float> both = download_f32(product);
+            std::vector<float> gate, up;
+            for (int64_t i = 0; i < m; ++i) {
+                gate.insert(gate.end(), both.begin() + i * n, both.begin() + i * n + columns);
+                up.insert(up.end(), both.begin() + i * n + columns, both.begin() + (i + 1) * n);
+            }
+            Tensor tgate = make_f32(context, {m, columns}, gate), tup = make_f32(context, {m, columns}, up);
+            Tensor expected(context, SN_DTYPE_F32, {m, columns}), actual(context, SN_DTYPE_F32, {m, columns});
+            ASSERT_SN_OK(sn_swiglu(context, tgate, tup, expected));
+            ASSERT_SN_OK(sn_lut_matmul_swiglu(context, x, q, lut, bits, rows, cols, vals, bias, actual));
+            EXPECT_EQ(download_f32(actual), download_f32(expected)) << bits << "-bit M=" << m;
+        }
+    }
+    Tensor x(context, SN_DTYPE_F32, {2, 64});
+    Tensor q_odd(context, SN_DTYPE_I32, {8, 3});
+    Tensor lut_odd(context, SN_DTYPE_F16, {3, 16});
+    Tensor out_one(context, SN_DTYPE_F32, {2, 1});
+    EXPECT_SN_ERROR(sn_lut_matmul_swiglu(context, x, q_odd, lut_odd, 4, nullptr, nullptr, nullptr, nullptr, out_one),
+                    SN_ERR_SHAPE_MISMATCH, "even number of rows");
+    Tensor q(context, SN_DTYPE_I32, {8, 4});
+    Tensor lut(context, SN_DTYPE_F16, {4, 16});
+    Tensor out_full(context, SN_DTYPE_F32, {2, 4});
+    EXPECT_SN_ERROR(sn_lut_matmul_swiglu(context, x, q, lut, 4, nullptr, nullptr, nullptr, nullptr, out_full),
+                    SN_ERR_SHAPE_MISMATCH, "out: expected 2 rows of I = N/2 = 2");
+}
+
 // A captured LUT linear (CPU graphs record the call) replays on the values uploaded since, with
 // its sparse part and bias: the recorded arguments cover every tensor of the op.
 TEST(LutMatmul, ReplaysFromAGraph) {
@@ -345,7 +393,9 @@ TEST(LutLayout, EveryBitOfAUnitHoldsExactlyOneCodeBit) {
                 for (int b = 0; b < low_bits; ++b) {
                     ++owners[static_cast<size_t>(sn::lut::lane_word(place.lane, place.word) * 32 + place.shift + b)];
                 }
-                if (bits == 3) ++owners[static_cast<size_t>(sn::lut::lane_word(place.lane, place.high_word) * 32 + place.high_bit)];
+                if (bits == 3)
+                    ++owners[static_cast<size_t>(sn::lut::lane_word(place.lane, place.high_word) * 32 +
+                                                 place.high_bit)];
             }
         }
         EXPECT_TRUE(std::all_of(owners.begin(), owners.end(), [](int o) { return o == 1; }));

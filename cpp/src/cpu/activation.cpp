@@ -1,9 +1,11 @@
 // Pointwise activations: silu, relu, gelu (erf and tanh forms), and the SwiGLU gate.
 // All may run in place (out == x, or out == gate/up): each element is read before it is written.
-// matmul_swiglu is the product of matmul (into a buffer of its own) followed by the same SwiGLU
-// code row by row, so it equals sn_matmul + sn_swiglu bit for bit.
+// matmul_swiglu and lut_matmul_swiglu are the product of matmul / lut_matmul (into a buffer of
+// their own) followed by the same SwiGLU code row by row, so they equal sn_matmul (sn_lut_matmul)
+// + sn_swiglu bit for bit.
 #include "cpu/isa.h"
 #include "cpu/ops.h"
+#include "cpu/ops_quant_backward.h"
 #include "cpu/scratch.h"
 #include "cpu/vmath.h"
 
@@ -97,20 +99,37 @@ sn_status swiglu(Context& context, const SwigluArgs& args) {
     return SN_OK;
 }
 
-sn_status matmul_swiglu(Context& context, const MatmulArgs& args) {
-    const int64_t rows = args.x->rows();
-    const int64_t width = args.weight->dims[0];  // 2I: gate columns, then up columns
+namespace {
+
+// out[row] = silu(gate)·up of each row of product [rows, 2I] (gate columns, then up columns).
+void swiglu_rows(Context& context, const float* product, int64_t rows, int64_t width, float* out) {
     const int64_t half = width / 2;
-    // Requested before matmul runs: matmul_into takes scratch_floats, not this buffer.
-    float* product = outer_scratch_floats(static_cast<size_t>(rows * width));
-    SN_TRY(matmul_into(context, *args.x, *args.weight, args.bias, product));
-    float* out = args.out->data_as<float>();
     const int threads = worker_count(context, rows * half * 8);
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t row = 0; row < rows; ++row) {
         const float* gate = product + row * width;
         swiglu_block(gate, gate + half, out + row * half, half);
     }
+}
+
+}  // namespace
+
+sn_status matmul_swiglu(Context& context, const MatmulArgs& args) {
+    const int64_t rows = args.x->rows();
+    const int64_t width = args.weight->dims[0];  // 2I: gate columns, then up columns
+    // Requested before matmul runs: matmul_into takes scratch_floats, not this buffer.
+    float* product = outer_scratch_floats(static_cast<size_t>(rows * width));
+    SN_TRY(matmul_into(context, *args.x, *args.weight, args.bias, product));
+    swiglu_rows(context, product, rows, width, args.out->data_as<float>());
+    return SN_OK;
+}
+
+sn_status lut_matmul_swiglu(Context& context, const LutMatmulArgs& args) {
+    const int64_t rows = args.x->rows();
+    const int64_t width = args.lut->dims[0];  // 2I
+    float* product = outer_scratch_floats(static_cast<size_t>(rows * width));
+    SN_TRY(lut_matmul_into(context, args, product));
+    swiglu_rows(context, product, rows, width, args.out->data_as<float>());
     return SN_OK;
 }
 

@@ -377,7 +377,7 @@ void add_sparse_rows(const Context& context, const LutProblem& p) {
 
 }  // namespace
 
-sn_status lut_matmul(Context& context, const LutMatmulArgs& args) {
+sn_status lut_matmul_into(Context& context, const LutMatmulArgs& args, float* out) {
     const int64_t n = args.lut->dims[0];
     const int64_t k = args.x->last_dim();
     const int64_t m = args.x->rows();
@@ -391,7 +391,7 @@ sn_status lut_matmul(Context& context, const LutMatmulArgs& args) {
         sparse ? args.sparse_cols->data_as<const int32_t>() : nullptr,
         sparse ? args.sparse_vals->data_as<const uint16_t>() : nullptr,
         nullptr,
-        args.out->data_as<float>(),
+        out,
         m,
         n,
         k,
@@ -452,6 +452,10 @@ sn_status lut_matmul(Context& context, const LutMatmulArgs& args) {
     panel_gemm(context, gemm, scratch + lut_floats + bias_floats);
     if (sparse) add_sparse_rows(context, problem);
     return SN_OK;
+}
+
+sn_status lut_matmul(Context& context, const LutMatmulArgs& args) {
+    return lut_matmul_into(context, args, args.out->data_as<float>());
 }
 
 // The CPU backend reads the checkpoint layout directly (the decoders above), so its repacked

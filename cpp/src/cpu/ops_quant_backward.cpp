@@ -12,6 +12,8 @@ void add_quant_backward_ops(OpTable& ops) {
     constexpr DtypeMask kMaskF16 = dtype_bit(SN_DTYPE_F16);
     ops.lut_matmul = {cpu::lut_matmul,
                       {kMaskF32, kMaskI32, kMaskF16, kMaskI32, kMaskI32, kMaskF16, kMaskFloat, kMaskF32}};
+    ops.lut_matmul_swiglu = {cpu::lut_matmul_swiglu,
+                             {kMaskF32, kMaskI32, kMaskF16, kMaskI32, kMaskI32, kMaskF16, kMaskFloat, kMaskF32}};
     ops.lut_repack = {cpu::lut_repack, {kMaskI32, kMaskI32}};
     ops.kmeans_rows = {cpu::kmeans_rows,
                        {kMaskF32, kMaskF32, dtype_bit(SN_DTYPE_U8) | kMaskI32, kMaskF32, dtype_bit(SN_DTYPE_U8)}};

@@ -7,6 +7,10 @@
 namespace sn::cpu {
 
 sn_status lut_matmul(Context& context, const LutMatmulArgs& args);                         // lut_matmul.cpp
+sn_status lut_matmul_swiglu(Context& context, const LutMatmulArgs& args);                  // activation.cpp
+// lut_matmul's product into `out` [M, N] F32 (args.out is not read): for ops built on it. Takes
+// scratch_floats for itself. lut_matmul.cpp.
+sn_status lut_matmul_into(Context& context, const LutMatmulArgs& args, float* out);
 sn_status lut_repack(Context& context, const LutRepackArgs& args);                         // lut_matmul.cpp
 sn_status kmeans_rows(Context& context, const KmeansRowsArgs& args);                       // kmeans.cpp
 sn_status matmul_backward_input(Context& context, const MatmulBackwardInputArgs& args);    // linear_backward.cpp

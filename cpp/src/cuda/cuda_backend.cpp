@@ -166,15 +166,16 @@ sn_status report_data_error(State& state) {
     // lut_matmul reports a column index (index = the entry) or a row pointer past nnz (index = the
     // pointer's position, limit nnz: "outside [0, nnz)" then reads as "beyond the entries").
     const bool targets = op == OpId::cross_entropy || op == OpId::cross_entropy_backward;
-    const char* argument = op == OpId::embedding    ? "ids"
-                           : targets                ? "targets"
-                           : op == OpId::lut_matmul ? "sparse_cols (or sparse_rows)"
-                                                    : "positions";
+    const bool lut = op == OpId::lut_matmul || op == OpId::lut_matmul_swiglu;
+    const char* argument = op == OpId::embedding ? "ids"
+                           : targets             ? "targets"
+                           : lut                 ? "sparse_cols (or sparse_rows)"
+                                                 : "positions";
     const char* effect = op == OpId::embedding                ? "its output row was set to zero"
                          : op == OpId::cross_entropy          ? "its loss was set to NaN"
                          : op == OpId::cross_entropy_backward ? "its gradient row was set to NaN"
                          : op == OpId::kv_write               ? "the row was not written"
-                         : op == OpId::lut_matmul             ? "the entry (or the row's sparse part) was skipped"
+                         : lut                                ? "the entry (or the row's sparse part) was skipped"
                          : op == OpId::rope_kv_write          ? "its k and v rows were not written to the caches"
                          : op == OpId::attention_backward
                              ? "its dq row was set to zero and it added nothing to dk, dv"
@@ -325,6 +326,8 @@ OpTable make_ops() {
     constexpr DtypeMask kMaskF16 = dtype_bit(SN_DTYPE_F16);
     ops.lut_matmul = {cuda::lut_matmul,
                       {kMaskF16, kMaskI32, kMaskF16, kMaskI32, kMaskI32, kMaskF16, kMaskFloat, kMaskF16}};
+    ops.lut_matmul_swiglu = {cuda::lut_matmul_swiglu,
+                             {kMaskF16, kMaskI32, kMaskF16, kMaskI32, kMaskI32, kMaskF16, kMaskFloat, kMaskF16}};
     ops.lut_repack = {cuda::lut_repack, {kMaskI32, kMaskI32}};
     constexpr DtypeMask kMaskU8 = dtype_bit(SN_DTYPE_U8);
     ops.kmeans_rows = {cuda::kmeans_rows, {kMaskF32, kMaskF32, kMaskU8 | kMaskI32, kMaskF32, kMaskU8}};

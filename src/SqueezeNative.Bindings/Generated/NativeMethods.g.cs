@@ -348,6 +348,19 @@ public static unsafe partial class NativeMethods
     public static partial SnStatus LutMatmul(SnContextHandle context, SnTensorHandle x, SnTensorHandle qweight, SnTensorHandle lut, int bits, SnTensorHandle sparseRows, SnTensorHandle sparseCols, SnTensorHandle sparseVals, SnTensorHandle bias, int accumulate, SnTensorHandle @out);
 
     /// <summary>
+    /// Gated MLP input from a quantized gate|up stack: out[M, I] = silu(g) · u, where g | u = x[M, K] ·
+    /// Wᵀ (+ bias[2I]) with W [2I, K] one LUT-quantized weight as in sn_lut_matmul (qweight, lut,
+    /// sparse part and bias of all 2I rows; gate_proj's I rows first, then up_proj's). g and u are
+    /// rounded to out's dtype before the activation, so the result is that of sn_lut_matmul into
+    /// [M, 2I] followed by sn_swiglu of its two halves, without the [M, 2I] intermediate. On CUDA,
+    /// M &lt;= 8 with I a multiple of 16 is one LUT-GEMV launch (each block decodes a 16-row tile of gate
+    /// and the matching tile of up, and applies the activation in its epilogue); otherwise the product
+    /// goes through the context's preallocated scratch in row slices (nothing is allocated).
+    /// </summary>
+    [LibraryImport(NativeLibraryName.Value, EntryPoint = "sn_lut_matmul_swiglu")]
+    public static partial SnStatus LutMatmulSwiglu(SnContextHandle context, SnTensorHandle x, SnTensorHandle qweight, SnTensorHandle lut, int bits, SnTensorHandle sparseRows, SnTensorHandle sparseCols, SnTensorHandle sparseVals, SnTensorHandle bias, SnTensorHandle @out);
+
+    /// <summary>
     /// SqueezeLLM's weighted non-uniform quantization of every row (output channel) of a matrix: for
     /// each row r of values F32 [R, C], the 2^bits centroids c minimising Σ_i F_i (w_i − c(w_i))², F
     /// the sample weights of the row, found exactly (1-D k-means is a partition of the sorted values

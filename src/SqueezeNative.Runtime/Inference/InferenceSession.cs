@@ -230,7 +230,7 @@ public sealed class InferenceSession : IDisposable
             {
                 if (T == 1)
                 {
-                    // Dense weights: one GEMV with SwiGLU in its epilogue; else product + swiglu.
+                    // A dense or LUT stack: one GEMV with SwiGLU in its epilogue; else product + swiglu.
                     if (!gateUp.TryForwardSwiGlu(_ctx, mlpIn, v.A))
                     {
                         gateUp.All.Forward(_ctx, mlpIn, _gateUp1);

@@ -81,16 +81,27 @@ public sealed class FusedLinear
     public IReadOnlyList<int> Widths => _widths;
 
     /// <summary>
-    /// For a gate|up stack: y[T, I] = silu(gate)·up in one op where the storage allows it (a dense
-    /// stacked weight: <see cref="NativeContext.MatMulSwiGlu"/>, whose CUDA GEMV applies the activation
-    /// in its epilogue, so the [T, 2I] product is never written). Returns false otherwise (e.g. a
-    /// stacked LUT linear); the caller then runs <see cref="All"/> and SwiGLU itself.
+    /// For a gate|up stack: y[T, I] = silu(gate)·up in one op where the storage allows it: a dense
+    /// stacked weight (<see cref="NativeContext.MatMulSwiGlu"/>) or one LUT-quantized stack of gate
+    /// and up of equal widths (<see cref="NativeContext.LutMatMulSwiGlu"/>), whose CUDA GEMVs apply
+    /// the activation in their epilogue, so the [T, 2I] product is never written. Returns false
+    /// otherwise (e.g. parts of different kinds); the caller then runs <see cref="All"/> and SwiGLU
+    /// itself.
     /// </summary>
     public bool TryForwardSwiGlu(NativeContext context, NativeTensor x, NativeTensor y)
     {
-        if (_widths.Length != 2 || All is not DenseLinear dense) return false;
-        context.MatMulSwiGlu(x, dense.Weight, dense.Bias, y);
-        return true;
+        if (_widths.Length != 2 || _widths[0] != _widths[1]) return false;
+        switch (All)
+        {
+            case DenseLinear dense:
+                context.MatMulSwiGlu(x, dense.Weight, dense.Bias, y);
+                return true;
+            case LutLinear lut:
+                lut.ForwardSwiGlu(context, x, y);
+                return true;
+            default:
+                return false;
+        }
     }
 
     /// <summary>Output column where part i starts in All's output.</summary>

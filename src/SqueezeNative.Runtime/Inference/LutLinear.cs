@@ -82,6 +82,13 @@ public sealed class LutLinear : ILinear, IDisposable
 
     public void ForwardAdd(NativeContext context, NativeTensor x, NativeTensor y) => Run(context, x, y, accumulate: true);
 
+    /// <summary>
+    /// For a gate|up stack (N = 2I, gate rows first): y[M, I] = silu(g)·u in one op
+    /// (<see cref="NativeContext.LutMatMulSwiGlu"/>), the [M, 2I] product never written.
+    /// </summary>
+    public void ForwardSwiGlu(NativeContext context, NativeTensor x, NativeTensor y) =>
+        context.LutMatMulSwiGlu(x, Codes, LookupTable, Bits, SparseRows, SparseCols, SparseValues, Bias, y);
+
     private void Run(NativeContext context, NativeTensor x, NativeTensor y, bool accumulate) =>
         context.LutMatMul(x, Codes, LookupTable, Bits, SparseRows, SparseCols, SparseValues, Bias, accumulate, y);
 

@@ -223,6 +223,28 @@ public sealed class NativeContext : IDisposable
         Check(status, "sn_lut_matmul");
     }
 
+    /// <summary>
+    /// A quantized gate|up stack's gated product: y[M, I] = silu(g)·u of g | u = x · Wᵀ (+ bias), W
+    /// [2I, K] one LUT-quantized weight as in <see cref="LutMatMul"/> (gate rows first). Equals
+    /// <see cref="LutMatMul"/> into [M, 2I] and <see cref="SwiGlu"/> of its halves; on CUDA a decode
+    /// step's (M &lt;= 8) is one LUT-GEMV with the activation in its epilogue.
+    /// </summary>
+    public void LutMatMulSwiGlu(NativeTensor x, NativeTensor qweight, NativeTensor lut, int bits, NativeTensor? sparseRows,
+        NativeTensor? sparseCols, NativeTensor? sparseValues, NativeTensor? bias, NativeTensor y)
+    {
+        SnStatus status;
+        try
+        {
+            status = NativeMethods.LutMatmulSwiglu(Handle, x.Handle, qweight.Handle, lut.Handle, bits, sparseRows?.Handle ?? NoTensor,
+                sparseCols?.Handle ?? NoTensor, sparseValues?.Handle ?? NoTensor, bias?.Handle ?? NoTensor, y.Handle);
+        }
+        catch (EntryPointNotFoundException e)
+        {
+            throw MissingLutApi("sn_lut_matmul_swiglu", e);
+        }
+        Check(status, "sn_lut_matmul_swiglu");
+    }
+
     /// <summary>The shape of <paramref name="bits"/>-bit codes of an N×K weight in this backend's layout (sn_lut_repacked_shape).</summary>
     public long[] LutRepackedShape(int bits, long n, long k)
     {
