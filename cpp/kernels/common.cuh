@@ -7,6 +7,7 @@
 #pragma once
 
 #include "cuda/state.h"
+#include "kernels/activation.cuh"
 #include "kernels/chained_launch.h"
 #include "kernels/gemv.h"
 #include "kernels/ops.h"
@@ -72,6 +73,28 @@ inline FloatInput float_input(const Tensor* tensor) {
     return tensor != nullptr ? FloatInput{tensor->data(), tensor->dtype} : FloatInput{nullptr, SN_DTYPE_F32};
 }
 
+// SwiGLU of a product through scratch (matmul_swiglu's and lut_matmul_swiglu's paths beyond their
+// fused GEMV epilogues): product P [rows, 2·columns] (g | u per row, + bias when has_bias), g and u
+// rounded to out's dtype T as sn_matmul would store them, out [rows, columns] = silu(g)·u.
+template <class P, class T>
+__global__ void swiglu_product_kernel(const P* product, FloatInput bias, bool has_bias, T* out, int64_t rows,
+                                      int64_t columns) {
+    const int64_t count = rows * columns;
+    for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < count;
+         i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+        const int64_t row = i / columns, j = i % columns;
+        float gate = to_float(product[row * 2 * columns + j]);
+        float up = to_float(product[row * 2 * columns + columns + j]);
+        if (has_bias) {
+            gate += bias[j];
+            up += bias[columns + j];
+        }
+        gate = to_float(from_float<T>(gate));
+        up = to_float(from_float<T>(up));
+        out[i] = from_float<T>(silu_of(gate) * up);
+    }
+}
+
 // Calls body(T{}) with T the storage type of a float dtype; the op table has already limited
 // dtypes to these three.
 template <class Body>
@@ -97,8 +120,8 @@ inline GemvBias gemv_bias_of(const Tensor* bias) {
 
 // out[rows, columns] (of out_dtype) = bias broadcast over the rows, or += when accumulate: the bias
 // of a product that cuBLAS then adds with beta = 1 (kernels/matmul.cu, kernels/lut_matmul.cu).
-sn_status add_bias(const State& state, const Tensor* bias, sn_dtype out_dtype, void* out, int64_t rows,
-                   int64_t columns, bool accumulate);
+sn_status add_bias(const State& state, const Tensor* bias, sn_dtype out_dtype, void* out, int64_t rows, int64_t columns,
+                   bool accumulate);
 
 // out[M, N] F32 = x[M, K] F32 · weight[N, K]ᵀ (+ beta · out) for a 16-bit weight: widened a slice of
 // rows at a time into the dequant buffer, TF32 products (kernels/linear_backward.cu says why).

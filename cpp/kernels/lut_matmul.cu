@@ -12,7 +12,6 @@
 //     slice of rows at a time into the context's dequant buffer (32 MiB: 4096 rows of K = 4096)
 //     and multiplied on cuBLAS with beta = 1 (launch_lut_prefill); the decoding is paid once per
 //     row however large M is, where the GEMV would stream and decode W again for every 32 rows.
-#include "kernels/activation.cuh"
 #include "kernels/common.cuh"
 #include "kernels/lut_gemv.h"
 #include "lut_layout.h"
@@ -30,18 +29,6 @@ sn_status lut_repack(Context& context, const LutRepackArgs& args) {
 }
 
 namespace {
-
-// out[row, j] = silu(g)·u of product [rows, 2I] F16 (g = column j, u = column I + j), the values
-// already rounded to F16 as sn_lut_matmul stores them: sn_swiglu's computation.
-__global__ void swiglu_of_product_kernel(const __half* product, int64_t rows, int64_t columns, __half* out) {
-    for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < rows * columns;
-         i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-        const int64_t row = i / columns, j = i % columns;
-        const float gate = __half2float(product[row * 2 * columns + j]);
-        const float up = __half2float(product[row * 2 * columns + columns + j]);
-        out[i] = __float2half_rn(silu_of(gate) * up);
-    }
-}
 
 // The problem of a LUT product (x, out and m still to be set by the caller), after the checks the
 // CUDA backend adds to api_ops_quant.cpp's.
@@ -152,9 +139,12 @@ sn_status lut_matmul_swiglu(Context& context, const LutMatmulArgs& args) {
         problem.x = args.x->data_as<const __half>() + first * k;
         problem.out = product;
         SN_TRY(run_lut_product(state, args, problem));
-        swiglu_of_product_kernel<<<grid_blocks(state, rows * columns), kElementwiseThreads, 0, state.stream>>>(
-            product, rows, columns, args.out->data_as<__half>() + first * columns);
-        SN_CUDA_CHECK_LAUNCH("swiglu_of_product_kernel");
+        // The bias is in the product already (run_lut_product); g and u are F16 there.
+        swiglu_product_kernel<__half, __half>
+            <<<grid_blocks(state, rows * columns), kElementwiseThreads, 0, state.stream>>>(
+                product, FloatInput{nullptr, SN_DTYPE_F32}, false, args.out->data_as<__half>() + first * columns, rows,
+                columns);
+        SN_CUDA_CHECK_LAUNCH("swiglu_product_kernel");
     }
     return SN_OK;
 }

@@ -24,7 +24,6 @@
 // and u to out's dtype (as sn_matmul would store them) and writes silu(g)·u; slice after slice,
 // two launches each. Nothing is allocated: the scratch exists for the context's lifetime and ops
 // use it one after another in stream order.
-#include "kernels/activation.cuh"
 #include "kernels/common.cuh"
 #include "kernels/cublas_linear.h"
 #include "kernels/gemv.h"
@@ -34,27 +33,6 @@
 
 namespace sn::cuda {
 namespace {
-
-
-// product: F32 [rows, 2·columns] (g | u per row); out [rows, columns].
-template <class T>
-__global__ void swiglu_product_kernel(const float* product, FloatInput bias, bool has_bias, T* out, int64_t rows,
-                                      int64_t columns) {
-    const int64_t count = rows * columns;
-    for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < count;
-         i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-        const int64_t row = i / columns, j = i % columns;
-        float gate = product[row * 2 * columns + j];
-        float up = product[row * 2 * columns + columns + j];
-        if (has_bias) {
-            gate += bias[j];
-            up += bias[columns + j];
-        }
-        gate = to_float(from_float<T>(gate));
-        up = to_float(from_float<T>(up));
-        out[i] = from_float<T>(silu_of(gate) * up);
-    }
-}
 
 cudaDataType_t cuda_type(sn_dtype dtype) {
     return dtype == SN_DTYPE_F16 ? CUDA_R_16F : dtype == SN_DTYPE_BF16 ? CUDA_R_16BF : CUDA_R_32F;
@@ -126,8 +104,8 @@ __global__ void add_bias_kernel(T* out, FloatInput bias, int64_t rows, int64_t c
 
 }  // namespace
 
-sn_status add_bias(const State& state, const Tensor* bias, sn_dtype out_dtype, void* out, int64_t rows,
-                   int64_t columns, bool accumulate) {
+sn_status add_bias(const State& state, const Tensor* bias, sn_dtype out_dtype, void* out, int64_t rows, int64_t columns,
+                   bool accumulate) {
     return dispatch_float(out_dtype, [&](auto tag) {
         using T = decltype(tag);
         add_bias_kernel<T><<<grid_blocks(state, rows * columns), kElementwiseThreads, 0, state.stream>>>(
@@ -176,9 +154,10 @@ sn_status matmul_swiglu(Context& context, const MatmulArgs& args) {
             // product [rows, 2I] F32 = x · Wᵀ
             SN_CUBLAS_CHECK(cublas_linear(state.cublas, rows, n, k, args.weight->data(), cuda_type(dtype), x,
                                           cuda_type(dtype), 0.0f, state.scratch, CUDA_R_32F, n));
-            swiglu_product_kernel<T><<<grid_blocks(state, rows * columns), kElementwiseThreads, 0, state.stream>>>(
-                state.scratch, float_input(args.bias), args.bias != nullptr, args.out->data_as<T>() + first * columns,
-                rows, columns);
+            swiglu_product_kernel<float, T>
+                <<<grid_blocks(state, rows * columns), kElementwiseThreads, 0, state.stream>>>(
+                    state.scratch, float_input(args.bias), args.bias != nullptr,
+                    args.out->data_as<T>() + first * columns, rows, columns);
             SN_CUDA_CHECK_LAUNCH("swiglu_product_kernel");
         }
         return SN_OK;
