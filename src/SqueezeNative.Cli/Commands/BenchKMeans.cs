@@ -16,7 +16,9 @@ namespace SqueezeNative.Cli.Commands;
 /// of layers estimates the k-means of the whole model. On CUDA the CPU op also runs on a sample of
 /// each matrix's rows and the largest LUT difference is printed (a built-in check). With --sparsity,
 /// the dense-and-sparse split of each matrix (managed, host CPU) is timed first and its removed
-/// values are excluded from the k-means, as in the quantizer.
+/// values are excluded from the k-means, as in the quantizer. With --split-only (needs --sparsity),
+/// only that split is timed, on --threads host threads (0 = one per core), and no native library
+/// or GPU is touched.
 /// </summary>
 internal static class BenchKMeans
 {
@@ -33,9 +35,13 @@ internal static class BenchKMeans
             Description = "Percent of each matrix moved to the sparse part first (0 = dense only): the dense-and-sparse split (managed, on the host CPU, 0.05 % sensitive) is timed too, and the k-means excludes the removed values as the quantizer's does.",
             DefaultValueFactory = _ => 0.0,
         };
+        var splitOnly = new Option<bool>("--split-only")
+        {
+            Description = "Time only the dense-and-sparse split (managed, host CPU, on --threads threads; needs --sparsity); no k-means, no native library.",
+        };
         var command = new Command("quantize", "Time the exact k-means (sn_kmeans_rows) of one decoder layer's linears; estimate the whole model.")
         {
-            synthetic, device, threads, wbits, repeat, checkRows, sparsity,
+            synthetic, device, threads, wbits, repeat, checkRows, sparsity, splitOnly,
         };
         command.SetAction(parse => CliCommon.Run(parse, loggers =>
         {
@@ -46,6 +52,11 @@ internal static class BenchKMeans
             var split = DenseSparseOptions.Create(parse.GetValue(sparsity));   // validates --sparsity
             var dir = parse.GetValue(synthetic)!;
             var config = ModelConfig.Load(Path.Combine(dir, "config.json"));
+            if (parse.GetValue(splitOnly))
+            {
+                if (split.IsDenseOnly) throw new InvalidOptionException("--split-only", "needs a --sparsity above 0");
+                return TimeSplit(parse.InvocationConfiguration.Output, config, dir, split, parse.GetValue(threads), reps);
+            }
             var kind = ModelOptions.ParseDevice(parse.GetValue(device)!);
             using var ctx = NativeContext.Create(kind, parse.GetValue(threads), logger: loggers.CreateLogger("bench"));
             var output = parse.InvocationConfiguration.Output;
@@ -68,7 +79,7 @@ internal static class BenchKMeans
                     for (var r = 0; r < reps; r++)
                     {
                         var clock = Stopwatch.StartNew();
-                        mask = DenseSparseSplit.SplitMatrix(values, fisher, rows, cols, split, name);
+                        mask = DenseSparseSplit.SplitMatrix(values, fisher, rows, cols, split, name, parse.GetValue(threads));
                         splitTimes.Add(clock.Elapsed.TotalMilliseconds);
                     }
                     var splitMedian = BenchCommand.Median(splitTimes);
@@ -111,6 +122,35 @@ internal static class BenchKMeans
             return CliCommon.ExitOk;
         }));
         return command;
+    }
+
+    /// <summary>--split-only: the median of --repeat splits of each linear of one layer, and the layer's total × layers.</summary>
+    private static int TimeSplit(TextWriter output, ModelConfig config, string dir, DenseSparseOptions split, int threads, int reps)
+    {
+        output.WriteLine($"machine: host {BenchCommand.MachineDescription()}");
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"model: {config.ModelType} from {dir}, {config.NumLayers} layers, hidden {config.HiddenSize}, intermediate {config.IntermediateSize}; dense-and-sparse split only ({split.SparsityPercent} %, {split.SensitivePercent} % sensitive), {(threads > 0 ? threads.ToString(CultureInfo.InvariantCulture) : "all")} threads, random weights and Fisher; median of {reps}"));
+        double layerMs = 0;
+        var seed = 1;
+        foreach (var (name, rows, cols) in LayerLinears(config))
+        {
+            var (values, fisher) = RandomMatrix(rows, cols, seed++);
+            var times = new List<double>();
+            DenseSparseMask mask = null!;
+            for (var r = 0; r < reps; r++)
+            {
+                var clock = Stopwatch.StartNew();
+                mask = DenseSparseSplit.SplitMatrix(values, fisher, rows, cols, split, name, threads);
+                times.Add(clock.Elapsed.TotalMilliseconds);
+            }
+            var median = BenchCommand.Median(times);
+            layerMs += median;
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{name,-10} [{rows,6} x {cols,6}]  split {median,8:F1} ms  ({median * 1e6 / values.Length:F2} ns/entry; min {times.Min():F1}, max {times.Max():F1}; {mask.RemovedCount} removed, r = {mask.Range:G6})"));
+        }
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"dense-and-sparse split, each matrix on its own: one layer {layerMs / 1000:F3} s; × {config.NumLayers} layers = {layerMs * config.NumLayers / 1000:F1} s"));
+        return CliCommon.ExitOk;
     }
 
     /// <summary>The quantizable linears of one decoder layer, as (name, rows = out features, cols = in features).</summary>

@@ -31,6 +31,8 @@ public interface IOutlierCounter
 /// ⌈fraction · candidates⌉ magnitudes (plus ties) are kept; a count whose threshold falls below
 /// them cannot be exact and returns every candidate (an over-estimate, which keeps the count
 /// monotone and steers the search away). <see cref="IsExactAt"/> says whether a count is exact.
+/// Building it also holds, for a moment, the magnitudes of the cut's 1/128-octave bin that fall
+/// below the cut and a pooled sort buffer as large as what is gathered.
 /// </para>
 /// </summary>
 public sealed class OutlierProfile : IOutlierCounter
@@ -68,12 +70,24 @@ public sealed class OutlierProfile : IOutlierCounter
     /// <summary>Magnitudes kept for counting.</summary>
     public int TrackedCount => _trackedAscending.Length;
 
+    /// <summary>The kept magnitudes, ascending (for the tests' comparison with a reference).</summary>
+    internal ReadOnlySpan<float> TrackedAscending => _trackedAscending;
+
     /// <summary>
     /// Builds the profile of W. <paramref name="sensitive"/> (same length, empty = none) marks the
-    /// entries already removed by Fisher; they are not outlier candidates.
+    /// entries already removed by Fisher; they are not outlier candidates. Two streaming passes
+    /// on <paramref name="threads"/> threads (0 = one per core; the profile is the same for any
+    /// number): a histogram of every entry's key and, read in the same loop, of the sensitive
+    /// ones' (together they give the candidates' magnitudes by bin); then the quartiles' low bits,
+    /// while the same pass gathers the candidates of the cut's magnitude bin and above, which are
+    /// then radix-sorted.
     /// </summary>
     public static OutlierProfile Create(ReadOnlySpan<float> weights, ReadOnlySpan<bool> sensitive, double trackedFraction = 1.0,
-        string? tensorName = null)
+        string? tensorName = null, int threads = 0)
+        => Create(weights, sensitive, trackedFraction, tensorName, Partition.For(weights.Length, threads));
+
+    internal static OutlierProfile Create(ReadOnlySpan<float> weights, ReadOnlySpan<bool> sensitive, double trackedFraction,
+        string? tensorName, Partition partition)
     {
         if (weights.IsEmpty)
             throw new ArgumentException("the matrix has no entry", nameof(weights));
@@ -81,18 +95,26 @@ public sealed class OutlierProfile : IOutlierCounter
             throw new ArgumentException("one flag per weight expected", nameof(sensitive));
         if (!(trackedFraction > 0 && trackedFraction <= 1))
             throw new ArgumentOutOfRangeException(nameof(trackedFraction), trackedFraction, "must be in (0, 1]");
-        QuantizationArguments.CheckFinite(weights, "weight", tensorName);
+        partition.CheckLength(weights.Length);
 
-        var (q1, q3) = DenseSparseSplit.Quartiles(weights);
-        long candidates = weights.Length;
-        if (!sensitive.IsEmpty)
-        {
-            foreach (var s in sensitive)
-                if (s)
-                    candidates--;
-        }
-
+        using var histogram = FloatSelection.HighHistogram(weights, sensitive, partition);
+        if (histogram.HasNonFinite)
+            QuantizationArguments.CheckFinite(weights, "weight", tensorName);   // throws naming the first one
+        var candidates = weights.Length - histogram.MarkedCount;
         var wanted = (long)Math.Ceiling(candidates * trackedFraction);
+
+        // Keep every magnitude ≥ the wanted-th largest (all when wanted ≥ candidates); ties at the
+        // cut are all kept, so the untracked magnitudes are all strictly below the smallest
+        // tracked one. The quartiles' pass gathers every candidate of the cut's magnitude bin and
+        // above, among which the cut has index `within` once sorted.
+        var within = Math.Max(0, candidates - wanted);
+        var bin = candidates == 0 ? FloatSelection.BinCount : histogram.FindUnmarkedMagnitudeBin(ref within);
+        var gathered = candidates == 0 ? 0 : (int)histogram.UnmarkedMagnitudesFrom(bin);
+        var quartileRanks = new QuartileRanks(weights.Length);
+        Span<uint> quartileKeys = stackalloc uint[QuartileRanks.Count];
+        using var magnitudes = FloatSelection.KeysAtRanks(weights, histogram, quartileRanks.Ranks, quartileKeys, sensitive, bin, gathered, partition);
+        var (q1, q3) = quartileRanks.Quartiles(quartileKeys);
+
         float[] tracked;
         bool complete;
         if (candidates == 0)
@@ -100,37 +122,14 @@ public sealed class OutlierProfile : IOutlierCounter
             tracked = [];
             complete = true;
         }
-        else if (wanted >= candidates)
-        {
-            tracked = Collect(weights, sensitive, float.NegativeInfinity, candidates);
-            complete = true;
-        }
         else
         {
-            // Keep every magnitude ≥ the wanted-th largest; ties at the cut are all kept, so the
-            // untracked magnitudes are all strictly below the smallest tracked one.
-            var cut = FloatSelection.FromKey(FloatSelection.KeyAtRank(weights, sensitive, absolute: true, candidates - wanted));
-            var kept = 0L;
-            for (var i = 0; i < weights.Length; i++)
-                if ((sensitive.IsEmpty || !sensitive[i]) && Math.Abs(weights[i]) >= cut)
-                    kept++;
-            tracked = Collect(weights, sensitive, cut, kept);
-            complete = kept == candidates;
+            var sorted = magnitudes.Span;
+            FloatSelection.SortNonNegative(sorted);
+            tracked = sorted[LowerBound(sorted, sorted[(int)within])..].ToArray();
+            complete = tracked.Length == candidates;
         }
-        Array.Sort(tracked);
         return new OutlierProfile(tensorName, weights.Length, candidates, q1, q3, tracked, complete);
-    }
-
-    private static float[] Collect(ReadOnlySpan<float> weights, ReadOnlySpan<bool> sensitive, float cut, long count)
-    {
-        var result = new float[count];
-        var n = 0;
-        for (var i = 0; i < weights.Length; i++)
-        {
-            if ((sensitive.IsEmpty || !sensitive[i]) && Math.Abs(weights[i]) >= cut)
-                result[n++] = Math.Abs(weights[i]);
-        }
-        return result;
     }
 
     /// <summary>T(r) of this matrix (see <see cref="DenseSparseSplit.OutlierThreshold"/>).</summary>
@@ -164,7 +163,7 @@ public sealed class OutlierProfile : IOutlierCounter
         }
     }
 
-    private static int LowerBound(float[] ascending, float value)
+    private static int LowerBound(ReadOnlySpan<float> ascending, float value)
     {
         int lo = 0, hi = ascending.Length;
         while (lo < hi)

@@ -302,4 +302,263 @@ public class DenseSparseSplitTests
         var split = DenseSparseSplit.SplitMatrix(w, ReadOnlySpan<float>.Empty, 40, 100, DenseSparseOptions.Create(0.45, 0), "x");
         Assert.InRange(split.OutlierCount, 17, 19);
     }
+
+    // ---- The fast paths against simple references (full sorts), on ties, fp16 values, tiny
+    // matrices, count = 0 and count = n, and partitions of several chunks. ----
+
+    /// <summary>Fisher values with few or many ties: spread, fp16-rounded (zeros and repeats), small integers, one value.</summary>
+    private static float[] FisherOf(string kind, int n, int seed)
+    {
+        var rng = new Random(seed);
+        return kind switch
+        {
+            "spread" => QuantizationTestData.Fisher(rng, n),
+            "fp16" => QuantizationTestData.Fisher(rng, n).Select(f => (float)(Half)(f * 1e4)).ToArray(),
+            "coarse" => Enumerable.Range(0, n).Select(_ => rng.Next(4) == 0 ? (rng.Next(2) == 0 ? 0f : -0f) : rng.Next(1, 6)).ToArray(),
+            "constant" => Enumerable.Repeat(0.5f, n).ToArray(),
+            _ => throw new ArgumentException(kind),
+        };
+    }
+
+    private static readonly string[] FisherKinds = ["spread", "fp16", "coarse", "constant"];
+
+    /// <summary>The rule by sorting: the largest keys (−0 below +0, as the selection orders them), ties to the lower index.</summary>
+    private static bool[] ReferenceSensitive(float[] fisher, long count)
+    {
+        var mask = new bool[fisher.Length];
+        foreach (var i in Enumerable.Range(0, fisher.Length).OrderByDescending(i => FloatSelection.Key(fisher[i])).ThenBy(i => i).Take((int)count))
+            mask[i] = true;
+        return mask;
+    }
+
+    [Fact]
+    public void Sensitive_selection_matches_a_sort_on_ties_tiny_inputs_and_every_chunking()
+    {
+        foreach (var kind in FisherKinds)
+        {
+            foreach (var n in new[] { 1, 2, 3, 7, 8, 9, 64, 1001 })
+            {
+                var fisher = FisherOf(kind, n, n);
+                foreach (var count in new long[] { 0, 1, n / 3, n / 2, n - 1, n }.Distinct())
+                {
+                    var expected = ReferenceSensitive(fisher, count);
+                    foreach (var partition in FloatSelectionTests.Partitions(n))
+                        Assert.True(expected.AsSpan().SequenceEqual(DenseSparseSplit.SelectSensitive(fisher, count, "t", partition)),
+                            $"{kind}, n = {n}, count = {count}, {partition}");
+                    Assert.Equal(expected, DenseSparseSplit.SelectSensitive(fisher, count));
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public void Invalid_sensitivities_are_reported_at_their_first_index_and_minus_zero_is_valid()
+    {
+        var fisher = new float[100];
+        fisher[7] = -0f;
+        Assert.Equal(2, DenseSparseSplit.SelectSensitive(fisher, 2).Count(m => m));
+        foreach (var bad in new[] { -1f, -float.Epsilon, float.NaN, float.PositiveInfinity })
+        {
+            var withBad = (float[])fisher.Clone();
+            withBad[42] = bad;
+            withBad[77] = bad;
+            var error = Assert.Throws<QuantizationException>(() => DenseSparseSplit.SelectSensitive(withBad, 5, "t"));
+            Assert.Contains("flat index 42", error.Message);
+        }
+        // count = 0 takes nothing and checks nothing, as before.
+        Assert.Equal(new bool[3], DenseSparseSplit.SelectSensitive([float.NaN, -1f, 2f], 0));
+        Assert.Throws<ArgumentOutOfRangeException>(() => DenseSparseSplit.SelectSensitive(fisher, 101));
+    }
+
+    /// <summary>numpy's linear quantile from a sort in key order.</summary>
+    private static double ReferenceQuantile(float[] values, double q)
+    {
+        var sorted = values.OrderBy(FloatSelection.Key).ToArray();
+        var h = (values.Length - 1) * q;
+        var lower = (int)Math.Floor(h);
+        var t = h - lower;
+        double a = sorted[lower], b = sorted[Math.Min(lower + 1, values.Length - 1)];
+        return t >= 0.5 ? b - (b - a) * (1 - t) : a + (b - a) * t;
+    }
+
+    /// <summary>
+    /// The profile by sorting: quartiles of every entry, and the candidates' magnitudes at or
+    /// above the ⌈fraction · candidates⌉-th largest (all of them when that is every candidate).
+    /// </summary>
+    private static (double Q1, double Q3, long Candidates, float[] Tracked, bool Complete) ReferenceProfile(float[] w, bool[] sensitive, double fraction)
+    {
+        var magnitudes = w.Where((_, i) => !sensitive[i]).Select(Math.Abs).ToArray();
+        Array.Sort(magnitudes);
+        long candidates = magnitudes.Length;
+        var wanted = (long)Math.Ceiling(candidates * fraction);
+        var tracked = candidates == 0 || wanted >= candidates ? magnitudes : magnitudes.Where(m => m >= magnitudes[candidates - wanted]).ToArray();
+        return (ReferenceQuantile(w, 0.25), ReferenceQuantile(w, 0.75), candidates, tracked, tracked.Length == candidates);
+    }
+
+    private static void AssertSameBits(double expected, double actual, string what)
+        => Assert.True(BitConverter.DoubleToInt64Bits(expected) == BitConverter.DoubleToInt64Bits(actual), $"{what}: expected {expected:R}, got {actual:R}");
+
+    [Fact]
+    public void Outlier_profiles_match_a_sort_on_ties_tiny_inputs_and_every_chunking()
+    {
+        foreach (var kind in new[] { "gaussian", "fp16", "coarse", "zeros", "constant", "extremes" })
+        {
+            foreach (var n in new[] { 1, 2, 3, 5, 33, 1000, 4099 })
+            {
+                var w = FloatSelectionTests.Values(kind, n, n + 1);
+                var rng = new Random(n);
+                bool[][] masks = [new bool[n], Enumerable.Range(0, n).Select(_ => rng.Next(5) == 0).ToArray(), Enumerable.Repeat(true, n).ToArray()];
+                foreach (var sensitive in masks)
+                {
+                    foreach (var fraction in new[] { 1e-9, 0.02, 0.5, 1.0 })
+                    {
+                        var expected = ReferenceProfile(w, sensitive, fraction);
+                        foreach (var partition in FloatSelectionTests.Partitions(n))
+                        {
+                            var what = $"{kind}, n = {n}, {sensitive.Count(s => s)} sensitive, fraction {fraction}, {partition}";
+                            var profile = OutlierProfile.Create(w, sensitive, fraction, "t", partition);
+                            AssertSameBits(expected.Q1, profile.Q1, what);
+                            AssertSameBits(expected.Q3, profile.Q3, what);
+                            Assert.Equal(expected.Candidates, profile.Candidates);
+                            Assert.True(expected.Tracked.AsSpan().SequenceEqual(profile.TrackedAscending), what);
+                            foreach (var r in new[] { -0.5, 0, 0.7, 1.5, 4, 100 })
+                            {
+                                var threshold = profile.Threshold(r);
+                                var exact = w.Where((_, i) => !sensitive[i] && Math.Abs(w[i]) >= threshold).LongCount();
+                                Assert.Equal(expected.Complete || expected.Tracked.Length == 0 || threshold >= expected.Tracked[0], profile.IsExactAt(r));
+                                if (profile.IsExactAt(r))
+                                    Assert.True(float.IsPositiveInfinity(threshold) ? profile.CountOutliers(r) == 0 : profile.CountOutliers(r) == exact, what);
+                            }
+                        }
+                        // The public overload (a single chunk at these sizes) and an empty mask for "none".
+                        Assert.True(expected.Tracked.AsSpan().SequenceEqual(OutlierProfile.Create(w, sensitive, fraction, "t").TrackedAscending));
+                    }
+                }
+                var none = OutlierProfile.Create(w, ReadOnlySpan<bool>.Empty, 0.02);
+                Assert.True(ReferenceProfile(w, new bool[n], 0.02).Tracked.AsSpan().SequenceEqual(none.TrackedAscending));
+                AssertSameBits(ReferenceQuantile(w, 0.25), DenseSparseSplit.Quartiles(w).Q1, $"{kind}, n = {n}: Quartiles");
+            }
+        }
+    }
+
+    [Fact]
+    public void Non_finite_weights_are_reported_at_their_first_index()
+    {
+        var w = QuantizationTestData.Gaussian(new Random(900), 1000);
+        foreach (var bad in new[] { float.NaN, float.PositiveInfinity, float.NegativeInfinity })
+        {
+            var withBad = (float[])w.Clone();
+            withBad[321] = bad;
+            withBad[654] = bad;
+            var error = Assert.Throws<QuantizationException>(() => OutlierProfile.Create(withBad, ReadOnlySpan<bool>.Empty, 0.1, "t"));
+            Assert.Contains("flat index 321", error.Message);
+        }
+    }
+
+    [Fact]
+    public void Outlier_marking_matches_a_scalar_loop()
+    {
+        foreach (var kind in new[] { "gaussian", "fp16", "coarse", "zeros" })
+        {
+            foreach (var n in new[] { 1, 7, 8, 9, 100, 2053 })
+            {
+                var w = FloatSelectionTests.Values(kind, n, n + 2);
+                var rng = new Random(n);
+                var before = Enumerable.Range(0, n).Select(_ => rng.Next(4) == 0).ToArray();
+                var magnitudes = w.Select(Math.Abs).Order().ToArray();
+                foreach (var threshold in new[] { 0f, magnitudes[n / 2], magnitudes[^1], magnitudes[^1] * 2, float.PositiveInfinity })
+                {
+                    var expected = (bool[])before.Clone();
+                    var expectedCount = 0L;
+                    for (var i = 0; i < n; i++)
+                    {
+                        if (!expected[i] && Math.Abs(w[i]) >= threshold)
+                        {
+                            expected[i] = true;
+                            expectedCount++;
+                        }
+                    }
+                    foreach (var partition in FloatSelectionTests.Partitions(n))
+                    {
+                        var removed = (bool[])before.Clone();
+                        Assert.Equal(expectedCount, DenseSparseSplit.MarkOutliers(w, removed, threshold, partition));
+                        Assert.Equal(expected, removed);
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>An outlier count by sorting every candidate magnitude: what a complete profile counts.</summary>
+    private sealed class SortedCounter(float[] w, bool[] sensitive) : IOutlierCounter
+    {
+        private readonly (double Q1, double Q3, long Candidates, float[] Tracked, bool Complete) _profile = ReferenceProfile(w, sensitive, 1.0);
+
+        public long Elements => w.Length;
+
+        public float Threshold(double range) => DenseSparseSplit.OutlierThreshold(_profile.Q1, _profile.Q3, range);
+
+        public long CountOutliers(double range)
+        {
+            var threshold = Threshold(range);
+            return float.IsPositiveInfinity(threshold) ? 0 : _profile.Tracked.LongCount(m => m >= threshold);
+        }
+
+        public double NoOutlierRange
+        {
+            get
+            {
+                var iqr = _profile.Q3 - _profile.Q1;
+                return !(iqr > 0) || _profile.Tracked.Length == 0
+                    ? DenseSparseSplit.MinimumRange
+                    : (_profile.Tracked[^1] + Math.Abs(_profile.Q1) + Math.Abs(_profile.Q3)) / iqr + 1;
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(1, 1, 0.45, 0.05)]
+    [InlineData(1, 3, 50.0, 0.05)]
+    [InlineData(3, 7, 30.0, 10.0)]
+    [InlineData(17, 33, 0.45, 0.05)]
+    [InlineData(17, 33, 5.0, 1.0)]
+    [InlineData(64, 200, 0.45, 0.05)]
+    [InlineData(64, 200, 2.0, 0.0)]
+    [InlineData(64, 200, 60.0, 0.05)]
+    [InlineData(512, 1100, 0.45, 0.05)]   // 563 200 entries: two chunks on more than one thread
+    public void A_single_matrix_split_matches_sorting_references(int rows, int cols, double sparsity, double sensitivePercent)
+    {
+        var n = rows * cols;
+        var options = DenseSparseOptions.Create(sparsity, sensitivePercent);
+        foreach (var kind in new[] { "gaussian", "fp16", "coarse", "zeros" })
+        {
+            var w = FloatSelectionTests.Values(kind, n, rows + cols);
+            var fisher = FisherOf(kind == "gaussian" ? "spread" : kind == "zeros" ? "coarse" : "fp16", n, rows * cols);
+            var sensitiveCount = options.SensitiveCount(n);
+            var removed = ReferenceSensitive(fisher, sensitiveCount);
+            var counter = new SortedCounter(w, removed);
+            var range = DenseSparseSplit.FindGlobalRange([counter], DenseSparseSplit.TargetOutliers(options, n, sensitiveCount));
+            var threshold = counter.Threshold(range.Range);
+            var outliers = 0L;
+            for (var i = 0; i < n; i++)
+            {
+                if (!removed[i] && Math.Abs(w[i]) >= threshold)
+                {
+                    removed[i] = true;
+                    outliers++;
+                }
+            }
+
+            foreach (var threads in new[] { 1, 3 })
+            {
+                var split = DenseSparseSplit.SplitMatrix(w, fisher, rows, cols, options, "t", threads);
+                var what = $"{kind}, {rows} x {cols}, {sparsity} %, {threads} threads";
+                Assert.True(removed.AsSpan().SequenceEqual(split.Removed), what);
+                Assert.Equal(sensitiveCount, split.SensitiveCount);
+                Assert.Equal(outliers, split.OutlierCount);
+                AssertSameBits(range.Range, split.Range, what);
+                Assert.Equal(threshold, split.Threshold);
+            }
+        }
+    }
 }
