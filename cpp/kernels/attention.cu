@@ -89,8 +89,8 @@ __global__ void __launch_bounds__(kDecodeWarps * 32)
     __shared__ float warp_sum_s[kDecodeWarps];
     __shared__ float warp_acc_s[kDecodeWarps][kChunks * 32];
     __shared__ bool last_s;
+    allow_next_grid();  // before the wait: the next op's kernel may start streaming its weights (chained_launch.h)
     wait_for_previous_grid();  // a chained launch (common.cuh): q and the caches come from the kernel before
-    allow_next_grid();
     const int split = blockIdx.x, head = blockIdx.y, t = blockIdx.z;
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     const int kv_head = head / (q_heads / kv_heads);
@@ -372,6 +372,7 @@ sn_status attention(Context& context, const AttentionArgs& args) {
                     out, state.scratch, state.attention_counters, static_cast<int>(q_heads),
                     static_cast<int>(kv_heads), static_cast<int>(head_dim), static_cast<int>(cache_len), window,
                     args.scale, static_cast<int>(splits), state.data_error_device));
+                context.op_releases_early = true;  // attention_decode_kernel releases the next before its wait
                 return SN_OK;
             }
             // 16 keys per tile for Dh > 128 keeps the tiles within the default 48 KB of shared memory.

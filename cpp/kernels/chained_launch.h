@@ -11,6 +11,13 @@
 // allow_next_grid() once the next grid may be scheduled (immediately, for a kernel of few blocks:
 // blocks of the next grid then wait on the SMs, not in the launch queue). Both are no-ops when the
 // kernel was launched normally.
+//
+// The small kernels between the GEMVs of a decode step (norms, rope_kv_write, decode attention,
+// swiglu, embedding) call allow_next_grid() before they wait: the next GEMV's blocks then start
+// while the GEMV before that small kernel still streams, and (the LUT-GEMV, weights settled)
+// request their weights meanwhile; the small kernel itself waits as before. Their ops say so
+// (Context::op_releases_early), so that an op reading weights before its wait knows that the op
+// before the small one may still be running too (earlier_op_may_have_written, src/backend.h).
 #pragma once
 
 #include <cuda_runtime.h>

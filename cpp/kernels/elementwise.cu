@@ -41,8 +41,8 @@ __global__ void unary_kernel(const T* x, T* out, int64_t count) {
 
 template <class T>
 __global__ void swiglu_kernel(const T* gate, const T* up, T* out, int64_t count) {
+    allow_next_grid();  // before the wait: the next op's kernel may start streaming its weights (chained_launch.h)
     wait_for_previous_grid();  // a chained launch (common.cuh): between the gate|up and down GEMVs
-    allow_next_grid();
     for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < count;
          i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
         out[i] = from_float<T>(silu_of(to_float(gate[i])) * to_float(up[i]));
@@ -105,6 +105,7 @@ sn_status gelu(Context& context, const GeluArgs& args) {
 sn_status swiglu(Context& context, const SwigluArgs& args) {
     const State& state = state_of(context);
     SN_TRY(use_device(state));
+    context.op_releases_early = true;  // swiglu_kernel releases the next before its wait
     const int64_t count = args.gate->numel;
     return dispatch_float(args.gate->dtype, [&](auto tag) {
         using T = decltype(tag);

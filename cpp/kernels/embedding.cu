@@ -10,8 +10,8 @@ namespace {
 template <class T>
 __global__ void embedding_kernel(FloatInput table, const int32_t* ids, T* out, int64_t tokens, int64_t width,
                                  int64_t vocabulary, DataError* error) {
+    allow_next_grid();  // before the wait: the next op's kernel may start streaming its weights (chained_launch.h)
     wait_for_previous_grid();  // a chained launch (common.cuh)
-    allow_next_grid();
     const int64_t count = tokens * width;
     for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < count;
          i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -31,6 +31,7 @@ __global__ void embedding_kernel(FloatInput table, const int32_t* ids, T* out, i
 sn_status embedding(Context& context, const EmbeddingArgs& args) {
     const State& state = state_of(context);
     SN_TRY(use_device(state));
+    context.op_releases_early = true;  // embedding_kernel releases the next before its wait
     const int64_t tokens = args.ids->dims[0], width = args.table->dims[1], vocabulary = args.table->dims[0];
     return dispatch_float(args.out->dtype, [&](auto tag) {
         using T = decltype(tag);

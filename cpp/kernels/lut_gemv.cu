@@ -24,24 +24,28 @@
 //
 // Blocks and warps. Block b owns tile b (W rows 16b .. 16b+15); its warps (4, or 8 from K = 8192
 // up; 4 for one row of x, whose x travels in the ring: kXShared below) split the K units (256
-// inputs) round-robin. Each warp streams its units' codes through a
-// ring of kStages slots in shared memory with cp.async (each lane copies the 16-byte pieces it
-// will decode itself, so no barrier is needed): kStages − 1 units are in flight while one is
+// inputs) round-robin. Each warp streams its units' codes through a ring of kStages slots (4, or 8
+// when a warp has more than 4 units and up to 8 rows of x) in shared memory with cp.async (each
+// lane copies the 16-byte pieces it will decode itself, so no barrier is needed): the first
+// kStages units are requested up front (at K = 4096 that is all of them) and a slot takes the unit
+// kStages further on as soon as it is decoded, so kStages units are in flight while one is
 // decoded, without holding registers for them (an earlier version double-buffered in registers:
-// 121 registers, 16 warps per SM, 35-48 % of copy bandwidth). Codes skip L1 and carry an L2
-// evict-first hint (read once); x goes through L1 (every block re-reads it). At the end each
+// 121 registers, 16 warps per SM, 35-48 % of copy bandwidth; one that requested only kStages − 1
+// units up front left a K = 4096 warp's last unit to a second round trip). Codes skip L1 and carry
+// an L2 evict-first hint (read once); x goes through L1 (every block re-reads it). At the end each
 // warp's C goes to shared memory and the block sums the warps in a fixed order (deterministic).
 //
 // Sparse part (the dense-and-sparse split's outliers, ~0.05-0.45 % of weights, CSR over rows):
-// computed by the same block before its dense loop, while the loop's first codes are in flight
-// (sparse_part below), balanced over the block's warps whatever the rows' counts (real outlier
-// rows are skewed: some hold 10-50x the mean).
-// sn_bench_cuda --lut and `squeeze bench kernels` measure it on such a skewed pattern.
+// computed by the same block, its loads overlapped with the dense stream (sparse_add below),
+// balanced over the block's warps whatever the rows' counts (real outlier rows are skewed: some
+// hold 10-50x the mean). sn_bench_cuda --lut and `squeeze bench kernels` measure it on such a
+// skewed pattern.
 //
 // Ordering: programmatic dependent launch as in kernels/gemv.cu, but the next grid is released at
-// the start (after the prologue), so that it fills this grid's tail. The wait comes before the first load, or, when the
-// op knows the kernel before did not write the weights (LutGemvProblem::weights_settled), after the first kStages − 1
-// units of codes, the sparse window and the LUT have been requested: x, out and the bias (not
+// the start (after the prologue), so that it fills this grid's tail. The wait comes before the
+// first load, or, when the op knows the kernel before did not write the weights
+// (LutGemvProblem::weights_settled), after the LUT rows, the first kStages units of codes and the
+// sparse part's row pointers and first entries have been requested: x, out and the bias (not
 // constant weights: a caller may compute them) are only read after it.
 #include "kernels/lut_gemv.h"
 
@@ -59,7 +63,6 @@
 namespace sn::cuda {
 namespace {
 
-constexpr int kStages = 4;  // ring slots per warp: units whose codes are in flight or being decoded
 
 __device__ __forceinline__ uint32_t prmt(uint32_t a, uint32_t b, uint32_t selector) {
     uint32_t d;
@@ -89,15 +92,27 @@ struct RowTable {
     static constexpr int kRegisters = (1 << kBits) / 4;
     uint32_t lo[kRegisters], hi[kRegisters];
 
-    __device__ __forceinline__ void load(const __half* row, bool live) {
+    // The row's entries as loaded (zeros for a row past N): issued early, split by build().
+    __device__ __forceinline__ static void fetch(const __half* row, bool live, uint4 (&raw)[kRegisters / 2]) {
 #pragma unroll
         for (int i = 0; i < kRegisters / 2; ++i) {
-            const uint4 v = live ? __ldg(reinterpret_cast<const uint4*>(row) + i) : make_uint4(0u, 0u, 0u, 0u);
+            raw[i] = live ? __ldg(reinterpret_cast<const uint4*>(row) + i) : make_uint4(0u, 0u, 0u, 0u);
+        }
+    }
+    __device__ __forceinline__ void build(const uint4 (&raw)[kRegisters / 2]) {
+#pragma unroll
+        for (int i = 0; i < kRegisters / 2; ++i) {
+            const uint4 v = raw[i];
             lo[2 * i] = prmt(v.x, v.y, 0x6420);
             hi[2 * i] = prmt(v.x, v.y, 0x7531);
             lo[2 * i + 1] = prmt(v.z, v.w, 0x6420);
             hi[2 * i + 1] = prmt(v.z, v.w, 0x7531);
         }
+    }
+    __device__ __forceinline__ void load(const __half* row, bool live) {
+        uint4 raw[kRegisters / 2];
+        fetch(row, live, raw);
+        build(raw);
     }
 
     // Entries of the 4 codes in the selector's low nibbles (bit 3 of each clear) → half2 of
@@ -142,78 +157,237 @@ __device__ __forceinline__ void mma_w_by_x(float (&c)[4], const uint32_t (&a)[4]
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-// The sparse part of tile rows n0 .. n0+15 for every row m of x: Σ vals·x[m, col] over each row's
-// entries, computed before the dense loop (while the loop's first units of codes are in flight),
-// balanced over the block whatever the rows' counts, deterministic, in little shared memory:
-//   - warp w takes the tile's entries in chunks of 32 (one per lane): chunks w, w + kWarps, ...;
-//   - a lane finds its entry's tile row r by comparing with the 17 row pointers (entries are
-//     sorted by row, so the chunk's rows form contiguous runs), loads x[m, col] for each row m of x
-//     and forms value · x;
-//   - a segmented inclusive scan over the lanes (5 shuffle steps, adding only across lanes of the
-//     same row) leaves each run's sum in its last lane, which adds it into the warp's partial
-//     [warp][m][r] (one writer per run, chunks in order: the same order every launch);
-//   - the epilogue adds the warps' partials of (m, r) in warp order.
-// A row with 50x the mean count costs its warps a few more chunks, not a serial chain of loads;
-// the staging window and the per-entry product array of an earlier version (28 KB of shared
-// memory) cost the sparse kernel half its blocks per SM, and it ran after the dense loop, where
-// nothing hid its latency.
-template <int kWarps, int kRowsX>
-struct SparseShared {
-    int32_t row[lut::kTileRows + 1];                // rows[n0 .. n0 + 16] (clamped to N)
-    float partial[kWarps][kRowsX][lut::kTileRows];  // each warp's sums per (row of x, tile row)
-};
+// The sparse part, Σ vals·x[m, col] over each row's CSR entries: its own kernel, balanced by
+// entries rather than rows (real outlier rows are skewed, some holding 10-50x the mean, and a
+// block per tile of rows would wait on its heaviest row), run just before the dense kernel:
+//
+//   warp w of lut_sparse_kernel takes entries [wE, wE + E), E = kSparseWarpEntries, lane l the
+//   entries wE + 32j + l (j < kSparseLaneEntries, coalesced); the rows of its first and last
+//   entries come from 32-ary searches of the row pointers (three steps at N = 22016), each
+//   entry's row from a binary search between those two;
+//   per row m of x and round j: a segmented inclusive scan over the lanes (adding only across
+//   lanes of one row) leaves each run's sum in its last lane; a run that reaches lane 31 is carried
+//   into the next round (a row spans rounds), so each of the warp's rows gets one sum;
+//   that sum goes to head[m][w] when the row is the warp's first, else to tail[m][w] when it is
+//   its last, else (the row lies wholly in the warp) to row_sums[m][row]:
+//
+//     entries   ...|----- warp w-1 -----|----- warp w ------|----- warp w+1 -----|...
+//     rows         ...  a  a |b b b b b b|b b c c d d d e e e|e e e e e e e e e e|e  f ...
+//                              tail[w-1] = b's part         head[w+1] = e's part
+//                            head[w] = b's part, row_sums[c], row_sums[d], tail[w] = e's part
+//
+//   the dense kernel's epilogue adds to row n (entries [b, e)) the parts of warps w0 = b / E ..
+//   w1 = (e − 1) / E, in warp order: w0's (head if w0 starts at b, else tail if w0 ends within the
+//   row, else row_sums: the row lies inside w0), then head[w] of each later one. Deterministic
+//   (fixed order, no atomics), and no buffer to clear: rows without entries read nothing.
+//
+// The sums live in the context's scratch for the product (LutGemvProblem::sparse_sums). The
+// sparse kernel releases the dense kernel before it waits: the dense kernel streams its codes
+// while the sparse one runs. The row pointers, columns and values are weights, loaded before the
+// wait when they are settled; only x and the sums wait.
+constexpr int kSparseLaneEntries = 8;
+constexpr int kSparseWarpEntries = 32 * kSparseLaneEntries;
+constexpr int kSparseWarps = 4;  // per block of lut_sparse_kernel
 
-template <int kWarps, int kRowsX>
-__device__ __forceinline__ void sparse_part(const LutGemvProblem& p, int64_t n0, SparseShared<kWarps, kRowsX>& shared) {
-    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-    const int64_t last_row = n0 + lut::kTileRows < p.n ? n0 + lut::kTileRows : p.n;
-    if (threadIdx.x <= lut::kTileRows) {
-        shared.row[threadIdx.x] = p.rows[n0 + threadIdx.x < p.n ? n0 + threadIdx.x : p.n];
-    }
-    for (int i = lane; i < kRowsX * lut::kTileRows; i += 32) (&shared.partial[warp][0][0])[i] = 0.0f;
-    __syncthreads();
-    int64_t begin = shared.row[0], end = shared.row[last_row - n0];
-    if (begin < 0 || end < begin || end > p.nnz) {
-        if (threadIdx.x == 0) report_bad_value(p.data_error, static_cast<OpId>(p.op), n0, end, p.nnz);
-        return;  // uniform over the block: the tile's sparse part is skipped
-    }
-    const int tile_row = threadIdx.x;
-    if (tile_row < lut::kTileRows && n0 + tile_row < p.n && shared.row[tile_row + 1] < shared.row[tile_row]) {
-        report_bad_value(p.data_error, static_cast<OpId>(p.op), n0 + tile_row + 1, shared.row[tile_row + 1], p.nnz);
-    }
-    const __half* x = static_cast<const __half*>(p.x);
-    const __half* vals = static_cast<const __half*>(p.vals);
-    const int m_rows = p.m < kRowsX ? static_cast<int>(p.m) : kRowsX;
-    for (int64_t chunk = begin + 32 * warp; chunk < end; chunk += 32 * kWarps) {
-        const int64_t e = chunk + lane;
-        int r = lut::kTileRows;  // past the tile's entries: a row of its own, never stored
-        int64_t column = 0;
-        float value = 0.0f;
-        bool live = false;
-        if (e < end) {
-            column = p.cols[e];
-            value = __half2float(vals[e]);
-            r = 0;
+__host__ __device__ constexpr int64_t sparse_warps(int64_t nnz) {
+    return (nnz + kSparseWarpEntries - 1) / kSparseWarpEntries;
+}
+
+// Where the sparse kernel leaves its sums, for `rows_x` rows of x: row_sums [rows_x][n], then
+// head and tail [rows_x][sparse_warps(nnz)].
+struct SparseSums {
+    float *row_sums, *head, *tail;
+    int64_t warps;
+};
+__host__ __device__ inline SparseSums sparse_sums_of(const LutGemvProblem& p) {
+    const int64_t warps = sparse_warps(p.nnz);
+    float* head = p.sparse_sums + p.m * p.n;
+    return SparseSums{p.sparse_sums, head, head + p.m * warps, warps};
+}
+
+// The rows holding entries e and f (the last r with rows[r] <= e, and the same for f), for the
+// whole warp at once: each step probes 32 evenly spaced row pointers of each bracket, the two
+// searches' loads in flight together (three steps at N = 22016). Stays within [0, n − 1] on bad
+// pointers.
+__device__ __forceinline__ void warp_rows_of_entries(const int32_t* rows, int64_t n, int64_t e, int64_t f, int lane,
+                                                     int64_t& row_e, int64_t& row_f) {
+    int64_t lo[2] = {0, 0}, hi[2] = {n, n};  // rows[lo] <= entry < rows[hi] (rows[0] = 0, rows[n] = nnz)
+    const int64_t entry[2] = {e, f};
+    while (hi[0] - lo[0] > 1 || hi[1] - lo[1] > 1) {
+        int64_t step[2];
+        bool below[2];
 #pragma unroll
-            for (int i = 1; i < lut::kTileRows; ++i) r += shared.row[i] <= e ? 1 : 0;
-            live = column >= 0 && column < p.k;
-            if (!live) report_bad_value(p.data_error, static_cast<OpId>(p.op), e, column, p.k);  // skipped
+        for (int s = 0; s < 2; ++s) {
+            step[s] = (hi[s] - lo[s] + 31) / 32;
+            const int64_t probe = lo[s] + lane * step[s];
+            below[s] = hi[s] - lo[s] > 1 && probe < hi[s] && __ldg(rows + probe) <= entry[s];
         }
-        const int next_r = __shfl_down_sync(0xffffffffu, r, 1);
-        const bool run_end = r < lut::kTileRows && (lane == 31 || next_r != r);
-        for (int m = 0; m < m_rows; ++m) {
-            float sum = live ? value * __half2float(x[m * p.k + column]) : 0.0f;
+#pragma unroll
+        for (int s = 0; s < 2; ++s) {
+            if (hi[s] - lo[s] <= 1) continue;  // uniform
+            const unsigned mask = __ballot_sync(0xffffffffu, below[s]);
+            if (mask == 0u) {  // bad row pointers (reported by the dense kernel): stop here
+                hi[s] = lo[s] + 1;
+                continue;
+            }
+            lo[s] += (31 - __clz(static_cast<int>(mask))) * step[s];
+            hi[s] = lo[s] + step[s] < hi[s] ? lo[s] + step[s] : hi[s];
+        }
+    }
+    row_e = lo[0];
+    row_f = lo[1];
+}
+
+// Row pointers a warp of lut_sparse_kernel keeps in shared memory: rows[first .. first + span] for
+// the rows its entries lie in, when they span fewer than this (else its lanes search the global
+// pointers: only a warp whose 256 entries spread over more than 254 rows, i.e. mostly empty ones).
+constexpr int kSparseWindow = 256;
+
+__global__ void __launch_bounds__(kSparseWarps * 32) lut_sparse_kernel(const LutGemvProblem p) {
+    __shared__ int32_t window_of[kSparseWarps][kSparseWindow];
+    allow_next_grid();  // the dense kernel may start streaming its codes
+    if (!p.weights_settled) wait_for_previous_grid();
+    const int lane = threadIdx.x % 32;
+    const int64_t w = static_cast<int64_t>(blockIdx.x) * kSparseWarps + threadIdx.x / 32;
+    const SparseSums sums = sparse_sums_of(p);
+    if (w >= sums.warps) return;  // the whole warp
+    const int64_t e0 = w * kSparseWarpEntries;
+    const int64_t e1 = e0 + kSparseWarpEntries < p.nnz ? e0 + kSparseWarpEntries : p.nnz;
+    // The entries first (they depend on nothing), then the rows of the warp's first and last.
+    const __half* vals = static_cast<const __half*>(p.vals);
+    int32_t column[kSparseLaneEntries];
+    __half value[kSparseLaneEntries];
+#pragma unroll
+    for (int j = 0; j < kSparseLaneEntries; ++j) {
+        const int64_t e = e0 + 32 * j + lane;
+        column[j] = e < e1 ? __ldg(p.cols + e) : 0;
+        value[j] = e < e1 ? vals[e] : __float2half(0.0f);
+    }
+    int64_t first_row = 0, last_row = 0;
+    warp_rows_of_entries(p.rows, p.n, e0, e1 - 1, lane, first_row, last_row);
+    // Each entry's row: binary search of the row pointers between the two (in shared memory when
+    // they fit the window).
+    int32_t* window = window_of[threadIdx.x / 32];
+    const int64_t span = last_row - first_row;  // pointers first_row + 1 .. last_row are searched
+    const bool windowed = span < kSparseWindow;
+    if (windowed) {
+        for (int64_t i = lane; i < span; i += 32) window[i] = __ldg(p.rows + first_row + 1 + i);
+        __syncwarp();
+    }
+    int32_t row[kSparseLaneEntries];  // < 2^31 (checked by the op); -1: no entry (never stored)
+#pragma unroll
+    for (int j = 0; j < kSparseLaneEntries; ++j) {
+        const int64_t e = e0 + 32 * j + lane;
+        // the number of pointers first_row + 1 .. last_row at or below e
+        int64_t lo = 0, hi = span;
+        while (lo < hi) {
+            const int64_t mid = (lo + hi) / 2;
+            const int32_t pointer = windowed ? window[mid] : __ldg(p.rows + first_row + 1 + mid);
+            if (pointer <= e) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        row[j] = e < e1 ? static_cast<int32_t>(first_row + lo) : -1;
+    }
+    if (p.weights_settled) wait_for_previous_grid();
+    const __half* x = static_cast<const __half*>(p.x);
+    const auto emit = [&](int64_t m, int64_t r, float sum) {
+        if (r == first_row) {
+            sums.head[m * sums.warps + w] = sum;
+        } else if (r == last_row) {
+            sums.tail[m * sums.warps + w] = sum;
+        } else {
+            sums.row_sums[m * p.n + r] = sum;
+        }
+    };
+#pragma unroll
+    for (int j = 0; j < kSparseLaneEntries; ++j) {
+        if (row[j] >= 0 && !(column[j] >= 0 && column[j] < p.k)) {
+            report_bad_value(p.data_error, static_cast<OpId>(p.op), e0 + 32 * j + lane, column[j], p.k);  // skipped
+            column[j] = -1;
+        }
+    }
+    // x at the entries' columns for kGatherRows rows of x at a time (their loads in flight
+    // together), then the sums of each row.
+    constexpr int kGatherRows = 4;
+    for (int64_t m0 = 0; m0 < p.m; m0 += kGatherRows) {
+        float gathered[kGatherRows][kSparseLaneEntries];
+#pragma unroll
+        for (int i = 0; i < kGatherRows; ++i) {
+#pragma unroll
+            for (int j = 0; j < kSparseLaneEntries; ++j) {
+                const bool live = m0 + i < p.m && row[j] >= 0 && column[j] >= 0;
+                gathered[i][j] = live ? __half2float(x[(m0 + i) * p.k + column[j]]) : 0.0f;
+            }
+        }
+#pragma unroll
+        for (int i = 0; i < kGatherRows; ++i) {
+        const int64_t m = m0 + i;
+        if (m >= p.m) break;
+        const float (&x_of)[kSparseLaneEntries] = gathered[i];
+        int32_t carry_row = -1;  // the row of the run carried from the round before (uniform)
+        float carry = 0.0f;
+#pragma unroll
+        for (int j = 0; j < kSparseLaneEntries; ++j) {
+            if (e0 + 32 * j >= e1) break;  // uniform
+            const int32_t r = row[j];
+            float sum = __half2float(value[j]) * x_of[j];
 #pragma unroll
             for (int offset = 1; offset < 32; offset *= 2) {
                 const float below = __shfl_up_sync(0xffffffffu, sum, offset);
-                const int below_r = __shfl_up_sync(0xffffffffu, r, offset);
+                const int32_t below_r = __shfl_up_sync(0xffffffffu, r, offset);
                 if (lane >= offset && below_r == r) sum += below;
             }
-            if (run_end) shared.partial[warp][m][r] += sum;
+            const int32_t first_r = __shfl_sync(0xffffffffu, r, 0);
+            if (carry_row >= 0 && first_r != carry_row && lane == 0) emit(m, carry_row, carry);  // it ended with the round
+            if (r >= 0 && r == carry_row) sum += carry;  // the carried row goes on in this round's first run
+            const int32_t next_r = __shfl_down_sync(0xffffffffu, r, 1);
+            if (r >= 0 && lane < 31 && next_r != r) emit(m, r, sum);
+            // The run reaching lane 31 may go on in the next round: carry it.
+            carry_row = __shfl_sync(0xffffffffu, r, 31);
+            carry = __shfl_sync(0xffffffffu, sum, 31);
         }
-        __syncwarp();  // the next chunk's run ends may be other lanes of the same rows
+        if (carry_row >= 0 && lane == 0) emit(m, carry_row, carry);
+        }
     }
 }
+
+// The sparse sums of tile row r (tile_rows: the tile's 17 row pointers) for row m of x and output
+// row n, in the order lut_sparse_kernel's layout fixes (above).
+__device__ __forceinline__ float sparse_sum(const LutGemvProblem& p, const SparseSums& sums, const int32_t* tile_rows,
+                                            int r, int64_t m, int64_t n) {
+    const int64_t b = tile_rows[r], e = tile_rows[r + 1];
+    if (!(e > b)) return 0.0f;
+    const int64_t w0 = b / kSparseWarpEntries, w1 = (e - 1) / kSparseWarpEntries;
+    const int64_t w0_end = (w0 + 1) * kSparseWarpEntries < p.nnz ? (w0 + 1) * kSparseWarpEntries : p.nnz;
+    float sum = w0 * kSparseWarpEntries == b ? sums.head[m * sums.warps + w0]
+                : w0_end <= e                ? sums.tail[m * sums.warps + w0]
+                                             : sums.row_sums[m * p.n + n];
+    // The later warps' heads 8 loads at a time (a 50x row spans a dozen warps), added in order.
+    for (int64_t w = w0 + 1; w <= w1; w += 8) {
+        float part[8];
+#pragma unroll
+        for (int u = 0; u < 8; ++u) part[u] = w + u <= w1 ? sums.head[m * sums.warps + w + u] : 0.0f;
+#pragma unroll
+        for (int u = 0; u < 8; ++u) sum += part[u];
+    }
+    return sum;
+}
+
+// Thread t <= 16 of part q (thread 32q + t): row pointer n0 + t of its tile (clamped to N).
+__device__ __forceinline__ int32_t sparse_row_pointer(const LutGemvProblem& p, int64_t n0) {
+    const int t = threadIdx.x % 32;
+    return t <= lut::kTileRows ? __ldg(p.rows + (n0 + t < p.n ? n0 + t : p.n)) : 0;
+}
+
+// The tile's row pointers for the dense kernel's epilogue, and whether they are usable (in range
+// and ordered; bad ones are reported and the tile's sparse part skipped).
+struct SparseTile {
+    int32_t row[lut::kTileRows + 1];  // rows[n0 .. n0 + 16] (clamped to N)
+    bool usable;
+};
 
 // x of one unit for this lane: pairs 0..7 of rows 8j + g (zero past K or M).
 template <int kNTiles>
@@ -237,8 +411,9 @@ __device__ __forceinline__ void copy_x_async(uint4* shared_slot, const __half* a
                  : "memory");
 }
 
-// kSparse: whether the product has a sparse part (a separate instantiation, so that the dense-only
-// kernel does not hold the prefetched entries' registers through its loop).
+// kSparse: whether the product has a sparse part, whose sums lut_sparse_kernel left in
+// p.sparse_sums (the epilogue adds them; a separate instantiation, so that the dense-only kernel
+// does not hold the row pointers).
 //
 // kXShared (M = 1): x travels with the codes. Each ring slot holds, after the unit's codes, the
 // unit's 256 inputs of x (512 bytes, lane l copying inputs 8l .. 8l + 7), and every lane reads its
@@ -246,18 +421,19 @@ __device__ __forceinline__ void copy_x_async(uint4* shared_slot, const __half* a
 // This frees the 64 registers that hold x (this unit's and the next) on the register path, which
 // is what limits that kernel to 4 blocks of 4 warps per SM (127 registers); with x in the ring the
 // kernel needs far fewer, and more blocks per SM keep more loads in flight. Lanes read x other
-// lanes copied, so the warp synchronises (__syncwarp) after each wait; a lane refills a slot only
-// after that barrier of the next turn, when every lane is done with the slot's x.
+// lanes copied, so the warp synchronises (__syncwarp) after each wait, and again before a slot is
+// refilled, when every lane is done with the slot's x.
 //
 // kSwiglu (sn_lut_matmul_swiglu, M <= 8): W [2I, K] stacks gate_proj's I rows over up_proj's and
 // out is [M, I], I a multiple of 16. Block b owns output columns 16b .. 16b+15 and decodes two
 // tiles, part 0 = gate tile b and part 1 = up tile b + I/16, as one stream of units per warp
 // (the gate tile's units, then the up tile's, through the same ring: the up tile's first codes
 // are in flight while the gate tile's last are decoded). Each part has its own row tables
-// (loaded up front), accumulators, partials and sparse part; the epilogue rounds g and u to F16
+// (loaded up front), accumulators and partials (dense products only: launch_stages); the epilogue
+// rounds g and u to F16
 // (what sn_lut_matmul would have stored) and writes silu(g)·u, so the result equals the product
 // into [M, 2I] followed by sn_swiglu, without the intermediate and without the second launch.
-template <int kBits, int kNTiles, int kWarps, bool kSparse, bool kXShared, bool kSwiglu>
+template <int kBits, int kNTiles, int kWarps, int kStages, bool kSparse, bool kXShared, bool kSwiglu>
 __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProblem p) {
     static_assert(!kXShared || kNTiles == 1, "x in the ring is the single-row path");
     static_assert(!kSwiglu || kNTiles == 1, "the SwiGLU epilogue serves decode (M <= 8)");
@@ -266,13 +442,15 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
     constexpr int kWords = 4 * kBits;  // per lane per unit: kBits 16-byte loads
     constexpr int kThreads = kWarps * 32;
     constexpr int kSlotPieces = kBits + (kXShared ? 1 : 0);  // 512-byte pieces per ring slot
+    constexpr int kTableLoads = RowTable<kBits>::kRegisters / 2;  // 16-byte loads per row table
     // [kWarps][kStages][kSlotPieces][32 lanes] of 16 bytes: the ring (codes, then x when kXShared)
     extern __shared__ uint4 shared_ring[];
     __shared__ float partial[kParts][kWarps][kRowsX][lut::kTileRows];
-    // Only the sparse instantiation holds the sparse partials (they would cost the dense one occupancy).
-    __shared__ std::conditional_t<kSparse, SparseShared<kWarps, kRowsX>, char> sparse_shared[kParts];
+    // The sparse instantiation's row pointers per part (the sums come from lut_sparse_kernel).
+    __shared__ std::conditional_t<kSparse, SparseTile, char> sparse_tile[kParts];
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-    const int g = lane / 4, t = lane % 4;
+    const int g = lane / 4;
+    const int t = lane % 4;
     // Tile of part q: tile b, and for kSwiglu's up part tile b + I/16 (I = n/2, a multiple of 16).
     const int64_t up_tiles = kSwiglu ? p.n / 2 / lut::kTileRows : 0;
     const auto tile_of = [&](int part) { return static_cast<int64_t>(blockIdx.x) + part * up_tiles; };
@@ -286,10 +464,25 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
     uint64_t policy;
     asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
     if (!p.weights_settled) wait_for_previous_grid();
+    // First the small loads the decoding waits for, so that they are not queued behind every
+    // block's codes: the row tables of rows g and g + 8 of each part's tile, and the sparse part's
+    // row pointers (thread 32q + t <= 16: pointer n0 + t of part q).
+    uint4 table_g[kParts][kTableLoads], table_g8[kParts][kTableLoads];
+#pragma unroll
+    for (int part = 0; part < kParts; ++part) {
+        const int64_t row = tile_of(part) * lut::kTileRows + g;
+        RowTable<kBits>::fetch(lut_rows + row * (1 << kBits), row < p.n, table_g[part]);
+        RowTable<kBits>::fetch(lut_rows + (row + 8) * (1 << kBits), row + 8 < p.n, table_g8[part]);
+    }
+    int32_t row_pointer = 0;
+    if constexpr (kSparse) {
+        if (warp < kParts) row_pointer = sparse_row_pointer(p, tile_of(warp) * lut::kTileRows);
+    }
     // The units of this warp in each part: warp, warp + kWarps, ... (count of them), the parts one
     // after the other as one stream (index i = part·count + u), streamed through a ring of kStages
-    // slots in shared memory: the codes of kStages − 1 units are in flight while one is decoded
-    // (registers hold only the unit being decoded).
+    // slots in shared memory: the codes of kStages units are requested up front, and each slot is
+    // refilled with the unit kStages further on as soon as it is decoded (registers hold only the
+    // unit being decoded).
     // slot (stage, piece j) of this lane: ring[(stage·kSlotPieces + j)·32]
     uint4* ring = shared_ring + static_cast<int64_t>(warp) * kStages * kSlotPieces * 32 + lane;
     const int64_t count = units > warp ? (units - warp + kWarps - 1) / kWarps : 0;
@@ -316,17 +509,36 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
         }
         commit_copies();
     };
-    // The first kStages − 1 units.
+    // The first kStages units.
 #pragma unroll
-    for (int i = 0; i < kStages - 1; ++i) fetch(i, false);
+    for (int i = 0; i < kStages; ++i) fetch(i, false);
 
-    // Row tables of rows g and g + 8 of each part's tile.
     RowTable<kBits> row_g[kParts], row_g8[kParts];
 #pragma unroll
     for (int part = 0; part < kParts; ++part) {
-        const int64_t row = tile_of(part) * lut::kTileRows + g;
-        row_g[part].load(lut_rows + row * (1 << kBits), row < p.n);
-        row_g8[part].load(lut_rows + (row + 8) * (1 << kBits), row + 8 < p.n);
+        row_g[part].build(table_g[part]);
+        row_g8[part].build(table_g8[part]);
+    }
+    // The sparse part's row pointers per part, checked (the epilogue reads them; weights, so
+    // before the wait when settled): thread 32q + t <= 16 holds pointer t of part q.
+    if constexpr (kSparse) {
+#pragma unroll
+        for (int part = 0; part < kParts; ++part) {
+            if (warp == part) {
+                const int64_t tile_n0 = tile_of(part) * lut::kTileRows;
+                const int64_t last = tile_n0 + lut::kTileRows < p.n ? tile_n0 + lut::kTileRows : p.n;
+                const int32_t next = __shfl_down_sync(0xffffffffu, row_pointer, 1);
+                // bad: out of range, or a row of the tile whose end comes before its start
+                const bool bad = lane <= last - tile_n0 &&
+                                 (row_pointer < 0 || row_pointer > p.nnz || (lane < last - tile_n0 && next < row_pointer));
+                const unsigned bad_lanes = __ballot_sync(0xffffffffu, bad);
+                if (bad_lanes != 0u && lane == __ffs(static_cast<int>(bad_lanes)) - 1) {
+                    report_bad_value(p.data_error, static_cast<OpId>(p.op), tile_n0 + lane, row_pointer, p.nnz);
+                }
+                if (lane <= lut::kTileRows) sparse_tile[part].row[lane] = row_pointer;
+                if (lane == 0) sparse_tile[part].usable = bad_lanes == 0u;
+            }
+        }
     }
     if (p.weights_settled) wait_for_previous_grid();
     // Every block of this grid is resident by the time all have passed here: the next grid's
@@ -337,15 +549,8 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
         // x of the prologue's units, as one more group (their codes may be in flight since before
         // the wait; x may not).
 #pragma unroll
-        for (int i = 0; i < kStages - 1; ++i) fetch_x(i);
+        for (int i = 0; i < kStages; ++i) fetch_x(i);
         commit_copies();
-    }
-    // The sparse part, while those units are in flight (it reads x: after the wait).
-    if constexpr (kSparse) {
-#pragma unroll
-        for (int part = 0; part < kParts; ++part) {
-            sparse_part<kWarps, kRowsX>(p, tile_of(part) * lut::kTileRows, sparse_shared[part]);
-        }
     }
 
     // This lane's rows of x (8j + g) at input 8t; rows past M are zero.
@@ -374,15 +579,16 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
             const int64_t i = part * count + u;
             const int k_unit = (warp + static_cast<int>(u) * kWarps) * static_cast<int>(lut::kUnitK);
             uint4 xv[8][kNTiles];
+            // Commit groups so far: the prologue's kStages (codes), with kXShared the prologue's x,
+            // then one per turn (the unit kStages further on). Turn 0 with kXShared needs the x
+            // group, the newest: all. Otherwise unit i's group has kStages − 1 newer ones (before
+            // turn kStages, the rest of the prologue and the turns so far; after, the turns since).
+            if (kXShared && i == 0) {
+                wait_copies<0>();
+            } else {
+                wait_copies<kStages - 1>();
+            }
             if constexpr (kXShared) {
-                // Groups so far: the prologue's codes (kStages − 1), the prologue's x, then one per
-                // turn. Turn 0 needs the x group, the newest: wait for all. Later turns need the
-                // unit's group (or earlier ones), with at most kStages − 2 newer ones.
-                if (i == 0) {
-                    wait_copies<0>();
-                } else {
-                    wait_copies<kStages - 2>();
-                }
                 __syncwarp();  // x copied by the other lanes
             } else if constexpr (kPrefetchX) {
 #pragma unroll
@@ -394,8 +600,6 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
             } else {
                 load_x_unit<kNTiles>(xv, x_lane, x_live, k_unit, k_total);
             }
-            // this lane's group i has landed (groups i+1 .. i+kStages-2 may not)
-            if constexpr (!kXShared) wait_copies<kStages - 2>();
             const uint4* slot = ring + (i % kStages) * kSlotPieces * 32;
             uint32_t words[kWords];
 #pragma unroll
@@ -427,9 +631,10 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
                     }
                 }
             }
-            // The slot refilled now was decoded in the previous turn (its words are in registers;
-            // with kXShared every lane passed this turn's __syncwarp, so no lane still reads its x).
-            fetch(i + kStages - 1, true);
+            // The slot just decoded takes the unit kStages further on (its words are in registers;
+            // with kXShared, the barrier makes sure no lane still reads its x).
+            if constexpr (kXShared) __syncwarp();
+            fetch(i + kStages, true);
         }
         // C fragment: c0 = C[g][2t], c1 = C[g][2t+1], c2 = C[g+8][2t], c3 = C[g+8][2t+1] with
         // C[W row][x row].
@@ -457,8 +662,7 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
 #pragma unroll
         for (int w = 0; w < kWarps; ++w) sum += partial[part][w][m][r];
         if constexpr (kSparse) {
-#pragma unroll
-            for (int w = 0; w < kWarps; ++w) sum += sparse_shared[part].partial[w][m][r];
+            if (sparse_tile[part].usable) sum += sparse_sum(p, sparse_sums_of(p), sparse_tile[part].row, r, m, n);
         }
         if (p.bias_dtype != GemvBias::none) sum += gemv_bias_value(p.bias, p.bias_dtype, n);
         return sum;
@@ -482,8 +686,8 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
     }
 }
 
-constexpr size_t ring_bytes(int bits, int warps, bool x_shared) {
-    return static_cast<size_t>(warps) * kStages * (bits + (x_shared ? 1 : 0)) * 32 * sizeof(uint4);
+constexpr size_t ring_bytes(int bits, int warps, int stages, bool x_shared) {
+    return static_cast<size_t>(warps) * stages * (bits + (x_shared ? 1 : 0)) * 32 * sizeof(uint4);
 }
 
 // Rings above 48 KiB need the opt-in, once per kernel (a host setting, not a stream operation, so
@@ -494,10 +698,10 @@ cudaError_t configure_once(Kernel kernel, size_t dynamic_bytes) {
     return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(dynamic_bytes));
 }
 
-template <int kBits, int kNTiles, int kWarps, bool kSparse, bool kXShared, bool kSwiglu>
+template <int kBits, int kNTiles, int kWarps, int kStages, bool kSparse, bool kXShared, bool kSwiglu>
 cudaError_t launch(const LutGemvProblem& p, cudaStream_t stream, bool programmatic_launch) {
-    auto* const kernel = lut_gemv_kernel<kBits, kNTiles, kWarps, kSparse, kXShared, kSwiglu>;
-    const size_t ring = ring_bytes(kBits, kWarps, kXShared);
+    auto* const kernel = lut_gemv_kernel<kBits, kNTiles, kWarps, kStages, kSparse, kXShared, kSwiglu>;
+    const size_t ring = ring_bytes(kBits, kWarps, kStages, kXShared);
     static const cudaError_t configured = configure_once(kernel, ring);
     if (configured != cudaSuccess) return configured;
     const int64_t blocks = kSwiglu ? p.n / 2 / lut::kTileRows : lut::tiles(p.n);
@@ -505,39 +709,60 @@ cudaError_t launch(const LutGemvProblem& p, cudaStream_t stream, bool programmat
                           ring, p);
 }
 
+// Ring slots per warp: 4 when that holds all of a warp's units (K = 4096: 16 units over 4 warps,
+// so every code is requested up front), else 8 for the rows of x up to 8 (kNTiles = 1), so that
+// long rows (K = 11008, 14336) keep 7-8 units in flight per warp.
+template <int kBits, int kNTiles, int kWarps, bool kXShared, bool kSwiglu>
+cudaError_t launch_stages(const LutGemvProblem& p, cudaStream_t stream, bool programmatic_launch) {
+    const bool sparse = p.rows != nullptr;
+    const int64_t per_warp = (lut::units(p.k) + kWarps - 1) / kWarps * (kSwiglu ? 2 : 1);
+    // (p.stages = 8 applies up to 8 rows of x; more rows always take 4.)
+    const int stages = kNTiles > 1 ? 4 : p.stages != 0 ? p.stages : per_warp > 4 ? 8 : 4;
+    if constexpr (kSwiglu) {
+        // The SwiGLU epilogue takes dense products only (lut_matmul_swiglu splits a sparse one):
+        // its sparse instantiation stopped with an illegal instruction on an H100 (CUDA 13,
+        // compute-sanitizer: lut_gemv_kernel<3, 1, 4, 8, 1, 1, 1>), cause not found.
+        if (sparse) return cudaErrorInvalidValue;
+        if (stages == 4) return launch<kBits, kNTiles, kWarps, 4, false, kXShared, true>(p, stream, programmatic_launch);
+        if (stages == 8) return launch<kBits, kNTiles, kWarps, 8, false, kXShared, true>(p, stream, programmatic_launch);
+        return cudaErrorInvalidValue;
+    } else {
+        if (stages == 4) {
+            return sparse ? launch<kBits, kNTiles, kWarps, 4, true, kXShared, false>(p, stream, programmatic_launch)
+                          : launch<kBits, kNTiles, kWarps, 4, false, kXShared, false>(p, stream, programmatic_launch);
+        }
+        if constexpr (kNTiles == 1) {
+            if (stages == 8) {
+                return sparse ? launch<kBits, kNTiles, kWarps, 8, true, kXShared, false>(p, stream, programmatic_launch)
+                              : launch<kBits, kNTiles, kWarps, 8, false, kXShared, false>(p, stream, programmatic_launch);
+            }
+        }
+        return cudaErrorInvalidValue;
+    }
+}
+
 template <int kBits, int kNTiles, bool kXShared, bool kSwiglu>
 cudaError_t launch_warps(const LutGemvProblem& p, cudaStream_t stream, bool programmatic_launch) {
+    if constexpr (kXShared) {
+        // 4 warps whatever K: on an H100 (sn_bench_cuda --lut) 4 warps with x in the ring took
+        // 9.7 µs at 4096×11008 (3 bits) against 11.0 µs for 8.
+        return launch_stages<kBits, kNTiles, 4, true, kSwiglu>(p, stream, programmatic_launch);
+    }
     // 8 warps from K = 8192 (32 units) up, else 4: sn_bench_cuda --lut on an H100 measured 8 warps
     // 5-10 % faster at 4096×11008 and 4096×14336 and 4 warps 7-15 % faster at 11008×4096,
     // 14336×4096 and 32000×4096 (3 bits, M = 1).
-    const bool sparse = p.rows != nullptr;
-    if constexpr (kXShared) {
-        // 4 warps whatever K: on an H100 (sn_bench_cuda --lut) 4 warps with x in the ring took
-        // 9.7 µs at 4096×11008 (3 bits) against 11.0 µs for 8; and the 8-warp sparse instantiation
-        // faulted (illegal instruction) at 4096×11008, so it is not built at all.
-        return sparse ? launch<kBits, kNTiles, 4, true, true, kSwiglu>(p, stream, programmatic_launch)
-                      : launch<kBits, kNTiles, 4, false, true, kSwiglu>(p, stream, programmatic_launch);
-    }
     const int warps = p.warps != 0 ? p.warps : lut::units(p.k) >= 32 ? 8 : 4;
-    if (warps == 4) {
-        return sparse ? launch<kBits, kNTiles, 4, true, false, kSwiglu>(p, stream, programmatic_launch)
-                      : launch<kBits, kNTiles, 4, false, false, kSwiglu>(p, stream, programmatic_launch);
-    }
-    if (warps == 8) {
-        return sparse ? launch<kBits, kNTiles, 8, true, false, kSwiglu>(p, stream, programmatic_launch)
-                      : launch<kBits, kNTiles, 8, false, false, kSwiglu>(p, stream, programmatic_launch);
-    }
+    if (warps == 4) return launch_stages<kBits, kNTiles, 4, false, kSwiglu>(p, stream, programmatic_launch);
+    if (warps == 8) return launch_stages<kBits, kNTiles, 8, false, kSwiglu>(p, stream, programmatic_launch);
     return cudaErrorInvalidValue;
 }
 
 template <int kBits, bool kSwiglu>
 cudaError_t launch_rows(const LutGemvProblem& p, cudaStream_t stream, bool programmatic_launch) {
-    // One row: x in the ring (4 warps), except a sparse product of long rows (K >= 8192), where
-    // 8 warps on the register path finish the sparse part sooner (4096×11008, 3 bits, 0.45 %:
-    // 16.8 µs against 21.8 µs on an H100).
-    if (p.m == 1 && (p.rows == nullptr || lut::units(p.k) < 32)) {
-        return launch_warps<kBits, 1, true, kSwiglu>(p, stream, programmatic_launch);
-    }
+    // One row: x in the ring (4 warps), whose kernel needs half the registers of the register
+    // path (more blocks per SM); p.x_path overrides (benchmarks).
+    const bool x_in_ring = p.x_path != 0 ? p.x_path == 1 : true;
+    if (p.m == 1 && x_in_ring) return launch_warps<kBits, 1, true, kSwiglu>(p, stream, programmatic_launch);
     return launch_warps<kBits, 1, false, kSwiglu>(p, stream, programmatic_launch);
 }
 
@@ -690,14 +915,33 @@ cudaError_t launch_lut_dequant(const LutGemvProblem& p, int64_t tile_begin, int6
 
 }  // namespace
 
+size_t lut_sparse_sums_floats(int64_t m, int64_t n, int64_t nnz) {
+    const int64_t rows = std::min(m, kLutGemvMaxRows);
+    return static_cast<size_t>(rows * (n + 2 * sparse_warps(nnz)));
+}
+
 cudaError_t launch_lut_gemv(const LutGemvProblem& problem, cudaStream_t stream, bool programmatic_launch) {
     if (problem.m < 1 || problem.k % 32 != 0 || (problem.bits != 3 && problem.bits != 4)) return cudaErrorInvalidValue;
     if (problem.swiglu && !lut_gemv_swiglu_fits(problem.m, problem.n)) return cudaErrorInvalidValue;
+    const bool sparse = problem.rows != nullptr;
+    if (sparse && (problem.sparse_sums == nullptr ||
+                   problem.sparse_sums_floats < lut_sparse_sums_floats(problem.m, problem.n, problem.nnz))) {
+        return cudaErrorInvalidValue;
+    }
+    const int64_t sparse_blocks = (sparse_warps(problem.nnz) + kSparseWarps - 1) / kSparseWarps;
+    if (sparse_blocks > 0x7FFFFFFF) return cudaErrorInvalidValue;
     LutGemvProblem slice = problem;
+    const int64_t out_columns = problem.swiglu ? problem.n / 2 : problem.n;
     for (int64_t m0 = 0; m0 < problem.m; m0 += kLutGemvMaxRows) {
         slice.m = std::min(kLutGemvMaxRows, problem.m - m0);
         slice.x = static_cast<const __half*>(problem.x) + m0 * problem.k;
-        slice.out = static_cast<__half*>(problem.out) + m0 * problem.n;
+        slice.out = static_cast<__half*>(problem.out) + m0 * out_columns;
+        if (sparse && sparse_blocks > 0) {
+            const cudaError_t status = launch_chained(stream, programmatic_launch, lut_sparse_kernel,
+                                                      dim3(static_cast<unsigned>(sparse_blocks)),
+                                                      dim3(kSparseWarps * 32), 0, slice);
+            if (status != cudaSuccess) return status;
+        }
         const cudaError_t status = problem.bits == 3 ? launch_bits<3>(slice, stream, programmatic_launch)
                                                      : launch_bits<4>(slice, stream, programmatic_launch);
         if (status != cudaSuccess) return status;

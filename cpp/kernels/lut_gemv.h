@@ -33,6 +33,10 @@ struct LutGemvProblem {
     const int32_t* cols;      // [nnz]
     const void* vals;         // F16 [nnz]
     int64_t nnz;              //
+    // Device scratch for the sparse part's sums (lut_sparse_sums_floats of them), written by the
+    // sparse kernel and read by the dense one of the same launch; unused without a sparse part.
+    float* sparse_sums;
+    size_t sparse_sums_floats;
     const void* bias;         // [n] of bias_dtype, or null
     GemvBias bias_dtype;      //
     void* out;                // [m, n] F16, rows n apart
@@ -43,11 +47,15 @@ struct LutGemvProblem {
     int bits;                 // 3 or 4
     DataError* data_error;    // where a CSR entry out of range is reported (the kernel skips it)
     int32_t op;               // the OpId reported with it
-    int warps;                // warps per block, 4 or 8; 0 = the default, 8 (the benchmark compares)
-    // The kernel enqueued just before this one did not write packed, lut or the sparse part (true
-    // of weights loaded once; the op knows it from the context's record of the previous op). A
-    // programmatic launch then starts streaming them before it waits for that kernel, and only x
-    // and out wait: the kernel's first units of codes are in flight while the previous one ends.
+    // Tuning overrides for benchmarks (0 = the kernel's choice, what the library always uses):
+    int warps;                // warps per block of the register path, 4 or 8
+    int stages;               // ring slots per warp, 4 or 8 (8 only up to 8 rows of x)
+    int x_path;               // one row of x: 1 = x in the ring, 2 = x in registers
+    // No kernel that may still be running when this one starts wrote packed, lut or the sparse
+    // part (true of weights loaded once; the op knows it from the context's record of recent ops,
+    // earlier_op_may_have_written). A programmatic launch then starts streaming them before it
+    // waits for the kernel before, and only x and out wait: the kernel's first units of codes are
+    // in flight while the kernels before it end.
     bool weights_settled;
     // SwiGLU epilogue (sn_lut_matmul_swiglu): W's n = 2I rows are gate_proj's then up_proj's, out
     // is [m, I] = silu(g)·u; accumulate is not read. Requires lut_gemv_swiglu_fits.
@@ -58,7 +66,7 @@ struct LutGemvProblem {
 constexpr int64_t kLutSwigluMaxRows = 8;
 
 // Whether the LUT-GEMV can apply the SwiGLU epilogue: M <= 8 and I = n/2 a multiple of the 16-row
-// tile (each block pairs a gate tile with the matching up tile).
+// tile (each block pairs a gate tile with the matching up tile). Dense products only (no rows).
 inline bool lut_gemv_swiglu_fits(int64_t m, int64_t n) {
     return m >= 1 && m <= kLutSwigluMaxRows && n % 32 == 0;
 }
@@ -67,8 +75,13 @@ inline bool lut_gemv_fits(const void* x, const void* lut) {
     return reinterpret_cast<uintptr_t>(x) % 16 == 0 && reinterpret_cast<uintptr_t>(lut) % 16 == 0;
 }
 
-// Enqueues the GEMV, one launch per kLutGemvMaxRows rows of x; programmatic_launch as for
-// launch_gemv_f16 (kernels/gemv.h).
+// Floats of LutGemvProblem::sparse_sums a product of m rows of x, n rows of W and nnz sparse
+// entries needs (its slices of kLutGemvMaxRows rows reuse them).
+size_t lut_sparse_sums_floats(int64_t m, int64_t n, int64_t nnz);
+
+// Enqueues the GEMV, one launch per kLutGemvMaxRows rows of x (with a sparse part, first the
+// balanced sparse kernel of that slice); programmatic_launch as for launch_gemv_f16
+// (kernels/gemv.h).
 cudaError_t launch_lut_gemv(const LutGemvProblem& problem, cudaStream_t stream, bool programmatic_launch);
 
 // Prefill: out (+)= x · Wᵀ with W dequantized to F16 a slice of rows at a time into `buffer`

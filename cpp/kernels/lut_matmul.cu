@@ -58,6 +58,18 @@ sn_status lut_problem(Context& context, const LutMatmulArgs& args, OpId op, LutG
         problem.cols = args.sparse_cols->data_as<const int32_t>();
         problem.vals = args.sparse_vals->data();
         problem.nnz = args.sparse_cols->numel;
+        // The sparse kernel's sums go to the dequant buffer, which only the prefill path uses
+        // otherwise (a product takes one path or the other).
+        problem.sparse_sums = static_cast<float*>(state.dequant);
+        problem.sparse_sums_floats = state.dequant_bytes / sizeof(float);
+        const int64_t rows_x = args.x->rows();
+        SN_CHECK(rows_x >= kLutPrefillMinRows ||
+                     lut_sparse_sums_floats(rows_x, n, problem.nnz) <= problem.sparse_sums_floats,
+                 SN_ERR_UNSUPPORTED,
+                 "the CUDA LUT-GEMV's sparse part needs %zu floats of scratch for N = %lld and %lld sparse entries; "
+                 "the context has %zu",
+                 lut_sparse_sums_floats(rows_x, n, problem.nnz), static_cast<long long>(n),
+                 static_cast<long long>(problem.nnz), problem.sparse_sums_floats);
     }
     problem.bias = args.bias != nullptr ? args.bias->data() : nullptr;
     problem.bias_dtype = gemv_bias_of(args.bias);
@@ -70,7 +82,7 @@ sn_status lut_problem(Context& context, const LutMatmulArgs& args, OpId op, LutG
     problem.weights_settled = true;
     const Tensor* weights[] = {args.qweight, args.lut, args.sparse_rows, args.sparse_cols, args.sparse_vals};
     for (const Tensor* weight : weights) {
-        if (previous_op_may_have_written(context, weight)) problem.weights_settled = false;
+        if (earlier_op_may_have_written(context, weight)) problem.weights_settled = false;
     }
     *out_problem = problem;
     return SN_OK;
@@ -109,9 +121,10 @@ sn_status lut_matmul(Context& context, const LutMatmulArgs& args) {
     return run_lut_product(state, args, problem);
 }
 
-// Decode (lut_gemv_swiglu_fits): one LUT-GEMV launch with the SwiGLU epilogue. Otherwise slices of
-// rows go through the context's scratch: the product [rows, 2I] in F16 (what sn_lut_matmul
-// stores), then silu(g)·u of it.
+// Decode (lut_gemv_swiglu_fits, no sparse part): one LUT-GEMV launch with the SwiGLU epilogue.
+// Otherwise (more rows, or a sparse part: kernels/lut_gemv.cu builds the epilogue for dense
+// products only) slices of rows go through the context's scratch: the product [rows, 2I] in F16
+// (what sn_lut_matmul stores), then silu(g)·u of it.
 sn_status lut_matmul_swiglu(Context& context, const LutMatmulArgs& args) {
     const State& state = state_of(context);
     SN_TRY(use_device(state));
@@ -119,7 +132,7 @@ sn_status lut_matmul_swiglu(Context& context, const LutMatmulArgs& args) {
     SN_TRY(lut_problem(context, args, OpId::lut_matmul_swiglu, &problem));
     const int64_t m = args.x->rows(), n = problem.n, k = problem.k, columns = n / 2;
     problem.accumulate = false;
-    if (lut_gemv_swiglu_fits(m, n)) {
+    if (lut_gemv_swiglu_fits(m, n) && args.sparse_rows == nullptr) {
         problem.swiglu = true;
         problem.m = m;
         problem.x = args.x->data();

@@ -43,8 +43,8 @@ template <class T, class W, int kChunks>
 __global__ void rms_norm_vector_kernel(const T* x, const W* weight, float eps, T* out, int64_t width) {
     static_assert(sizeof(T) == 2, "16-bit activations: 8 per 16-byte chunk");
     __shared__ float partial[32];
+    allow_next_grid();  // before the wait: the next op's kernel may start streaming its weights (chained_launch.h)
     wait_for_previous_grid();
-    allow_next_grid();
     const T* row = x + blockIdx.x * width;
     T* out_row = out + blockIdx.x * width;
     const int64_t chunks = width / 8;
@@ -95,8 +95,8 @@ bool vector_rows(const NormArgs& args, int64_t width, int* chunks_per_thread, in
 template <class T>
 __global__ void rms_norm_kernel(const T* x, FloatInput weight, float eps, T* out, int64_t width) {
     __shared__ float partial[32];
+    allow_next_grid();  // before the wait: the next op's kernel may start streaming its weights (chained_launch.h)
     wait_for_previous_grid();
-    allow_next_grid();
     const T* row = x + blockIdx.x * width;
     T* out_row = out + blockIdx.x * width;
     float sum_squares = 0.0f;
@@ -114,8 +114,8 @@ __global__ void rms_norm_kernel(const T* x, FloatInput weight, float eps, T* out
 template <class T>
 __global__ void layer_norm_kernel(const T* x, FloatInput weight, FloatInput bias, float eps, T* out, int64_t width) {
     __shared__ float partial[32];
+    allow_next_grid();  // before the wait: the next op's kernel may start streaming its weights (chained_launch.h)
     wait_for_previous_grid();
-    allow_next_grid();
     const T* row = x + blockIdx.x * width;
     T* out_row = out + blockIdx.x * width;
     float sum = 0.0f;
@@ -137,6 +137,7 @@ __global__ void layer_norm_kernel(const T* x, FloatInput weight, FloatInput bias
 sn_status norm(Context& context, const NormArgs& args, bool layer) {
     const State& state = state_of(context);
     SN_TRY(use_device(state));
+    context.op_releases_early = true;  // every norm kernel releases the next before its wait
     const int64_t width = args.x->last_dim();
     const int64_t rows = args.x->rows();
     SN_CHECK(rows <= 0x7FFFFFFF, SN_ERR_UNSUPPORTED, "the CUDA backend normalises at most 2^31 − 1 rows, got %lld",

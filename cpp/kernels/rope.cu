@@ -74,8 +74,8 @@ __global__ void rope_kv_write_kernel(T* q, T* k, const T* v, const int32_t* posi
                                      C* v_cache, int q_heads, int kv_heads, int head_dim, int units_per_block,
                                      int64_t cache_len, DataError* error) {
     extern __shared__ float table[];  // rotating: cos [per_unit] | sin [per_unit] of token t
+    allow_next_grid();  // before the wait: the next op's kernel may start streaming its weights (chained_launch.h)
     wait_for_previous_grid();  // a chained launch (common.cuh): q, k, v come from the GEMV before
-    allow_next_grid();
     const int t = blockIdx.x;
     const bool rotate = theta != 0.0f;
     const int units = kv_heads + (rotate ? q_heads : 0);
@@ -170,6 +170,7 @@ sn_status rope_backward(Context& context, const RopeBackwardArgs& args) {
 sn_status rope_kv_write(Context& context, const RopeKvWriteArgs& args) {
     const State& state = state_of(context);
     SN_TRY(use_device(state));
+    context.op_releases_early = true;  // rope_kv_write_kernel releases the next before its wait
     const int64_t tokens = args.q->dims[0], q_heads = args.q->dims[1], head_dim = args.q->dims[2];
     const int64_t kv_heads = args.k->dims[1];
     const bool rotate = args.theta != 0.0f;

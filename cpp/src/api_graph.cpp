@@ -107,7 +107,7 @@ SN_API sn_status sn_graph_launch(sn_graph* graph) {
         SN_CHECK(!context.capturing.load(), SN_ERR_INVALID_ARGUMENT,
                  "graph: its context is capturing another graph; launch it before sn_graph_begin_capture or after "
                  "sn_graph_end_capture");
-        context.previous_op_storage_count = -1;  // whatever the graph ran last (Context::previous_op_storages)
+        context.recent_ops[0].count = -1;  // whatever the graph ran last (Context::recent_ops)
         if (live->backend_graph != nullptr) return context.backend->launch_graph(context, live->backend_graph);
         for (const sn::RecordedOp& op : live->ops) SN_TRY(op(context));
         return SN_OK;

@@ -425,15 +425,20 @@ sn_status capture_call(Context& context, sn_status (*run)(Context&, const Args&)
     return SN_OK;
 }
 
-// Whether the operation run last on the context may have written `tensor` (see
-// Context::previous_op_storages): true when it touched the same storage or is unknown.
-inline bool previous_op_may_have_written(const Context& context, const Tensor* tensor) {
+// Whether an operation that may still be running when the next op's kernels start may have
+// written `tensor` (see Context::recent_ops): the op run last, and before it every op back to the
+// first one that does not release early; true when one of them touched the same storage, is
+// unknown, or lies beyond the ops tracked.
+inline bool earlier_op_may_have_written(const Context& context, const Tensor* tensor) {
     if (tensor == nullptr) return false;
-    if (context.previous_op_storage_count < 0) return true;
-    for (int i = 0; i < context.previous_op_storage_count; ++i) {
-        if (context.previous_op_storages[i] == tensor->storage.get()) return true;
+    for (const Context::OpRecord& op : context.recent_ops) {
+        if (op.count < 0) return true;
+        for (int i = 0; i < op.count; ++i) {
+            if (op.storages[i] == tensor->storage.get()) return true;
+        }
+        if (!op.releases_early) return false;
     }
-    return false;
+    return true;
 }
 
 template <class Args>
@@ -441,9 +446,12 @@ sn_status run_op(Context& context, OpId op, OpImpl<Args> OpTable::*entry, const 
     const OpImpl<Args>& impl = context.backend->ops.*entry;
     const auto tensors = args.tensors();
     SN_TRY(check_supported(context, op, Args::kRoles.data(), tensors.data(), impl.accepts.data(), tensors.size()));
+    context.op_releases_early = false;
     const sn_status status = context.capturing.load(std::memory_order_acquire) ? capture_call(context, impl.run, args)
                                                                                : impl.run(context, args);
-    // This op is now the previous one (unknown if it failed part-way or touched too many storages).
+    // This op is now the last one (unknown if it failed part-way or touched too many storages).
+    for (size_t i = context.recent_ops.size() - 1; i > 0; --i) context.recent_ops[i] = context.recent_ops[i - 1];
+    Context::OpRecord& record = context.recent_ops[0];
     int count = 0;
     for (const Tensor* tensor : tensors) {
         if (tensor == nullptr) continue;
@@ -451,9 +459,10 @@ sn_status run_op(Context& context, OpId op, OpImpl<Args> OpTable::*entry, const 
             count = -1;
             break;
         }
-        context.previous_op_storages[count++] = tensor->storage.get();
+        record.storages[count++] = tensor->storage.get();
     }
-    context.previous_op_storage_count = status == SN_OK ? count : -1;
+    record.count = status == SN_OK ? count : -1;
+    record.releases_early = status == SN_OK && context.op_releases_early;
     return status;
 }
 

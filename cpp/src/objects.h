@@ -65,14 +65,24 @@ struct Context {
     // Backend-owned per-context state (a CUDA stream, a device handle), or null.
     void* backend_state = nullptr;
 
-    // The storages of every tensor (read or written) of the operation run last on this context,
-    // previous_op_storage_count of them, or -1 when unknown (none yet, a failed op, a graph
-    // launch). Identity only, never dereferenced. A backend may read an op's constant operands
-    // ahead of the kernel before it when that kernel cannot have written them (the CUDA LUT-GEMV,
-    // kernels/lut_gemv.h): previous_op_may_have_written tells.
+    // The operations run last on this context, newest first: the storages of every tensor (read or
+    // written) of each, `count` of them or -1 when unknown (none yet, a failed op, a graph launch),
+    // identity only, never dereferenced; and whether the op's kernels let the next op's kernels
+    // start before they wait for the op before them (releases_early: the CUDA backend's small
+    // chained kernels, kernels/chained_launch.h), so that the next op may run beside that one too.
+    // A backend may read an op's constant operands ahead of the kernels before it when none of
+    // those that may still be running can have written them (the CUDA LUT-GEMV,
+    // kernels/lut_gemv.h): earlier_op_may_have_written tells.
     static constexpr int kTrackedStorages = 16;
-    std::array<const Storage*, kTrackedStorages> previous_op_storages{};
-    int previous_op_storage_count = -1;
+    static constexpr int kTrackedOps = 4;
+    struct OpRecord {
+        std::array<const Storage*, kTrackedStorages> storages{};
+        int count = -1;
+        bool releases_early = false;
+    };
+    std::array<OpRecord, kTrackedOps> recent_ops{};
+    // Set by a backend's op while it runs (run_op clears it before and records it after).
+    bool op_releases_early = false;
 
     // Graph capture: `capturing` is read without the lock on every op; `capture` is guarded by
     // capture_mutex and non-null exactly while capturing.

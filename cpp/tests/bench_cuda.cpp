@@ -3,10 +3,14 @@
 // (kernels/cublas_linear.h: W [N, K] transposed, F32 accumulation, the call the library makes otherwise)
 // on the LLaMA-7B shapes, and a device-to-device copy for the memory bandwidth to compare with.
 //
-//   sn_bench_cuda [device] [--lut | --lut-one N K BITS SPARSITY M]
+//   sn_bench_cuda [device] [--lut [--decode] | --lut-one N K BITS SPARSITY M [--swiglu]] [--variant w=W,s=S,x=X]...
 //
 // With --lut it times the LUT-GEMV (kernels/lut_gemv.cu) instead: 3 and 4 bits, no sparse part
-// and the skewed 0.45 % pattern, M from 1 to 128, against cuBLAS fp16 of the same shape.
+// and the skewed 0.45 % pattern, M from 1 to 128, against cuBLAS fp16 of the same shape (the
+// issue's shapes, then LLaMA-7B's q|k|v and gate|up with the SwiGLU epilogue, marked g). Each
+// --variant adds a column: the same product with LutGemvProblem's tuning overrides (warps of the
+// register path, ring stages, x path of one row: 1 ring, 2 registers); without one, the other
+// warp count. --decode keeps LLaMA-7B's decode products (q|k|v, o, gate|up, down) at M = 1 and 4.
 //
 // Method (see the workplace's GPU notes): CUDA events around batches of launches, median over
 // many batches; each batch walks through enough copies of W that together exceed 3x the L2, so
@@ -151,22 +155,60 @@ void fill_random_words(void* device, size_t words) {
 struct LutFilter {
     int n = 0, k = 0, bits = 0, m = 0;
     double sparsity = -1.0;
-    bool keeps(int n_, int k_) const { return n == 0 || (n == n_ && k == k_); }
+    bool swiglu = false;
+    bool decode = false;  // LLaMA-7B's decode products only, M = 1 and 4
+    bool keeps(int n_, int k_, bool swiglu_) const {
+        if (decode) return (n_ == 12288 || n_ == 22016 || n_ == 4096) && k_ <= 11008 && (n_ != 4096 || k_ != 14336);
+        return n == 0 || (n == n_ && k == k_ && swiglu == swiglu_);
+    }
 };
 
+// A kernel choice to time beside the library's (--variant w=W,s=S,x=X: warps of the register path,
+// ring stages, x path of one row: 1 ring, 2 registers; LutGemvProblem's tuning overrides).
+struct LutVariant {
+    int warps = 0, stages = 0, x_path = 0;
+    std::string name;
+};
+
+LutVariant parse_variant(const std::string& spec) {
+    LutVariant v;
+    v.name = spec;
+    size_t at = 0;
+    while (at < spec.size()) {
+        const size_t comma = std::min(spec.find(',', at), spec.size());
+        const std::string item = spec.substr(at, comma - at);
+        const int value = item.size() > 2 ? std::atoi(item.c_str() + 2) : 0;
+        if (item.rfind("w=", 0) == 0) v.warps = value;
+        else if (item.rfind("s=", 0) == 0) v.stages = value;
+        else if (item.rfind("x=", 0) == 0) v.x_path = value;
+        else {
+            std::fprintf(stderr, "--variant %s: unknown item '%s' (w=, s=, x=)\n", spec.c_str(), item.c_str());
+            std::exit(2);
+        }
+        at = comma + 1;
+    }
+    return v;
+}
+
 void run_lut_benchmark(cudaStream_t stream, cublasHandle_t cublas, const cudaDeviceProp& properties,
-                       double copy_bandwidth, const LutFilter& filter) {
+                       double copy_bandwidth, const LutFilter& filter, std::vector<LutVariant> variants) {
     struct Shape {
         int n, k;
+        bool swiglu;  // sn_lut_matmul_swiglu's epilogue: W stacks gate over up (n = 2I), out [M, I]
     };
-    const Shape all_shapes[] = {{4096, 4096}, {11008, 4096}, {4096, 11008}, {14336, 4096}, {4096, 14336}, {32000, 4096}};
+    // The shapes, then LLaMA-7B's decode products: q|k|v stacked, and gate|up with SwiGLU.
+    const Shape all_shapes[] = {{4096, 4096, false},  {11008, 4096, false}, {4096, 11008, false},
+                                {14336, 4096, false}, {4096, 14336, false}, {32000, 4096, false},
+                                {12288, 4096, false}, {22016, 4096, true}};
     std::vector<Shape> shapes;
     for (const Shape& shape : all_shapes) {
-        if (filter.keeps(shape.n, shape.k)) shapes.push_back(shape);
+        if (filter.keeps(shape.n, shape.k, shape.swiglu)) shapes.push_back(shape);
     }
-    if (filter.n != 0 && shapes.empty()) shapes.push_back({filter.n, filter.k});
+    if (filter.n != 0 && shapes.empty()) shapes.push_back({filter.n, filter.k, filter.swiglu});
+    if (variants.empty()) variants.push_back(LutVariant{0, 0, 0, "other warps"});
     std::vector<int> rows_of_x = {1, 4, 8, 16, 32, 128};
     if (filter.m != 0) rows_of_x = {filter.m};
+    if (filter.decode) rows_of_x = {1, 4};
     std::vector<int> widths = {3, 4};
     if (filter.bits != 0) widths = {filter.bits};
     std::vector<double> sparsities = {0.0, 0.45};
@@ -174,12 +216,16 @@ void run_lut_benchmark(cudaStream_t stream, cublasHandle_t cublas, const cudaDev
     const size_t dequant_bytes = size_t{32} << 20;  // as the library's context (src/cuda/cuda_backend.cpp)
     void* dequant = nullptr;
     BENCH_CHECK(cudaMalloc(&dequant, dequant_bytes));
+    void* sparse_sums = nullptr;  // the op gives the sparse kernel the dequant buffer; the same size here
+    BENCH_CHECK(cudaMalloc(&sparse_sums, dequant_bytes));
     sn::cuda::DataError* data_error = nullptr;
     BENCH_CHECK(cudaMalloc(&data_error, sizeof(sn::cuda::DataError)));
     BENCH_CHECK(cudaMemset(data_error, 0, sizeof(sn::cuda::DataError)));
     std::printf("\nLUT-GEMV, CUDA graph + PDL, us (%% of copy bandwidth) and speedup over cuBLAS fp16 of the same M\n");
-    std::printf("%-12s %4s %6s %5s | %9s %7s %8s | %9s %7s | %9s\n", "N x K", "bits", "sparse", "M", "LUT us",
-                "% copy", "vs fp16", "cuBLAS us", "% copy", "other warps");
+    std::printf("%-12s %4s %6s %5s | %9s %7s %8s | %9s %7s |", "N x K", "bits", "sparse", "M", "LUT us", "% copy",
+                "vs fp16", "cuBLAS us", "% copy");
+    for (const LutVariant& variant : variants) std::printf(" %12s", variant.name.c_str());
+    std::printf("\n");
     for (const Shape& shape : shapes) {
         const size_t fp16_bytes = static_cast<size_t>(shape.n) * shape.k * 2;
         const int fp16_copies =
@@ -236,7 +282,9 @@ void run_lut_benchmark(cudaStream_t stream, cublasHandle_t cublas, const cudaDev
                 const int per_batch = copies * ((kMinPerBatch + copies - 1) / copies);
                 for (size_t mi = 0; mi < rows_of_x.size(); ++mi) {
                     const int m = rows_of_x[mi];
-                    int warps = 0;
+                    // the SwiGLU epilogue takes dense products of up to 8 rows (lut_matmul_swiglu splits the rest)
+                    if (shape.swiglu && (!sn::cuda::lut_gemv_swiglu_fits(m, shape.n) || sparsity > 0)) continue;
+                    LutVariant variant;
                     auto body = [&](int i) {
                         const Copy& copy = weights[i % copies];
                         sn::cuda::LutGemvProblem p{};
@@ -247,6 +295,8 @@ void run_lut_benchmark(cudaStream_t stream, cublasHandle_t cublas, const cudaDev
                         p.cols = static_cast<const int32_t*>(copy.cols);
                         p.vals = copy.vals;
                         p.nnz = static_cast<int64_t>(nnz);
+                        p.sparse_sums = static_cast<float*>(sparse_sums);
+                        p.sparse_sums_floats = dequant_bytes / sizeof(float);
                         p.bias_dtype = sn::cuda::GemvBias::none;
                         p.out = out;
                         p.m = m;
@@ -254,7 +304,10 @@ void run_lut_benchmark(cudaStream_t stream, cublasHandle_t cublas, const cudaDev
                         p.k = shape.k;
                         p.bits = bits;
                         p.data_error = data_error;
-                        p.warps = warps;
+                        p.warps = variant.warps;
+                        p.stages = variant.stages;
+                        p.x_path = variant.x_path;
+                        p.swiglu = shape.swiglu;
                         p.weights_settled = true;  // each copy is written once, before the timing
                         if (m >= sn::cuda::kLutPrefillMinRows) {  // the op's prefill path (kernels/lut_matmul.cu)
                             cublasStatus_t cublas_status = CUBLAS_STATUS_SUCCESS;
@@ -267,16 +320,24 @@ void run_lut_benchmark(cudaStream_t stream, cublasHandle_t cublas, const cudaDev
                         }
                     };
                     const double seconds = time_graph(stream, per_batch, body);
-                    warps = (shape.k + 255) / 256 >= 32 ? 4 : 8;  // the other choice (kernels/lut_gemv.cu picks by K)
-                    const double seconds_4 = time_graph(stream, per_batch, body);
-                    warps = 0;
-                    const double bytes = static_cast<double>(weight_bytes) + 2.0 * m * (shape.k + shape.n);
+                    std::vector<double> variant_seconds;
+                    for (const LutVariant& other : variants) {
+                        variant = other;
+                        if (variant.name == "other warps") {  // the other choice (kernels/lut_gemv.cu picks by K)
+                            variant.warps = (shape.k + 255) / 256 >= 32 ? 4 : 8;
+                        }
+                        variant_seconds.push_back(time_graph(stream, per_batch, body));
+                    }
+                    variant = LutVariant{};
+                    const double out_columns = shape.swiglu ? shape.n / 2 : shape.n;
+                    const double bytes = static_cast<double>(weight_bytes) + 2.0 * m * (shape.k + out_columns);
                     const double fp16_moved = static_cast<double>(fp16_bytes) + 2.0 * m * (shape.k + shape.n);
-                    std::printf("%5dx%-6d %4d %5.2f%% %5d | %9.2f %6.1f%% %7.2fx | %9.2f %6.1f%% | %9.2f\n", shape.n,
-                                shape.k, bits, sparsity, m, seconds * 1e6,
+                    std::printf("%5dx%-6d%s %4d %5.2f%% %5d | %9.2f %6.1f%% %7.2fx | %9.2f %6.1f%% |", shape.n,
+                                shape.k, shape.swiglu ? "g" : " ", bits, sparsity, m, seconds * 1e6,
                                 100.0 * bytes / seconds / 1e9 / copy_bandwidth, cublas_seconds[mi] / seconds,
-                                cublas_seconds[mi] * 1e6, 100.0 * fp16_moved / cublas_seconds[mi] / 1e9 / copy_bandwidth,
-                                seconds_4 * 1e6);
+                                cublas_seconds[mi] * 1e6, 100.0 * fp16_moved / cublas_seconds[mi] / 1e9 / copy_bandwidth);
+                    for (const double other : variant_seconds) std::printf(" %12.2f", other * 1e6);
+                    std::printf("\n");
                 }
                 for (Copy& copy : weights) {
                     for (void* pointer : {copy.codes, copy.lut, copy.rows, copy.cols, copy.vals}) {
@@ -293,6 +354,7 @@ void run_lut_benchmark(cudaStream_t stream, cublasHandle_t cublas, const cudaDev
     if (host.op != 0) std::printf("LUT-GEMV reported a data error (bad benchmark CSR)\n");
     BENCH_CHECK(cudaFree(data_error));
     BENCH_CHECK(cudaFree(dequant));
+    BENCH_CHECK(cudaFree(sparse_sums));
 }
 
 }  // namespace
@@ -301,9 +363,16 @@ int main(int argc, char** argv) {
     int device = 0;
     bool lut = false;
     LutFilter filter;
+    std::vector<LutVariant> variants;
     for (int i = 1; i < argc; ++i) {
         if (std::string(argv[i]) == "--lut") {
             lut = true;
+        } else if (std::string(argv[i]) == "--decode") {
+            filter.decode = true;
+        } else if (std::string(argv[i]) == "--swiglu") {
+            filter.swiglu = true;
+        } else if (std::string(argv[i]) == "--variant" && i + 1 < argc) {
+            variants.push_back(parse_variant(argv[++i]));
         } else if (std::string(argv[i]) == "--lut-one" && i + 5 < argc) {
             lut = true;
             filter.n = std::atoi(argv[i + 1]);
@@ -349,7 +418,7 @@ int main(int argc, char** argv) {
     BENCH_CUBLAS(cublasSetWorkspace(cublas, workspace, workspace_bytes));
 
     if (lut) {
-        run_lut_benchmark(stream, cublas, properties, copy_bandwidth, filter);
+        run_lut_benchmark(stream, cublas, properties, copy_bandwidth, filter, variants);
         BENCH_CUBLAS(cublasDestroy(cublas));
         BENCH_CHECK(cudaFree(workspace));
         BENCH_CHECK(cudaStreamDestroy(stream));

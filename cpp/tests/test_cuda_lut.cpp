@@ -12,6 +12,7 @@
 #include "lut_test_support.h"
 #include "test_support.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -27,9 +28,10 @@ struct Case {
     int64_t m, n, k;
     double sparse_mean;  // entries per row; 0 = no sparse part
     bool bias, accumulate;
+    const sn_test::Csr* csr = nullptr;  // a given sparse part instead of the skewed random one
     std::string name() const {
         return std::to_string(bits) + "-bit M=" + std::to_string(m) + " N=" + std::to_string(n) +
-               " K=" + std::to_string(k) + (sparse_mean > 0 ? " sparse" : "") + (bias ? " bias" : "") +
+               " K=" + std::to_string(k) + (sparse_mean > 0 || csr ? " sparse" : "") + (bias ? " bias" : "") +
                (accumulate ? " accumulate" : "");
     }
 };
@@ -68,7 +70,9 @@ Operands make_operands(sn_context* cpu, sn_context* gpu, const Case& c, uint32_t
     o.x = sn_test::rounded_to(SN_DTYPE_F16, sn_test::random_floats(c.m * c.k, seed + 2));
     o.bias = sn_test::rounded_to(SN_DTYPE_F16, sn_test::random_floats(c.n, seed + 3));
     o.initial = sn_test::rounded_to(SN_DTYPE_F16, sn_test::random_floats(c.m * c.n, seed + 4));
-    o.csr = c.sparse_mean > 0 ? sn_test::skewed_csr(c.n, c.k, c.sparse_mean, seed + 5) : sn_test::Csr{};
+    o.csr = c.csr != nullptr      ? *c.csr
+            : c.sparse_mean > 0 ? sn_test::skewed_csr(c.n, c.k, c.sparse_mean, seed + 5)
+                                : sn_test::Csr{};
     o.vals = sn_test::rounded_to(SN_DTYPE_F16, o.csr.vals);
     const int64_t nnz = static_cast<int64_t>(o.csr.cols.size());
     o.cx = sn_test::make_f32(cpu, {c.m, c.k}, o.x);
@@ -80,7 +84,7 @@ Operands make_operands(sn_context* cpu, sn_context* gpu, const Case& c, uint32_t
     o.gq = repacked(gpu, o.gq_checkpoint, c.bits, c.n, c.k);
     o.glut = sn_test::make_tensor(gpu, SN_DTYPE_F16, {c.n, levels}, o.lut);
     o.gbias = sn_test::make_tensor(gpu, SN_DTYPE_F16, {c.n}, o.bias);
-    if (c.sparse_mean > 0) {
+    if (!o.csr.rows.empty()) {
         o.crows = sn_test::make_i32(cpu, {c.n + 1}, o.csr.rows);
         o.ccols = sn_test::make_i32(cpu, {nnz}, o.csr.cols);
         o.cvals = sn_test::make_tensor(cpu, SN_DTYPE_F16, {nnz}, o.vals);
@@ -102,7 +106,8 @@ std::vector<double> row_bounds(const Operands& o, const Case& c) {
         for (int64_t column = 0; column < c.k; ++column) {
             magnitude += std::fabs(o.lut[row * levels + o.codes[row * c.k + column]]);
         }
-        for (int32_t j = c.sparse_mean > 0 ? o.csr.rows[row] : 0; c.sparse_mean > 0 && j < o.csr.rows[row + 1]; ++j) {
+        const bool sparse = !o.csr.rows.empty();
+        for (int32_t j = sparse ? o.csr.rows[row] : 0; sparse && j < o.csr.rows[row + 1]; ++j) {
             magnitude += std::fabs(o.vals[j]);
             const double dense = o.lut[row * levels + o.codes[row * c.k + o.csr.cols[j]]];
             rounding += std::ldexp(std::fabs(dense) + std::fabs(o.vals[j]), -11);
@@ -231,19 +236,57 @@ TEST_F(CudaLut, DecodeShapesWithSkewedOutliers) {
     }
 }
 
-// The fused SwiGLU epilogue (M <= 8, I % 16 == 0: one launch, a gate and an up tile per block) and
-// the scratch path (M > 8, or I not a multiple of 16), with and without a sparse part and a bias,
-// at K that pads the last unit, and at LLaMA-7B's gate|up shape with the skewed outliers.
+// The balanced sparse kernel (kernels/lut_gemv.cu) at its warp boundaries (256 entries each):
+// rows that end exactly at one, a row of exactly one warp's entries, rows that span three
+// warps, runs of empty rows between them, and a single row holding every entry.
+TEST_F(CudaLut, SparseRowsAtAndAcrossWarpBoundaries) {
+    const int64_t n = 40, k = 1024;
+    const std::vector<int64_t> counts = {256, 0, 0, 256, 100, 156, 0, 700, 1, 0, 0, 0, 255, 1, 512, 3};
+    sn_test::Csr csr;
+    csr.rows.push_back(0);
+    std::mt19937 rng(77);
+    std::uniform_real_distribution<float> value(-2.0f, 2.0f);
+    for (int64_t row = 0; row < n; ++row) {
+        const int64_t count = row < static_cast<int64_t>(counts.size()) ? counts[static_cast<size_t>(row)] : row % 3;
+        for (int64_t j = 0; j < count; ++j) {
+            csr.cols.push_back(static_cast<int32_t>((j * 7 + row) % k));  // distinct while count <= k
+            csr.vals.push_back(value(rng));
+        }
+        // columns of a row ascending, as a CSR holds them
+        std::sort(csr.cols.end() - count, csr.cols.end());
+        csr.rows.push_back(static_cast<int32_t>(csr.cols.size()));
+    }
+    sn_test::Csr one_row;
+    one_row.rows = {0, 1000};
+    for (int32_t j = 0; j < 1000; ++j) {
+        one_row.cols.push_back(j);
+        one_row.vals.push_back(value(rng));
+    }
+    uint32_t seed = 3100;
+    for (int bits : {3, 4}) {
+        for (int64_t m : {1, 3, 8, 17}) {
+            check(cpu, gpu, {bits, m, n, k, 0.0, false, true, &csr}, seed++);
+            check(cpu, gpu, {bits, m, 1, k, 0.0, true, false, &one_row}, seed++);
+        }
+    }
+}
+
+// The fused SwiGLU epilogue (M <= 8, I % 16 == 0, no sparse part: one launch, a gate and an up
+// tile per block) and the scratch path (M > 8, I not a multiple of 16, or a sparse part), with and
+// without a bias, at K that pads the last unit, and at LLaMA-7B's gate|up shape with and without
+// the skewed outliers.
 TEST_F(CudaLut, SwigluEqualsTheProductThenSwiglu) {
     uint32_t seed = 2300;
     for (int bits : {3, 4}) {
         for (int64_t m : {1, 2, 8, 9, 70}) {
             check_swiglu(cpu, gpu, {bits, m, 2 * 48, 4128, 6.0, true, false}, seed++);
+            check_swiglu(cpu, gpu, {bits, m, 2 * 48, 4128, 0.0, true, false}, seed++);  // ring refilled
             check_swiglu(cpu, gpu, {bits, m, 2 * 40, 288, 0.0, false, false}, seed++);
         }
         check_swiglu(cpu, gpu, {bits, 1, 2 * 16, 32, 2.0, false, false}, seed++);
         check_swiglu(cpu, gpu, {bits, 1, 2 * 11008, 4096, 18.0, false, false}, seed++);
         check_swiglu(cpu, gpu, {bits, 4, 2 * 11008, 4096, 18.0, false, false}, seed++);
+        check_swiglu(cpu, gpu, {bits, 1, 2 * 11008, 4096, 0.0, true, false}, seed++);
     }
 }
 

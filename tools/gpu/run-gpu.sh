@@ -4,9 +4,11 @@
 # Steps:
 #   build            CMake + nvcc build of libsqueezenative (CUDA on) and the native tests
 #   test             ctest: every native test, including sn_tests_cuda (each CUDA op vs the CPU op)
-#   sanitize         compute-sanitizer memcheck over sn_tests_cuda
+#   sanitize[=FILTER] compute-sanitizer memcheck over sn_tests_cuda (or the tests of a gtest FILTER)
 #   bench-native     cuBLAS F16 GEMV at LLaMA-7B shapes + device copy bandwidth (sn_bench_cuda)
-#   bench-lut        the LUT-GEMV kernels against cuBLAS fp16 (sn_bench_cuda --lut)
+#   bench-lut[=ARGS] the LUT-GEMV kernels against cuBLAS fp16 (sn_bench_cuda --lut), with ARGS ('+' for
+#                    spaces) passed on, e.g. bench-lut=--variant+s=4+--variant+x=2 or
+#                    bench-lut=--lut-one+22016+4096+3+0.45+1+--swiglu; output in bench-lut-N.txt (N-th such step)
 #   eval=NAME[:LIMIT] squeeze eval models/NAME --device cuda (WikiText-2, LIMIT windows; e.g. a
 #                    quantized folder packed with ./build.sh gpu-bundle --model-dir DIR)
 #   verify=NAME      squeeze verify models/NAME --device cuda (reference ids, logits, full WikiText-2 ppl)
@@ -79,12 +81,16 @@ for step in "$@"; do
             cmake --build "$BUILD" -j "$(nproc)" >> "$RES/cmake.log" 2>&1 || { tail -80 "$RES/cmake.log"; exit 1; } ;;
         test)
             run ctest ctest --test-dir "$BUILD" --output-on-failure -j 4 ;;
-        sanitize)
-            run memcheck compute-sanitizer --tool memcheck --report-api-errors no --error-exitcode 3 "$BUILD/sn_tests_cuda" ;;
+        sanitize|sanitize=*)
+            filter=(); [ "$step" != sanitize ] && filter=(--gtest_filter="${step#sanitize=}")
+            run memcheck compute-sanitizer --tool memcheck --report-api-errors no --error-exitcode 3 "$BUILD/sn_tests_cuda" \
+                "${filter[@]}" ;;
         bench-native)
             run bench-native "$BUILD/sn_bench_cuda" ;;
-        bench-lut)
-            run bench-lut "$BUILD/sn_bench_cuda" --lut ;;
+        bench-lut|bench-lut=*)
+            lut_runs=$(( ${lut_runs:-0} + 1 )); extra=()
+            [ "$step" != bench-lut ] && IFS=' ' read -r -a extra <<< "$(printf '%s' "${step#bench-lut=}" | tr '+' ' ')"
+            run "bench-lut-$lut_runs" "$BUILD/sn_bench_cuda" --lut "${extra[@]}" ;;
         eval=*)
             spec="${step#eval=}"; IFS=: read -r name limit <<< "$spec"
             run "eval-$name" "$SQUEEZE" eval "$B/models/$name" --device cuda --dataset wikitext2 ${limit:+--limit "$limit"} ;;
@@ -139,7 +145,10 @@ for step in "$@"; do
             args=(bench decode --synthetic "$B/configs/$cfg" --device cuda --prompt 8 --tokens 2 --repeat 1)
             [ "$bits" != 16 ] && args+=(--wbits "$bits" --sparsity "${sparsity:-0}")
             PATH="$PATH:/usr/local/cuda/bin" run "profile-$cfg-w$bits" ncu --csv --metrics gpu__time_duration.sum --clock-control none \
-                --log-file "$RES/profile-$cfg-w$bits.csv" "$SQUEEZE" "${args[@]}" ;;
+                --log-file "$RES/profile-$cfg-w$bits.csv" "$SQUEEZE" "${args[@]}"
+            # Per kernel (name and grid): launches, median and total µs, largest first (the CSV is ~2 MB).
+            python3 "$B/profile-summary.py" "$RES/profile-$cfg-w$bits.csv" > "$RES/profile-$cfg-w$bits-summary.txt" \
+                && rm -f "$RES/profile-$cfg-w$bits.csv" ;;
         ncu-lut=*)
             spec="${step#ncu-lut=}"; IFS=: read -r n k bits sparsity m <<< "$spec"
             PATH="$PATH:/usr/local/cuda/bin" run "ncu-lut-$n-$k-w$bits-s$sparsity-m$m" ncu --set full \
