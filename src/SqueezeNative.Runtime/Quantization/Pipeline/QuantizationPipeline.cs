@@ -182,7 +182,7 @@ public sealed class QuantizationPipeline
         }
 
         /// <summary>The entries chosen by sensitivity (all false when none are to be chosen).</summary>
-        private bool[] SensitiveMask(QuantizableLinear linear, float[]? fisher)
+        private bool[] SensitiveMask(QuantizableLinear linear, float[]? fisher, int threads)
         {
             long elements = linear.OutFeatures * linear.InFeatures;
             long count = _split.SensitiveCount(elements);
@@ -191,7 +191,7 @@ public sealed class QuantizationPipeline
             if (fisher is null)
                 throw new InvalidOptionException("--sensitive",
                     $"the sensitivity source gave no values for {linear.Name}, so no value can be chosen as sensitive; set --sensitive 0");
-            return DenseSparseSplit.SelectSensitive(fisher, count, linear.Name);
+            return DenseSparseSplit.SelectSensitive(fisher, count, linear.Name, threads);
         }
 
         /// <summary>
@@ -205,9 +205,9 @@ public sealed class QuantizationPipeline
             double fraction = DenseSparseSplit.InitialTrackedFraction(_split);
             while (true)
             {
-                // Matrices in parallel (each is a dozen streaming passes over its values: about 1 s per
-                // 4096 × 4096 on one core, so minutes for a 7B model's 224 one after another); every
-                // result lands at its index, so the outcome does not depend on the order.
+                // Matrices in parallel, each on one thread (a few streaming passes over its values:
+                // about 0.1 s per 4096 × 4096 on one core; a 7B model has 224); every result lands at
+                // its index, so the outcome does not depend on the order.
                 var profiles = new OutlierProfile[linears.Count];
                 var sensitive = new long[linears.Count];
                 var failures = new Exception?[linears.Count];
@@ -218,9 +218,9 @@ public sealed class QuantizationPipeline
                     var linear = linears[i];
                     try
                     {
-                        var mask = SensitiveMask(linear, SensitivityOf(linear));
+                        var mask = SensitiveMask(linear, SensitivityOf(linear), threads: 1);
                         sensitive[i] = _split.SensitiveCount(mask.LongLength);
-                        profiles[i] = OutlierProfile.Create(TensorValues.ToSingle(linear.Weight), mask, fraction, linear.Name);
+                        profiles[i] = OutlierProfile.Create(TensorValues.ToSingle(linear.Weight), mask, fraction, linear.Name, threads: 1);
                     }
                     catch (Exception e)
                     {
@@ -328,8 +328,8 @@ public sealed class QuantizationPipeline
                     bool[]? removed = null;
                     if (!_split.IsDenseOnly)
                     {
-                        removed = SensitiveMask(linear, fisher);
-                        DenseSparseSplit.MarkOutliers(weights, removed, _thresholds[linear.Name]);
+                        removed = SensitiveMask(linear, fisher, Workers());
+                        DenseSparseSplit.MarkOutliers(weights, removed, _thresholds[linear.Name], Workers());
                     }
                     return SqueezeLlmMatrixQuantizer.Quantize(weights, fisher, removed, rows, cols, options.WBits, options.KMeans,
                         KMeansSeed, linear.Name, KMeansContext());
