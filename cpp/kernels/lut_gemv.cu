@@ -711,7 +711,9 @@ cudaError_t launch(const LutGemvProblem& p, cudaStream_t stream, bool programmat
 
 // Ring slots per warp: 4 when that holds all of a warp's units (K = 4096: 16 units over 4 warps,
 // so every code is requested up front), else 8 for the rows of x up to 8 (kNTiles = 1), so that
-// long rows (K = 11008, 14336) keep 7-8 units in flight per warp.
+// long rows (K = 11008, 14336) keep 8 units in flight per warp. (sn_bench_cuda --variant s=4 on an
+// H100 later measured 4 slots faster for those: 4096×11008 3-bit 9.71 against 11.44 µs, gate|up +
+// SwiGLU 17.17 against 19.08; the switch waits for a decode measurement, cpp/README.md.)
 template <int kBits, int kNTiles, int kWarps, bool kXShared, bool kSwiglu>
 cudaError_t launch_stages(const LutGemvProblem& p, cudaStream_t stream, bool programmatic_launch) {
     const bool sparse = p.rows != nullptr;
