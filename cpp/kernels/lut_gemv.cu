@@ -35,11 +35,11 @@
 // an L2 evict-first hint (read once); x goes through L1 (every block re-reads it). At the end each
 // warp's C goes to shared memory and the block sums the warps in a fixed order (deterministic).
 //
-// Sparse part (the dense-and-sparse split's outliers, ~0.05-0.45 % of weights, CSR over rows):
-// computed by the same block, its loads overlapped with the dense stream (sparse_add below),
-// balanced over the block's warps whatever the rows' counts (real outlier rows are skewed: some
-// hold 10-50x the mean). sn_bench_cuda --lut and `squeeze bench kernels` measure it on such a
-// skewed pattern.
+// Sparse part (the dense-and-sparse split's outliers, ~0.05-0.45 % of weights, CSR over rows): a
+// kernel of its own just before the dense one, balanced by entries whatever the rows' counts (real
+// outlier rows are skewed: some hold 10-50x the mean), its sums added in the dense kernel's
+// epilogue (lut_sparse_kernel below). sn_bench_cuda --lut and `squeeze bench kernels` measure it
+// on such a skewed pattern.
 //
 // Ordering: programmatic dependent launch as in kernels/gemv.cu, but the next grid is released at
 // the start (after the prologue), so that it fills this grid's tail. The wait comes before the
@@ -62,7 +62,6 @@
 
 namespace sn::cuda {
 namespace {
-
 
 __device__ __forceinline__ uint32_t prmt(uint32_t a, uint32_t b, uint32_t selector) {
     uint32_t d;
@@ -324,32 +323,33 @@ __global__ void __launch_bounds__(kSparseWarps * 32) lut_sparse_kernel(const Lut
         }
 #pragma unroll
         for (int i = 0; i < kGatherRows; ++i) {
-        const int64_t m = m0 + i;
-        if (m >= p.m) break;
-        const float (&x_of)[kSparseLaneEntries] = gathered[i];
-        int32_t carry_row = -1;  // the row of the run carried from the round before (uniform)
-        float carry = 0.0f;
+            const int64_t m = m0 + i;
+            if (m >= p.m) break;
+            const float(&x_of)[kSparseLaneEntries] = gathered[i];
+            int32_t carry_row = -1;  // the row of the run carried from the round before (uniform)
+            float carry = 0.0f;
 #pragma unroll
-        for (int j = 0; j < kSparseLaneEntries; ++j) {
-            if (e0 + 32 * j >= e1) break;  // uniform
-            const int32_t r = row[j];
-            float sum = __half2float(value[j]) * x_of[j];
+            for (int j = 0; j < kSparseLaneEntries; ++j) {
+                if (e0 + 32 * j >= e1) break;  // uniform
+                const int32_t r = row[j];
+                float sum = __half2float(value[j]) * x_of[j];
 #pragma unroll
-            for (int offset = 1; offset < 32; offset *= 2) {
-                const float below = __shfl_up_sync(0xffffffffu, sum, offset);
-                const int32_t below_r = __shfl_up_sync(0xffffffffu, r, offset);
-                if (lane >= offset && below_r == r) sum += below;
+                for (int offset = 1; offset < 32; offset *= 2) {
+                    const float below = __shfl_up_sync(0xffffffffu, sum, offset);
+                    const int32_t below_r = __shfl_up_sync(0xffffffffu, r, offset);
+                    if (lane >= offset && below_r == r) sum += below;
+                }
+                const int32_t first_r = __shfl_sync(0xffffffffu, r, 0);
+                if (carry_row >= 0 && first_r != carry_row && lane == 0)
+                    emit(m, carry_row, carry);               // it ended with the round
+                if (r >= 0 && r == carry_row) sum += carry;  // the carried row goes on in this round's first run
+                const int32_t next_r = __shfl_down_sync(0xffffffffu, r, 1);
+                if (r >= 0 && lane < 31 && next_r != r) emit(m, r, sum);
+                // The run reaching lane 31 may go on in the next round: carry it.
+                carry_row = __shfl_sync(0xffffffffu, r, 31);
+                carry = __shfl_sync(0xffffffffu, sum, 31);
             }
-            const int32_t first_r = __shfl_sync(0xffffffffu, r, 0);
-            if (carry_row >= 0 && first_r != carry_row && lane == 0) emit(m, carry_row, carry);  // it ended with the round
-            if (r >= 0 && r == carry_row) sum += carry;  // the carried row goes on in this round's first run
-            const int32_t next_r = __shfl_down_sync(0xffffffffu, r, 1);
-            if (r >= 0 && lane < 31 && next_r != r) emit(m, r, sum);
-            // The run reaching lane 31 may go on in the next round: carry it.
-            carry_row = __shfl_sync(0xffffffffu, r, 31);
-            carry = __shfl_sync(0xffffffffu, sum, 31);
-        }
-        if (carry_row >= 0 && lane == 0) emit(m, carry_row, carry);
+            if (carry_row >= 0 && lane == 0) emit(m, carry_row, carry);
         }
     }
 }
@@ -441,7 +441,7 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
     constexpr int kRowsX = 8 * kNTiles;
     constexpr int kWords = 4 * kBits;  // per lane per unit: kBits 16-byte loads
     constexpr int kThreads = kWarps * 32;
-    constexpr int kSlotPieces = kBits + (kXShared ? 1 : 0);  // 512-byte pieces per ring slot
+    constexpr int kSlotPieces = kBits + (kXShared ? 1 : 0);       // 512-byte pieces per ring slot
     constexpr int kTableLoads = RowTable<kBits>::kRegisters / 2;  // 16-byte loads per row table
     // [kWarps][kStages][kSlotPieces][32 lanes] of 16 bytes: the ring (codes, then x when kXShared)
     extern __shared__ uint4 shared_ring[];
@@ -529,8 +529,8 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
                 const int64_t last = tile_n0 + lut::kTileRows < p.n ? tile_n0 + lut::kTileRows : p.n;
                 const int32_t next = __shfl_down_sync(0xffffffffu, row_pointer, 1);
                 // bad: out of range, or a row of the tile whose end comes before its start
-                const bool bad = lane <= last - tile_n0 &&
-                                 (row_pointer < 0 || row_pointer > p.nnz || (lane < last - tile_n0 && next < row_pointer));
+                const bool bad = lane <= last - tile_n0 && (row_pointer < 0 || row_pointer > p.nnz ||
+                                                            (lane < last - tile_n0 && next < row_pointer));
                 const unsigned bad_lanes = __ballot_sync(0xffffffffu, bad);
                 if (bad_lanes != 0u && lane == __ffs(static_cast<int>(bad_lanes)) - 1) {
                     report_bad_value(p.data_error, static_cast<OpId>(p.op), tile_n0 + lane, row_pointer, p.nnz);
@@ -725,8 +725,10 @@ cudaError_t launch_stages(const LutGemvProblem& p, cudaStream_t stream, bool pro
         // its sparse instantiation stopped with an illegal instruction on an H100 (CUDA 13,
         // compute-sanitizer: lut_gemv_kernel<3, 1, 4, 8, 1, 1, 1>), cause not found.
         if (sparse) return cudaErrorInvalidValue;
-        if (stages == 4) return launch<kBits, kNTiles, kWarps, 4, false, kXShared, true>(p, stream, programmatic_launch);
-        if (stages == 8) return launch<kBits, kNTiles, kWarps, 8, false, kXShared, true>(p, stream, programmatic_launch);
+        if (stages == 4)
+            return launch<kBits, kNTiles, kWarps, 4, false, kXShared, true>(p, stream, programmatic_launch);
+        if (stages == 8)
+            return launch<kBits, kNTiles, kWarps, 8, false, kXShared, true>(p, stream, programmatic_launch);
         return cudaErrorInvalidValue;
     } else {
         if (stages == 4) {
@@ -735,8 +737,9 @@ cudaError_t launch_stages(const LutGemvProblem& p, cudaStream_t stream, bool pro
         }
         if constexpr (kNTiles == 1) {
             if (stages == 8) {
-                return sparse ? launch<kBits, kNTiles, kWarps, 8, true, kXShared, false>(p, stream, programmatic_launch)
-                              : launch<kBits, kNTiles, kWarps, 8, false, kXShared, false>(p, stream, programmatic_launch);
+                return sparse
+                           ? launch<kBits, kNTiles, kWarps, 8, true, kXShared, false>(p, stream, programmatic_launch)
+                           : launch<kBits, kNTiles, kWarps, 8, false, kXShared, false>(p, stream, programmatic_launch);
             }
         }
         return cudaErrorInvalidValue;
@@ -939,9 +942,9 @@ cudaError_t launch_lut_gemv(const LutGemvProblem& problem, cudaStream_t stream, 
         slice.x = static_cast<const __half*>(problem.x) + m0 * problem.k;
         slice.out = static_cast<__half*>(problem.out) + m0 * out_columns;
         if (sparse && sparse_blocks > 0) {
-            const cudaError_t status = launch_chained(stream, programmatic_launch, lut_sparse_kernel,
-                                                      dim3(static_cast<unsigned>(sparse_blocks)),
-                                                      dim3(kSparseWarps * 32), 0, slice);
+            const cudaError_t status =
+                launch_chained(stream, programmatic_launch, lut_sparse_kernel,
+                               dim3(static_cast<unsigned>(sparse_blocks)), dim3(kSparseWarps * 32), 0, slice);
             if (status != cudaSuccess) return status;
         }
         const cudaError_t status = problem.bits == 3 ? launch_bits<3>(slice, stream, programmatic_launch)

@@ -70,7 +70,7 @@ Operands make_operands(sn_context* cpu, sn_context* gpu, const Case& c, uint32_t
     o.x = sn_test::rounded_to(SN_DTYPE_F16, sn_test::random_floats(c.m * c.k, seed + 2));
     o.bias = sn_test::rounded_to(SN_DTYPE_F16, sn_test::random_floats(c.n, seed + 3));
     o.initial = sn_test::rounded_to(SN_DTYPE_F16, sn_test::random_floats(c.m * c.n, seed + 4));
-    o.csr = c.csr != nullptr      ? *c.csr
+    o.csr = c.csr != nullptr    ? *c.csr
             : c.sparse_mean > 0 ? sn_test::skewed_csr(c.n, c.k, c.sparse_mean, seed + 5)
                                 : sn_test::Csr{};
     o.vals = sn_test::rounded_to(SN_DTYPE_F16, o.csr.vals);

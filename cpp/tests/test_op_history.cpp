@@ -15,7 +15,8 @@ struct FakeTensor {
     sn::Tensor tensor;
     FakeTensor() {
         // aliasing constructor with no owner: a pointer to compare, nothing to free
-        tensor.storage = std::shared_ptr<sn::Storage>(std::shared_ptr<void>(), reinterpret_cast<sn::Storage*>(identity));
+        tensor.storage =
+            std::shared_ptr<sn::Storage>(std::shared_ptr<void>(), reinterpret_cast<sn::Storage*>(identity));
     }
 };
 
