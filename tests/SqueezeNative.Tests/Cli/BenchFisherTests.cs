@@ -96,6 +96,23 @@ public sealed class BenchFisherTests
         Assert.Contains("--sparsity", stderr);
     }
 
+    [Fact]
+    public void QuantizeBenchSplitOnlyTimesTheSplitAndNeedsASparsity()
+    {
+        using var temp = new TempDirectory();
+        temp.WriteText("config.json", LutStackTests.TinyConfig);
+        var (code, stdout, stderr) = Squeeze("bench", "quantize", "--synthetic", temp.Path, "--split-only", "--threads", "2",
+            "--repeat", "1", "--sparsity", "0.45");
+        Assert.True(code == 0, stderr + stdout);
+        // The same counts as the full benchmark's split (q_proj 256 × 256: 0.45 % of 65,536 values).
+        Assert.Matches(@"(?m)^q_proj +\[ +256 x +256\] +split +[\d.]+ ms .*\b29[0-9] removed, r = ", stdout);
+        Assert.Matches(@"(?m)^dense-and-sparse split, each matrix on its own: one layer [\d.]+ s; × 2 layers = [\d.]+ s$", stdout);
+
+        (code, _, stderr) = Squeeze("bench", "quantize", "--synthetic", temp.Path, "--split-only");
+        Assert.Equal(1, code);
+        Assert.Contains("--split-only", stderr);
+    }
+
     [Theory]
     [InlineData("--windows", "0", "must be at least 1; got 0")]
     [InlineData("--seqlen", "1", "must be at least 2 tokens; got 1")]
