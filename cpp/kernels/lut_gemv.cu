@@ -45,7 +45,7 @@
 // the start (after the prologue), so that it fills this grid's tail. The wait comes before the
 // first load, or, when the op knows the kernel before did not write the weights
 // (LutGemvProblem::weights_settled), after the LUT rows, the first kStages units of codes and the
-// sparse part's row pointers and first entries have been requested: x, out and the bias (not
+// sparse part's row pointers have been requested: x, out and the bias (not
 // constant weights: a caller may compute them) are only read after it.
 #include "kernels/lut_gemv.h"
 
@@ -376,7 +376,7 @@ __device__ __forceinline__ float sparse_sum(const LutGemvProblem& p, const Spars
     return sum;
 }
 
-// Thread t <= 16 of part q (thread 32q + t): row pointer n0 + t of its tile (clamped to N).
+// Lane t <= 16: row pointer n0 + t of the tile (clamped to N).
 __device__ __forceinline__ int32_t sparse_row_pointer(const LutGemvProblem& p, int64_t n0) {
     const int t = threadIdx.x % 32;
     return t <= lut::kTileRows ? __ldg(p.rows + (n0 + t < p.n ? n0 + t : p.n)) : 0;
@@ -429,14 +429,15 @@ __device__ __forceinline__ void copy_x_async(uint4* shared_slot, const __half* a
 // tiles, part 0 = gate tile b and part 1 = up tile b + I/16, as one stream of units per warp
 // (the gate tile's units, then the up tile's, through the same ring: the up tile's first codes
 // are in flight while the gate tile's last are decoded). Each part has its own row tables
-// (loaded up front), accumulators and partials (dense products only: launch_stages); the epilogue
-// rounds g and u to F16
-// (what sn_lut_matmul would have stored) and writes silu(g)·u, so the result equals the product
-// into [M, 2I] followed by sn_swiglu, without the intermediate and without the second launch.
+// (loaded up front), accumulators and partials (dense products only: lut_gemv_swiglu_fits); the
+// epilogue rounds g and u to F16 (what sn_lut_matmul would have stored) and writes silu(g)·u, so
+// the result equals the product into [M, 2I] followed by sn_swiglu, without the intermediate and
+// without the second launch.
 template <int kBits, int kNTiles, int kWarps, int kStages, bool kSparse, bool kXShared, bool kSwiglu>
 __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProblem p) {
     static_assert(!kXShared || kNTiles == 1, "x in the ring is the single-row path");
     static_assert(!kSwiglu || kNTiles == 1, "the SwiGLU epilogue serves decode (M <= 8)");
+    static_assert(!(kSwiglu && kSparse), "the SwiGLU epilogue takes dense products (lut_gemv_swiglu_fits)");
     constexpr int kParts = kSwiglu ? 2 : 1;  // tiles per block
     constexpr int kRowsX = 8 * kNTiles;
     constexpr int kWords = 4 * kBits;  // per lane per unit: kBits 16-byte loads
@@ -446,8 +447,8 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
     // [kWarps][kStages][kSlotPieces][32 lanes] of 16 bytes: the ring (codes, then x when kXShared)
     extern __shared__ uint4 shared_ring[];
     __shared__ float partial[kParts][kWarps][kRowsX][lut::kTileRows];
-    // The sparse instantiation's row pointers per part (the sums come from lut_sparse_kernel).
-    __shared__ std::conditional_t<kSparse, SparseTile, char> sparse_tile[kParts];
+    // The sparse instantiation's row pointers (the sums come from lut_sparse_kernel).
+    __shared__ std::conditional_t<kSparse, SparseTile, char> sparse_tile;
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     const int g = lane / 4;
     const int t = lane % 4;
@@ -466,7 +467,7 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
     if (!p.weights_settled) wait_for_previous_grid();
     // First the small loads the decoding waits for, so that they are not queued behind every
     // block's codes: the row tables of rows g and g + 8 of each part's tile, and the sparse part's
-    // row pointers (thread 32q + t <= 16: pointer n0 + t of part q).
+    // row pointers (lane t <= 16 of warp 0: pointer n0 + t).
     uint4 table_g[kParts][kTableLoads], table_g8[kParts][kTableLoads];
 #pragma unroll
     for (int part = 0; part < kParts; ++part) {
@@ -476,7 +477,7 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
     }
     int32_t row_pointer = 0;
     if constexpr (kSparse) {
-        if (warp < kParts) row_pointer = sparse_row_pointer(p, tile_of(warp) * lut::kTileRows);
+        if (warp == 0) row_pointer = sparse_row_pointer(p, n0);
     }
     // The units of this warp in each part: warp, warp + kWarps, ... (count of them), the parts one
     // after the other as one stream (index i = part·count + u), streamed through a ring of kStages
@@ -519,25 +520,21 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
         row_g[part].build(table_g[part]);
         row_g8[part].build(table_g8[part]);
     }
-    // The sparse part's row pointers per part, checked (the epilogue reads them; weights, so
-    // before the wait when settled): thread 32q + t <= 16 holds pointer t of part q.
+    // The sparse part's row pointers, checked (the epilogue reads them; weights, so before the
+    // wait when settled): lane t <= 16 of warp 0 holds pointer t.
     if constexpr (kSparse) {
-#pragma unroll
-        for (int part = 0; part < kParts; ++part) {
-            if (warp == part) {
-                const int64_t tile_n0 = tile_of(part) * lut::kTileRows;
-                const int64_t last = tile_n0 + lut::kTileRows < p.n ? tile_n0 + lut::kTileRows : p.n;
-                const int32_t next = __shfl_down_sync(0xffffffffu, row_pointer, 1);
-                // bad: out of range, or a row of the tile whose end comes before its start
-                const bool bad = lane <= last - tile_n0 && (row_pointer < 0 || row_pointer > p.nnz ||
-                                                            (lane < last - tile_n0 && next < row_pointer));
-                const unsigned bad_lanes = __ballot_sync(0xffffffffu, bad);
-                if (bad_lanes != 0u && lane == __ffs(static_cast<int>(bad_lanes)) - 1) {
-                    report_bad_value(p.data_error, static_cast<OpId>(p.op), tile_n0 + lane, row_pointer, p.nnz);
-                }
-                if (lane <= lut::kTileRows) sparse_tile[part].row[lane] = row_pointer;
-                if (lane == 0) sparse_tile[part].usable = bad_lanes == 0u;
+        if (warp == 0) {
+            const int64_t rows_here = (n0 + lut::kTileRows < p.n ? n0 + lut::kTileRows : p.n) - n0;
+            const int32_t next = __shfl_down_sync(0xffffffffu, row_pointer, 1);
+            // bad: out of range, or a row of the tile whose end comes before its start
+            const bool bad = lane <= rows_here &&
+                             (row_pointer < 0 || row_pointer > p.nnz || (lane < rows_here && next < row_pointer));
+            const unsigned bad_lanes = __ballot_sync(0xffffffffu, bad);
+            if (bad_lanes != 0u && lane == __ffs(static_cast<int>(bad_lanes)) - 1) {
+                report_bad_value(p.data_error, static_cast<OpId>(p.op), n0 + lane, row_pointer, p.nnz);
             }
+            if (lane <= lut::kTileRows) sparse_tile.row[lane] = row_pointer;
+            if (lane == 0) sparse_tile.usable = bad_lanes == 0u;
         }
     }
     if (p.weights_settled) wait_for_previous_grid();
@@ -662,7 +659,7 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
 #pragma unroll
         for (int w = 0; w < kWarps; ++w) sum += partial[part][w][m][r];
         if constexpr (kSparse) {
-            if (sparse_tile[part].usable) sum += sparse_sum(p, sparse_sums_of(p), sparse_tile[part].row, r, m, n);
+            if (sparse_tile.usable) sum += sparse_sum(p, sparse_sums_of(p), sparse_tile.row, r, m, n);
         }
         if (p.bias_dtype != GemvBias::none) sum += gemv_bias_value(p.bias, p.bias_dtype, n);
         return sum;
@@ -721,10 +718,7 @@ cudaError_t launch_stages(const LutGemvProblem& p, cudaStream_t stream, bool pro
     // (p.stages = 8 applies up to 8 rows of x; more rows always take 4.)
     const int stages = kNTiles > 1 ? 4 : p.stages != 0 ? p.stages : per_warp > 4 ? 8 : 4;
     if constexpr (kSwiglu) {
-        // The SwiGLU epilogue takes dense products only (lut_matmul_swiglu splits a sparse one):
-        // its sparse instantiation stopped with an illegal instruction on an H100 (CUDA 13,
-        // compute-sanitizer: lut_gemv_kernel<3, 1, 4, 8, 1, 1, 1>), cause not found.
-        if (sparse) return cudaErrorInvalidValue;
+        // Dense products only (launch_lut_gemv checks lut_gemv_swiglu_fits), so no sparse instantiation.
         if (stages == 4)
             return launch<kBits, kNTiles, kWarps, 4, false, kXShared, true>(p, stream, programmatic_launch);
         if (stages == 8)
@@ -766,8 +760,7 @@ template <int kBits, bool kSwiglu>
 cudaError_t launch_rows(const LutGemvProblem& p, cudaStream_t stream, bool programmatic_launch) {
     // One row: x in the ring (4 warps), whose kernel needs half the registers of the register
     // path (more blocks per SM); p.x_path overrides (benchmarks).
-    const bool x_in_ring = p.x_path != 0 ? p.x_path == 1 : true;
-    if (p.m == 1 && x_in_ring) return launch_warps<kBits, 1, true, kSwiglu>(p, stream, programmatic_launch);
+    if (p.m == 1 && p.x_path != 2) return launch_warps<kBits, 1, true, kSwiglu>(p, stream, programmatic_launch);
     return launch_warps<kBits, 1, false, kSwiglu>(p, stream, programmatic_launch);
 }
 
@@ -927,8 +920,8 @@ size_t lut_sparse_sums_floats(int64_t m, int64_t n, int64_t nnz) {
 
 cudaError_t launch_lut_gemv(const LutGemvProblem& problem, cudaStream_t stream, bool programmatic_launch) {
     if (problem.m < 1 || problem.k % 32 != 0 || (problem.bits != 3 && problem.bits != 4)) return cudaErrorInvalidValue;
-    if (problem.swiglu && !lut_gemv_swiglu_fits(problem.m, problem.n)) return cudaErrorInvalidValue;
     const bool sparse = problem.rows != nullptr;
+    if (problem.swiglu && !lut_gemv_swiglu_fits(problem.m, problem.n, sparse)) return cudaErrorInvalidValue;
     if (sparse && (problem.sparse_sums == nullptr ||
                    problem.sparse_sums_floats < lut_sparse_sums_floats(problem.m, problem.n, problem.nnz))) {
         return cudaErrorInvalidValue;

@@ -65,10 +65,13 @@ struct LutGemvProblem {
 // Rows of x the fused SwiGLU epilogue takes (the decode path).
 constexpr int64_t kLutSwigluMaxRows = 8;
 
-// Whether the LUT-GEMV can apply the SwiGLU epilogue: M <= 8 and I = n/2 a multiple of the 16-row
-// tile (each block pairs a gate tile with the matching up tile). Dense products only (no rows).
-inline bool lut_gemv_swiglu_fits(int64_t m, int64_t n) {
-    return m >= 1 && m <= kLutSwigluMaxRows && n % 32 == 0;
+// Whether the LUT-GEMV can apply the SwiGLU epilogue: M <= 8, I = n/2 a multiple of the 16-row
+// tile (each block pairs a gate tile with the matching up tile), and no sparse part (its
+// instantiation stopped with an illegal instruction on an H100, CUDA 13, compute-sanitizer:
+// lut_gemv_kernel<3, 1, 4, 8, 1, 1, 1>; cause not found). Otherwise sn_lut_matmul_swiglu runs the
+// product and a SwiGLU kernel.
+inline bool lut_gemv_swiglu_fits(int64_t m, int64_t n, bool sparse) {
+    return m >= 1 && m <= kLutSwigluMaxRows && n % 32 == 0 && !sparse;
 }
 
 inline bool lut_gemv_fits(const void* x, const void* lut) {

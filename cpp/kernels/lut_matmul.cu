@@ -132,7 +132,7 @@ sn_status lut_matmul_swiglu(Context& context, const LutMatmulArgs& args) {
     SN_TRY(lut_problem(context, args, OpId::lut_matmul_swiglu, &problem));
     const int64_t m = args.x->rows(), n = problem.n, k = problem.k, columns = n / 2;
     problem.accumulate = false;
-    if (lut_gemv_swiglu_fits(m, n) && args.sparse_rows == nullptr) {
+    if (lut_gemv_swiglu_fits(m, n, args.sparse_rows != nullptr)) {
         problem.swiglu = true;
         problem.m = m;
         problem.x = args.x->data();

@@ -450,8 +450,7 @@ sn_status run_op(Context& context, OpId op, OpImpl<Args> OpTable::*entry, const 
     const sn_status status = context.capturing.load(std::memory_order_acquire) ? capture_call(context, impl.run, args)
                                                                                : impl.run(context, args);
     // This op is now the last one (unknown if it failed part-way or touched too many storages).
-    for (size_t i = context.recent_ops.size() - 1; i > 0; --i) context.recent_ops[i] = context.recent_ops[i - 1];
-    Context::OpRecord& record = context.recent_ops[0];
+    Context::OpRecord& record = context.push_op();
     int count = 0;
     for (const Tensor* tensor : tensors) {
         if (tensor == nullptr) continue;

@@ -81,6 +81,11 @@ struct Context {
         bool releases_early = false;
     };
     std::array<OpRecord, kTrackedOps> recent_ops{};
+    // Makes room for the op run now at recent_ops[0] (the oldest record drops out) and returns it.
+    OpRecord& push_op() {
+        for (size_t i = recent_ops.size() - 1; i > 0; --i) recent_ops[i] = recent_ops[i - 1];
+        return recent_ops[0];
+    }
     // Set by a backend's op while it runs (run_op clears it before and records it after).
     bool op_releases_early = false;
 

@@ -168,6 +168,7 @@ struct LutFilter {
 struct LutVariant {
     int warps = 0, stages = 0, x_path = 0;
     std::string name;
+    bool other_warps = false;  // the warp count the kernel does not pick for this K (set per shape)
 };
 
 LutVariant parse_variant(const std::string& spec) {
@@ -205,7 +206,7 @@ void run_lut_benchmark(cudaStream_t stream, cublasHandle_t cublas, const cudaDev
         if (filter.keeps(shape.n, shape.k, shape.swiglu)) shapes.push_back(shape);
     }
     if (filter.n != 0 && shapes.empty()) shapes.push_back({filter.n, filter.k, filter.swiglu});
-    if (variants.empty()) variants.push_back(LutVariant{0, 0, 0, "other warps"});
+    if (variants.empty()) variants.push_back(LutVariant{0, 0, 0, "other warps", true});
     std::vector<int> rows_of_x = {1, 4, 8, 16, 32, 128};
     if (filter.m != 0) rows_of_x = {filter.m};
     if (filter.decode) rows_of_x = {1, 4};
@@ -282,8 +283,8 @@ void run_lut_benchmark(cudaStream_t stream, cublasHandle_t cublas, const cudaDev
                 const int per_batch = copies * ((kMinPerBatch + copies - 1) / copies);
                 for (size_t mi = 0; mi < rows_of_x.size(); ++mi) {
                     const int m = rows_of_x[mi];
-                    // the SwiGLU epilogue takes dense products of up to 8 rows (lut_matmul_swiglu splits the rest)
-                    if (shape.swiglu && (!sn::cuda::lut_gemv_swiglu_fits(m, shape.n) || sparsity > 0)) continue;
+                    // the SwiGLU epilogue's products only (lut_matmul_swiglu splits the rest)
+                    if (shape.swiglu && !sn::cuda::lut_gemv_swiglu_fits(m, shape.n, sparsity > 0)) continue;
                     LutVariant variant;
                     auto body = [&](int i) {
                         const Copy& copy = weights[i % copies];
@@ -323,9 +324,7 @@ void run_lut_benchmark(cudaStream_t stream, cublasHandle_t cublas, const cudaDev
                     std::vector<double> variant_seconds;
                     for (const LutVariant& other : variants) {
                         variant = other;
-                        if (variant.name == "other warps") {  // the other choice (kernels/lut_gemv.cu picks by K)
-                            variant.warps = (shape.k + 255) / 256 >= 32 ? 4 : 8;
-                        }
+                        if (variant.other_warps) variant.warps = (shape.k + 255) / 256 >= 32 ? 4 : 8;  // lut_gemv.cu picks by K
                         variant_seconds.push_back(time_graph(stream, per_batch, body));
                     }
                     variant = LutVariant{};

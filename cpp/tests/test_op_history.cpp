@@ -21,8 +21,7 @@ struct FakeTensor {
 };
 
 void record(sn::Context& context, std::initializer_list<const FakeTensor*> tensors, bool releases_early) {
-    for (size_t i = context.recent_ops.size() - 1; i > 0; --i) context.recent_ops[i] = context.recent_ops[i - 1];
-    sn::Context::OpRecord& op = context.recent_ops[0];
+    sn::Context::OpRecord& op = context.push_op();
     op.count = 0;
     for (const FakeTensor* t : tensors) op.storages[op.count++] = t->tensor.storage.get();
     op.releases_early = releases_early;

@@ -8,7 +8,7 @@
 #   bench-native     cuBLAS F16 GEMV at LLaMA-7B shapes + device copy bandwidth (sn_bench_cuda)
 #   bench-lut[=ARGS] the LUT-GEMV kernels against cuBLAS fp16 (sn_bench_cuda --lut), with ARGS ('+' for
 #                    spaces) passed on, e.g. bench-lut=--variant+s=4+--variant+x=2 or
-#                    bench-lut=--lut-one+22016+4096+3+0.45+1+--swiglu; output in bench-lut-N.txt (N-th such step)
+#                    bench-lut=--lut-one+22016+4096+3+0+1+--swiglu; output in bench-lut-N.txt (N-th such step)
 #   eval=NAME[:LIMIT] squeeze eval models/NAME --device cuda (WikiText-2, LIMIT windows; e.g. a
 #                    quantized folder packed with ./build.sh gpu-bundle --model-dir DIR)
 #   verify=NAME      squeeze verify models/NAME --device cuda (reference ids, logits, full WikiText-2 ppl)

@@ -74,14 +74,7 @@ internal static class BenchKMeans
                 var splitLine = "";
                 if (!split.IsDenseOnly)
                 {
-                    var splitTimes = new List<double>();
-                    DenseSparseMask mask = null!;
-                    for (var r = 0; r < reps; r++)
-                    {
-                        var clock = Stopwatch.StartNew();
-                        mask = DenseSparseSplit.SplitMatrix(values, fisher, rows, cols, split, name, parse.GetValue(threads));
-                        splitTimes.Add(clock.Elapsed.TotalMilliseconds);
-                    }
+                    var (mask, splitTimes) = TimedSplits(values, fisher, rows, cols, split, name, parse.GetValue(threads), reps);
                     var splitMedian = BenchCommand.Median(splitTimes);
                     layerSplitMs += splitMedian;
                     excluded = Array.ConvertAll(mask.Removed, removed => removed ? (byte)1 : (byte)0);
@@ -135,14 +128,7 @@ internal static class BenchKMeans
         foreach (var (name, rows, cols) in LayerLinears(config))
         {
             var (values, fisher) = RandomMatrix(rows, cols, seed++);
-            var times = new List<double>();
-            DenseSparseMask mask = null!;
-            for (var r = 0; r < reps; r++)
-            {
-                var clock = Stopwatch.StartNew();
-                mask = DenseSparseSplit.SplitMatrix(values, fisher, rows, cols, split, name, threads);
-                times.Add(clock.Elapsed.TotalMilliseconds);
-            }
+            var (mask, times) = TimedSplits(values, fisher, rows, cols, split, name, threads, reps);
             var median = BenchCommand.Median(times);
             layerMs += median;
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -151,6 +137,21 @@ internal static class BenchKMeans
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"dense-and-sparse split, each matrix on its own: one layer {layerMs / 1000:F3} s; × {config.NumLayers} layers = {layerMs * config.NumLayers / 1000:F1} s"));
         return CliCommon.ExitOk;
+    }
+
+    /// <summary>--repeat splits of one matrix: the (last) mask and each split's milliseconds.</summary>
+    private static (DenseSparseMask Mask, List<double> Times) TimedSplits(float[] values, float[] fisher, int rows, int cols,
+        DenseSparseOptions split, string name, int threads, int reps)
+    {
+        var times = new List<double>();
+        DenseSparseMask mask = null!;
+        for (var r = 0; r < reps; r++)
+        {
+            var clock = Stopwatch.StartNew();
+            mask = DenseSparseSplit.SplitMatrix(values, fisher, rows, cols, split, name, threads);
+            times.Add(clock.Elapsed.TotalMilliseconds);
+        }
+        return (mask, times);
     }
 
     /// <summary>The quantizable linears of one decoder layer, as (name, rows = out features, cols = in features).</summary>
