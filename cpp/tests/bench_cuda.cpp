@@ -11,6 +11,8 @@
 // --variant adds a column: the same product with LutGemvProblem's tuning overrides (warps of the
 // register path, ring stages, x path of one row: 1 ring, 2 registers); without one, the other
 // warp count. --decode keeps LLaMA-7B's decode products (q|k|v, o, gate|up, down) at M = 1 and 4.
+// Each row also shows the read ceiling: a kernel that only reads the codes' bytes in the same
+// harness (tests/bench_stream_read.cu).
 //
 // Method (see the workplace's GPU notes): CUDA events around batches of launches, median over
 // many batches; each batch walks through enough copies of W that together exceed 3x the L2, so
@@ -28,6 +30,7 @@
 #include "kernels/gemv.h"
 #include "cuda/state.h"  // DataError, where the LUT-GEMV reports bad CSR entries
 #include "kernels/lut_gemv.h"
+#include "bench_stream_read.h"
 #include "lut_layout.h"
 #include "lut_test_support.h"
 
@@ -179,9 +182,12 @@ LutVariant parse_variant(const std::string& spec) {
         const size_t comma = std::min(spec.find(',', at), spec.size());
         const std::string item = spec.substr(at, comma - at);
         const int value = item.size() > 2 ? std::atoi(item.c_str() + 2) : 0;
-        if (item.rfind("w=", 0) == 0) v.warps = value;
-        else if (item.rfind("s=", 0) == 0) v.stages = value;
-        else if (item.rfind("x=", 0) == 0) v.x_path = value;
+        if (item.rfind("w=", 0) == 0)
+            v.warps = value;
+        else if (item.rfind("s=", 0) == 0)
+            v.stages = value;
+        else if (item.rfind("x=", 0) == 0)
+            v.x_path = value;
         else {
             std::fprintf(stderr, "--variant %s: unknown item '%s' (w=, s=, x=)\n", spec.c_str(), item.c_str());
             std::exit(2);
@@ -198,9 +204,8 @@ void run_lut_benchmark(cudaStream_t stream, cublasHandle_t cublas, const cudaDev
         bool swiglu;  // sn_lut_matmul_swiglu's epilogue: W stacks gate over up (n = 2I), out [M, I]
     };
     // The shapes, then LLaMA-7B's decode products: q|k|v stacked, and gate|up with SwiGLU.
-    const Shape all_shapes[] = {{4096, 4096, false},  {11008, 4096, false}, {4096, 11008, false},
-                                {14336, 4096, false}, {4096, 14336, false}, {32000, 4096, false},
-                                {12288, 4096, false}, {22016, 4096, true}};
+    const Shape all_shapes[] = {{4096, 4096, false},  {11008, 4096, false}, {4096, 11008, false}, {14336, 4096, false},
+                                {4096, 14336, false}, {32000, 4096, false}, {12288, 4096, false}, {22016, 4096, true}};
     std::vector<Shape> shapes;
     for (const Shape& shape : all_shapes) {
         if (filter.keeps(shape.n, shape.k, shape.swiglu)) shapes.push_back(shape);
@@ -219,12 +224,15 @@ void run_lut_benchmark(cudaStream_t stream, cublasHandle_t cublas, const cudaDev
     BENCH_CHECK(cudaMalloc(&dequant, dequant_bytes));
     void* sparse_sums = nullptr;  // the op gives the sparse kernel the dequant buffer; the same size here
     BENCH_CHECK(cudaMalloc(&sparse_sums, dequant_bytes));
+    unsigned* read_sink = nullptr;  // the read-only kernel's store (never taken in practice)
+    BENCH_CHECK(cudaMalloc(&read_sink, sizeof(unsigned)));
     sn::cuda::DataError* data_error = nullptr;
     BENCH_CHECK(cudaMalloc(&data_error, sizeof(sn::cuda::DataError)));
     BENCH_CHECK(cudaMemset(data_error, 0, sizeof(sn::cuda::DataError)));
     std::printf("\nLUT-GEMV, CUDA graph + PDL, us (%% of copy bandwidth) and speedup over cuBLAS fp16 of the same M\n");
-    std::printf("%-12s %4s %6s %5s | %9s %7s %8s | %9s %7s |", "N x K", "bits", "sparse", "M", "LUT us", "% copy",
-                "vs fp16", "cuBLAS us", "% copy");
+    std::printf("(read us: a kernel that only reads the codes' bytes, same harness: the ceiling for this size)\n");
+    std::printf("%-12s %4s %6s %5s | %9s %7s %8s | %9s %7s | %8s %7s |", "N x K", "bits", "sparse", "M", "LUT us",
+                "% copy", "vs fp16", "cuBLAS us", "% copy", "read us", "% copy");
     for (const LutVariant& variant : variants) std::printf(" %12s", variant.name.c_str());
     std::printf("\n");
     for (const Shape& shape : shapes) {
@@ -251,11 +259,12 @@ void run_lut_benchmark(cudaStream_t stream, cublasHandle_t cublas, const cudaDev
         for (void* weight : fp16_weights) BENCH_CHECK(cudaFree(weight));
         for (int bits : widths) {
             for (double sparsity : sparsities) {
-                const size_t words = static_cast<size_t>(sn::lut::tiles(shape.n) * sn::lut::units(shape.k) *
-                                                         sn::lut::unit_words(bits));
+                const size_t words =
+                    static_cast<size_t>(sn::lut::tiles(shape.n) * sn::lut::units(shape.k) * sn::lut::unit_words(bits));
                 const size_t lut_bytes = static_cast<size_t>(shape.n) << bits << 1;
-                const sn_test::Csr csr = sparsity > 0 ? sn_test::skewed_csr(shape.n, shape.k, shape.k * sparsity / 100.0, 5)
-                                                      : sn_test::Csr{};
+                const sn_test::Csr csr = sparsity > 0
+                                             ? sn_test::skewed_csr(shape.n, shape.k, shape.k * sparsity / 100.0, 5)
+                                             : sn_test::Csr{};
                 const size_t nnz = csr.cols.size();
                 const size_t sparse_bytes = sparsity > 0 ? nnz * 6 + (shape.n + 1) * 4 : 0;
                 const size_t weight_bytes = words * 4 + lut_bytes + sparse_bytes;
@@ -275,12 +284,17 @@ void run_lut_benchmark(cudaStream_t stream, cublasHandle_t cublas, const cudaDev
                         BENCH_CHECK(cudaMalloc(&copy.rows, csr.rows.size() * 4));
                         BENCH_CHECK(cudaMalloc(&copy.cols, nnz * 4));
                         BENCH_CHECK(cudaMalloc(&copy.vals, nnz * 2));
-                        BENCH_CHECK(cudaMemcpy(copy.rows, csr.rows.data(), csr.rows.size() * 4, cudaMemcpyHostToDevice));
+                        BENCH_CHECK(
+                            cudaMemcpy(copy.rows, csr.rows.data(), csr.rows.size() * 4, cudaMemcpyHostToDevice));
                         BENCH_CHECK(cudaMemcpy(copy.cols, csr.cols.data(), nnz * 4, cudaMemcpyHostToDevice));
                         fill_random_halves(copy.vals, nnz, 5);
                     }
                 }
                 const int per_batch = copies * ((kMinPerBatch + copies - 1) / copies);
+                const double read_seconds = time_graph(stream, per_batch, [&](int i) {
+                    BENCH_CHECK(sn_bench::launch_stream_read(weights[i % copies].codes, words * 4, read_sink,
+                                                             sn_bench::stream_read_blocks(properties), stream));
+                });
                 for (size_t mi = 0; mi < rows_of_x.size(); ++mi) {
                     const int m = rows_of_x[mi];
                     // the SwiGLU epilogue's products only (lut_matmul_swiglu splits the rest)
@@ -309,7 +323,7 @@ void run_lut_benchmark(cudaStream_t stream, cublasHandle_t cublas, const cudaDev
                         p.stages = variant.stages;
                         p.x_path = variant.x_path;
                         p.swiglu = shape.swiglu;
-                        p.weights_settled = true;  // each copy is written once, before the timing
+                        p.weights_settled = true;                 // each copy is written once, before the timing
                         if (m >= sn::cuda::kLutPrefillMinRows) {  // the op's prefill path (kernels/lut_matmul.cu)
                             cublasStatus_t cublas_status = CUBLAS_STATUS_SUCCESS;
                             const cudaError_t status = sn::cuda::launch_lut_prefill(p, cublas, dequant, dequant_bytes,
@@ -324,17 +338,20 @@ void run_lut_benchmark(cudaStream_t stream, cublasHandle_t cublas, const cudaDev
                     std::vector<double> variant_seconds;
                     for (const LutVariant& other : variants) {
                         variant = other;
-                        if (variant.other_warps) variant.warps = (shape.k + 255) / 256 >= 32 ? 4 : 8;  // lut_gemv.cu picks by K
+                        if (variant.other_warps)
+                            variant.warps = (shape.k + 255) / 256 >= 32 ? 4 : 8;  // lut_gemv.cu picks by K
                         variant_seconds.push_back(time_graph(stream, per_batch, body));
                     }
                     variant = LutVariant{};
                     const double out_columns = shape.swiglu ? shape.n / 2 : shape.n;
                     const double bytes = static_cast<double>(weight_bytes) + 2.0 * m * (shape.k + out_columns);
                     const double fp16_moved = static_cast<double>(fp16_bytes) + 2.0 * m * (shape.k + shape.n);
-                    std::printf("%5dx%-6d%s %4d %5.2f%% %5d | %9.2f %6.1f%% %7.2fx | %9.2f %6.1f%% |", shape.n,
-                                shape.k, shape.swiglu ? "g" : " ", bits, sparsity, m, seconds * 1e6,
+                    std::printf("%5dx%-6d%s %4d %5.2f%% %5d | %9.2f %6.1f%% %7.2fx | %9.2f %6.1f%% | %8.2f %6.1f%% |",
+                                shape.n, shape.k, shape.swiglu ? "g" : " ", bits, sparsity, m, seconds * 1e6,
                                 100.0 * bytes / seconds / 1e9 / copy_bandwidth, cublas_seconds[mi] / seconds,
-                                cublas_seconds[mi] * 1e6, 100.0 * fp16_moved / cublas_seconds[mi] / 1e9 / copy_bandwidth);
+                                cublas_seconds[mi] * 1e6,
+                                100.0 * fp16_moved / cublas_seconds[mi] / 1e9 / copy_bandwidth, read_seconds * 1e6,
+                                100.0 * words * 4 / read_seconds / 1e9 / copy_bandwidth);
                     for (const double other : variant_seconds) std::printf(" %12.2f", other * 1e6);
                     std::printf("\n");
                 }
@@ -354,6 +371,7 @@ void run_lut_benchmark(cudaStream_t stream, cublasHandle_t cublas, const cudaDev
     BENCH_CHECK(cudaFree(data_error));
     BENCH_CHECK(cudaFree(dequant));
     BENCH_CHECK(cudaFree(sparse_sums));
+    BENCH_CHECK(cudaFree(read_sink));
 }
 
 }  // namespace

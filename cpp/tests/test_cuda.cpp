@@ -17,14 +17,14 @@
 #include <limits>
 #include <string>
 
-using sn_test::create_context;
 using sn_test::count_of;
+using sn_test::create_context;
+using sn_test::cuda_usable;
 using sn_test::CudaVsCpu;
+using sn_test::Tensor;
 using sn_test::Twin;
 using sn_test::twin;
 using sn_test::twin_i32;
-using sn_test::cuda_usable;
-using sn_test::Tensor;
 using sn_test::values_of;
 
 namespace {
@@ -46,6 +46,25 @@ double relative_tolerance(sn_dtype dtype) {
 
 const char* name_of(sn_dtype dtype) {
     return dtype == SN_DTYPE_F16 ? "F16" : dtype == SN_DTYPE_BF16 ? "BF16" : "F32";
+}
+
+// ---- transfers -------------------------------------------------------------------------------
+
+// Large transfers go through the context's pinned staging buffers in 16 MiB chunks (two of them in
+// turn), small ones directly: sizes on both sides of the 4 MiB threshold, whole chunks, a partial
+// last chunk, and more chunks than buffers, each byte round-tripped exactly.
+TEST_F(CudaVsCpu, UploadAndDownloadOfEverySizeRoundTripExactly) {
+    for (const int64_t bytes : {int64_t{4} << 20 | 4, (int64_t{4} << 20) - 4, int64_t{16} << 20, int64_t{32} << 20,
+                                (int64_t{53} << 20) + 12}) {
+        std::vector<int32_t> values(static_cast<size_t>(bytes / 4));
+        uint32_t state = static_cast<uint32_t>(bytes);
+        for (int32_t& value : values) value = static_cast<int32_t>(state = state * 1664525u + 1013904223u);
+        Tensor tensor(gpu, SN_DTYPE_I32, {bytes / 4});
+        ASSERT_SN_OK(sn_tensor_upload(tensor, values.data(), static_cast<size_t>(bytes)));
+        std::vector<int32_t> back(values.size(), 0);
+        ASSERT_SN_OK(sn_tensor_download(tensor, back.data(), static_cast<size_t>(bytes)));
+        EXPECT_TRUE(back == values) << bytes << " bytes";
+    }
 }
 
 // ---- ops ------------------------------------------------------------------------------------
@@ -303,8 +322,8 @@ TEST_F(CudaVsCpu, NormsAndSoftmaxOverOddRows) {
                 const std::vector<int64_t> dims = {rows, width};
                 // A large common offset: LayerNorm must not lose the spread to the mean.
                 const std::vector<float> values = sn_test::random_floats(rows * width, 6, 40.0f, 44.0f);
-                Twin weight = twin(cpu, gpu, weight_dtype, {width}, sn_test::random_floats(width, 7, 0.5f, 1.5f),
-                                   weight_dtype);
+                Twin weight =
+                    twin(cpu, gpu, weight_dtype, {width}, sn_test::random_floats(width, 7, 0.5f, 1.5f), weight_dtype);
                 Twin bias = twin(cpu, gpu, SN_DTYPE_F32, {width}, sn_test::random_floats(width, 8), SN_DTYPE_F32);
                 Twin x = twin(cpu, gpu, dtype, dims, values);
                 Twin out{Tensor(cpu, SN_DTYPE_F32, dims), Tensor(gpu, dtype, dims)};
@@ -528,10 +547,10 @@ TEST_F(CudaVsCpu, RopeKvWriteMatchesCpuAndTheSeparateOps) {
                 Twin positions = twin_i32(cpu, gpu, {tokens}, c.positions);
                 Twin k_cache = twin(cpu, gpu, cache_dtype, cache_dims, cache_values, cache_dtype);
                 Twin v_cache = twin(cpu, gpu, cache_dtype, cache_dims, cache_values, cache_dtype);
-                ASSERT_SN_OK(sn_rope_kv_write(cpu, q.cpu, k.cpu, v.cpu, positions.cpu, c.theta, k_cache.cpu,
-                                              v_cache.cpu));
-                ASSERT_SN_OK(sn_rope_kv_write(gpu, q.gpu, k.gpu, v.gpu, positions.gpu, c.theta, k_cache.gpu,
-                                              v_cache.gpu));
+                ASSERT_SN_OK(
+                    sn_rope_kv_write(cpu, q.cpu, k.cpu, v.cpu, positions.cpu, c.theta, k_cache.cpu, v_cache.cpu));
+                ASSERT_SN_OK(
+                    sn_rope_kv_write(gpu, q.gpu, k.gpu, v.gpu, positions.gpu, c.theta, k_cache.gpu, v_cache.gpu));
                 // As the rope test: same float angles, cos/sin within 1 ulp, |x| <= 2. The CPU's
                 // cache gets F32 rotated values rounded once; CUDA's went through q's dtype first.
                 const double rel = std::max(relative_tolerance(dtype), relative_tolerance(cache_dtype));
@@ -672,9 +691,7 @@ TEST_F(CudaVsCpu, MatmulSwigluOnACublasOnlyContext) {
     options.flags = SN_CONTEXT_FLAG_DENSE_CUBLAS;
     sn_context* baseline = nullptr;
     ASSERT_SN_OK(sn_context_create(&options, &baseline));
-    {
-        check_matmul_swiglu(cpu, baseline, {1, 517, 4104}, SN_DTYPE_F16, true, SN_DTYPE_F16, 1300, false);
-    }
+    { check_matmul_swiglu(cpu, baseline, {1, 517, 4104}, SN_DTYPE_F16, true, SN_DTYPE_F16, 1300, false); }
     ASSERT_SN_OK(sn_context_destroy(baseline));
 }
 
@@ -701,7 +718,7 @@ TEST_F(CudaVsCpu, AttentionDecodeIsOneLaunchForShortAndLongContexts) {
         std::vector<int32_t> positions;
         int32_t window;
     };
-    const Case cases[] = {{{0}, 0},    {{63}, 0},   {{64}, 0},    {{240}, 0},      {{241}, 0},
+    const Case cases[] = {{{0}, 0},    {{63}, 0},   {{64}, 0},    {{240}, 0},     {{241}, 0},
                           {{1000}, 0}, {{4095}, 0}, {{500}, 100}, {{4095}, 2000}, {{5, 4095, 300, 2000}, 0}};
     uint32_t seed = 42;
     for (const Case& c : cases) {

@@ -1,8 +1,10 @@
 // sn_tests_cuda, k-means: the CUDA sn_kmeans_rows against the CPU op on the same rows. Lengths
 // cover one-warp rows (7), short rows (100), LLaMA-7B's 4096 (the DP in shared memory), its 11008
-// (the DP in global memory) and 20000 (the sort in global memory too); 3 and 4 bits; Fisher
+// (the DP in global memory), 5000 (the DP in shared memory, its widest levels in several passes of
+// the node table on an H100) and 20000 (the sort in global memory too); 3 and 4 bits; Fisher
 // weights and exclusions (U8 and I32), rows whose weights are all 0, rows with few distinct
-// values, a fully excluded row, and F16 LUTs.
+// values, a fully excluded row, and F16 LUTs. Matrices of more rows than an H100 runs blocks at
+// once (132) check that the persistent blocks take several rows each.
 //
 // Tolerance (kernels/kmeans.cu, "Agreement with the CPU"): the GPU's prefix sums and means are
 // parallel sums, so centroids may differ in the last bits: the LUT within 1e-6 of the row's
@@ -76,7 +78,8 @@ Rows make_rows(int64_t rows, int64_t cols, bool fisher, bool exclusions, uint32_
     // Special rows, where there are enough of them: all weights 0, few distinct values, all excluded.
     if (rows >= 4 && fisher) std::fill(in.weights.begin() + cols, in.weights.begin() + 2 * cols, 0.0f);
     if (rows >= 4) {
-        for (int64_t i = 0; i < cols; ++i) in.values[static_cast<size_t>(2 * cols + i)] = 0.01f * static_cast<float>(i % 5);
+        for (int64_t i = 0; i < cols; ++i)
+            in.values[static_cast<size_t>(2 * cols + i)] = 0.01f * static_cast<float>(i % 5);
     }
     if (rows >= 4 && exclusions) std::fill(in.excluded.begin() + 3 * cols, in.excluded.begin() + 4 * cols, 1);
     return in;
@@ -126,7 +129,8 @@ struct Case {
     sn_dtype excluded_dtype;
     std::string name() const {
         return std::to_string(rows) + "x" + std::to_string(cols) + " " + std::to_string(bits) + "-bit" +
-               (fisher ? " fisher" : "") + (exclusions ? (excluded_dtype == SN_DTYPE_I32 ? " excluded(I32)" : " excluded(U8)") : "") +
+               (fisher ? " fisher" : "") +
+               (exclusions ? (excluded_dtype == SN_DTYPE_I32 ? " excluded(I32)" : " excluded(U8)") : "") +
                (half ? " f16-lut" : "");
     }
 };
@@ -161,6 +165,22 @@ TEST_F(CudaKMeans, MatchesCpuOnLlamaRows) {
         check(cpu, gpu, {8, 11008, bits, true, true, false, SN_DTYPE_I32}, seed++);
     }
     check(cpu, gpu, {12, 4096, 4, false, false, false, SN_DTYPE_U8}, seed++);
+}
+
+// More rows than resident blocks (one per SM for these widths): each block takes several rows from
+// the row counter, reusing its shared memory and scratch.
+TEST_F(CudaKMeans, MatchesCpuOnManyRowsPerBlock) {
+    uint32_t seed = 250;
+    check(cpu, gpu, {400, 4096, 3, true, true, false, SN_DTYPE_U8}, seed++);
+    check(cpu, gpu, {300, 4096, 4, true, false, false, SN_DTYPE_U8}, seed++);
+    check(cpu, gpu, {160, 11008, 3, true, true, false, SN_DTYPE_I32}, seed++);
+}
+
+// Rows of 5000: the DP fits in shared memory but the node table beside it holds fewer nodes than
+// the widest levels (4096), which then run in several passes.
+TEST_F(CudaKMeans, MatchesCpuWhenDpLevelsRunInPasses) {
+    check(cpu, gpu, {16, 5000, 3, true, true, false, SN_DTYPE_U8}, 270);
+    check(cpu, gpu, {16, 5000, 4, false, false, false, SN_DTYPE_U8}, 271);
 }
 
 TEST_F(CudaKMeans, MatchesCpuWhenTheSortSpillsToGlobalMemory) {

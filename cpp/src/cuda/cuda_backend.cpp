@@ -12,6 +12,8 @@
 #include "kernels/ops.h"
 
 #include <cstdio>
+#include <algorithm>
+#include <cstring>
 #include <memory>
 
 namespace sn::cuda {
@@ -24,6 +26,10 @@ constexpr size_t kCublasWorkspaceBytes = size_t{32} << 20;
 constexpr size_t kScratchBytes = size_t{16} << 20;
 // Quantized prefill: W dequantized to F16 a slice of rows at a time (kernels/lut_matmul.cu).
 constexpr size_t kDequantBytes = size_t{32} << 20;
+// Large uploads and downloads go through two pinned buffers of this size (cuda/state.h); smaller
+// ones copy from pageable memory directly (one call, where the staging's fixed costs would show).
+constexpr size_t kStagingBytes = size_t{16} << 20;
+constexpr size_t kStagedMinBytes = size_t{4} << 20;
 // Decode attention's arrival counters: one per (query row, head), T <= 4 rows of Hq <= 65535 heads.
 constexpr size_t kAttentionCounters = size_t{4} * 65536;
 
@@ -57,6 +63,10 @@ void free_state(State* state) noexcept {
     if (state->dequant != nullptr) (void)cudaFree(state->dequant);
     if (state->attention_counters != nullptr) (void)cudaFree(state->attention_counters);
     if (state->data_error_host != nullptr) (void)cudaFreeHost(state->data_error_host);
+    for (int i = 0; i < 2; ++i) {
+        if (state->staging[i] != nullptr) (void)cudaFreeHost(state->staging[i]);
+        if (state->staged[i] != nullptr) (void)cudaEventDestroy(state->staged[i]);
+    }
     if (state->stream != nullptr) (void)cudaStreamDestroy(state->stream);
     for (void* data : state->deferred_frees) (void)cudaFree(data);
     delete state;
@@ -98,6 +108,11 @@ sn_status create_state(Context& context, State& state) {
     void* error_device = nullptr;
     SN_CUDA_CHECK(cudaHostGetDevicePointer(&error_device, error_memory, 0));
     state.data_error_device = static_cast<DataError*>(error_device);
+    for (int i = 0; i < 2; ++i) {
+        SN_CUDA_CHECK(cudaHostAlloc(&state.staging[i], kStagingBytes, cudaHostAllocDefault));
+        SN_CUDA_CHECK(cudaEventCreateWithFlags(&state.staged[i], cudaEventDisableTiming));
+    }
+    state.staging_bytes = kStagingBytes;
     return SN_OK;
 }
 
@@ -177,9 +192,8 @@ sn_status report_data_error(State& state) {
                          : op == OpId::kv_write               ? "the row was not written"
                          : lut                                ? "the entry (or the row's sparse part) was skipped"
                          : op == OpId::rope_kv_write          ? "its k and v rows were not written to the caches"
-                         : op == OpId::attention_backward
-                             ? "its dq row was set to zero and it added nothing to dk, dv"
-                                                              : "its output row was set to zero";
+                         : op == OpId::attention_backward ? "its dq row was set to zero and it added nothing to dk, dv"
+                                                          : "its output row was set to zero";
     SN_FAIL(SN_ERR_INVALID_ARGUMENT,
             "an earlier %s on this context read %s[%lld] = %lld, outside [0, %lld); %s (CUDA kernels cannot fail "
             "the call itself, so the next synchronize or download reports it)",
@@ -194,20 +208,55 @@ sn_status synchronize(Context& context) {
 }
 
 // In stream order, then waited for: complete on return, and never overtaking queued kernels
-// that still read the tensor.
+// that still read the tensor. From kStagedMinBytes on, through the pinned staging buffers in
+// chunks: the host fills buffer i % 2 while the copy engine sends the other (buffer i % 2 is
+// refilled once the copy of chunk i − 2 out of it is done).
 sn_status upload(Context& context, void* dst, const void* host_src, size_t nbytes) {
     State& state = state_of(context);
     SN_TRY(use_device(state));
-    SN_CUDA_CHECK(cudaMemcpyAsync(dst, host_src, nbytes, cudaMemcpyHostToDevice, state.stream));
+    if (nbytes < kStagedMinBytes) {
+        SN_CUDA_CHECK(cudaMemcpyAsync(dst, host_src, nbytes, cudaMemcpyHostToDevice, state.stream));
+    } else {
+        const size_t chunk = state.staging_bytes;
+        for (size_t offset = 0, i = 0; offset < nbytes; offset += chunk, ++i) {
+            const size_t bytes = std::min(chunk, nbytes - offset);
+            if (i >= 2) SN_CUDA_CHECK(cudaEventSynchronize(state.staged[i % 2]));
+            std::memcpy(state.staging[i % 2], static_cast<const char*>(host_src) + offset, bytes);
+            SN_CUDA_CHECK(cudaMemcpyAsync(static_cast<char*>(dst) + offset, state.staging[i % 2], bytes,
+                                          cudaMemcpyHostToDevice, state.stream));
+            SN_CUDA_CHECK(cudaEventRecord(state.staged[i % 2], state.stream));
+        }
+    }
     SN_CUDA_CHECK(cudaStreamSynchronize(state.stream));
     return SN_OK;
 }
 
+// As upload, the other way: chunk i goes into buffer i % 2 while the host copies chunk i − 1 out
+// of the other.
 sn_status download(Context& context, void* host_dst, const void* src, size_t nbytes) {
     State& state = state_of(context);
     SN_TRY(use_device(state));
-    SN_CUDA_CHECK(cudaMemcpyAsync(host_dst, src, nbytes, cudaMemcpyDeviceToHost, state.stream));
-    SN_CUDA_CHECK(cudaStreamSynchronize(state.stream));
+    if (nbytes < kStagedMinBytes) {
+        SN_CUDA_CHECK(cudaMemcpyAsync(host_dst, src, nbytes, cudaMemcpyDeviceToHost, state.stream));
+        SN_CUDA_CHECK(cudaStreamSynchronize(state.stream));
+        return SN_OK;
+    }
+    const size_t chunk = state.staging_bytes;
+    const size_t chunks = (nbytes + chunk - 1) / chunk;
+    for (size_t i = 0; i <= chunks; ++i) {
+        if (i < chunks) {
+            const size_t offset = i * chunk;
+            SN_CUDA_CHECK(cudaMemcpyAsync(state.staging[i % 2], static_cast<const char*>(src) + offset,
+                                          std::min(chunk, nbytes - offset), cudaMemcpyDeviceToHost, state.stream));
+            SN_CUDA_CHECK(cudaEventRecord(state.staged[i % 2], state.stream));
+        }
+        if (i > 0) {
+            const size_t offset = (i - 1) * chunk;
+            SN_CUDA_CHECK(cudaEventSynchronize(state.staged[(i - 1) % 2]));
+            std::memcpy(static_cast<char*>(host_dst) + offset, state.staging[(i - 1) % 2],
+                        std::min(chunk, nbytes - offset));
+        }
+    }
     return SN_OK;
 }
 
