@@ -11,8 +11,8 @@
 #include "error.h"
 #include "kernels/ops.h"
 
-#include <cstdio>
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 
@@ -112,7 +112,6 @@ sn_status create_state(Context& context, State& state) {
         SN_CUDA_CHECK(cudaHostAlloc(&state.staging[i], kStagingBytes, cudaHostAllocDefault));
         SN_CUDA_CHECK(cudaEventCreateWithFlags(&state.staged[i], cudaEventDisableTiming));
     }
-    state.staging_bytes = kStagingBytes;
     return SN_OK;
 }
 
@@ -217,7 +216,7 @@ sn_status upload(Context& context, void* dst, const void* host_src, size_t nbyte
     if (nbytes < kStagedMinBytes) {
         SN_CUDA_CHECK(cudaMemcpyAsync(dst, host_src, nbytes, cudaMemcpyHostToDevice, state.stream));
     } else {
-        const size_t chunk = state.staging_bytes;
+        const size_t chunk = kStagingBytes;
         for (size_t offset = 0, i = 0; offset < nbytes; offset += chunk, ++i) {
             const size_t bytes = std::min(chunk, nbytes - offset);
             if (i >= 2) SN_CUDA_CHECK(cudaEventSynchronize(state.staged[i % 2]));
@@ -241,7 +240,7 @@ sn_status download(Context& context, void* host_dst, const void* src, size_t nby
         SN_CUDA_CHECK(cudaStreamSynchronize(state.stream));
         return SN_OK;
     }
-    const size_t chunk = state.staging_bytes;
+    const size_t chunk = kStagingBytes;
     const size_t chunks = (nbytes + chunk - 1) / chunk;
     for (size_t i = 0; i <= chunks; ++i) {
         if (i < chunks) {

@@ -56,10 +56,9 @@ struct State {
     size_t dequant_bytes = 0;
     unsigned* attention_counters = nullptr;
     size_t attention_counter_count = 0;
-    DataError* data_error_host = nullptr;    // read by the host after the stream is idle
-    DataError* data_error_device = nullptr;  // the same memory as the kernels see it
-    void* staging[2] = {nullptr, nullptr};   // pinned, staging_bytes each
-    size_t staging_bytes = 0;
+    DataError* data_error_host = nullptr;        // read by the host after the stream is idle
+    DataError* data_error_device = nullptr;      // the same memory as the kernels see it
+    void* staging[2] = {nullptr, nullptr};       // pinned, kStagingBytes each (cuda_backend.cpp)
     cudaEvent_t staged[2] = {nullptr, nullptr};  // recorded after the copy through staging[i]
     int multiprocessors = 1;
     // Compute capability 9.0 and up: kernels written for it may use programmatic dependent

@@ -56,41 +56,57 @@ internal static class FloatSelection
     /// <paramref name="marked"/> is given (same length; any non-zero byte is a mark), how many of
     /// the marked elements do. Dispose the result to give its histograms back to the pool.
     /// </summary>
-    public static unsafe KeyHistogram HighHistogram(ReadOnlySpan<float> data, ReadOnlySpan<bool> marked, Partition partition)
+    public static KeyHistogram HighHistogram(ReadOnlySpan<float> data, ReadOnlySpan<bool> marked, Partition partition)
     {
         partition.CheckLength(data.Length);
         if (!marked.IsEmpty && marked.Length != data.Length)
             throw new ArgumentException("one flag per element expected", nameof(marked));
         var result = new KeyHistogram(withMarked: !marked.IsEmpty);
         var gate = new object();
-        fixed (float* dataPointer = data)
-        fixed (bool* markedPointer = marked)
+        var hasMarked = !marked.IsEmpty;
+        ForEachChunk(data, marked, partition, (bits, markedChunk) =>
         {
-            // Spans cannot enter a lambda; the pinned addresses can (as integers).
-            nint d = (nint)dataPointer, m = (nint)markedPointer;
-            var hasMarked = !marked.IsEmpty;
+            var counts = RentCleared();
+            var markedCounts = hasMarked ? RentCleared() : null;
+            if (markedCounts is null)
+                CountHigh(bits, counts);
+            else
+                CountHigh(bits, MemoryMarshal.AsBytes(markedChunk), counts, markedCounts);
+            lock (gate)
+            {
+                Add(result.AllCounts, counts);
+                if (markedCounts is not null)
+                    Add(result.MarkedCounts!, markedCounts);
+            }
+            ArrayPool<int>.Shared.Return(counts);
+            if (markedCounts is not null)
+                ArrayPool<int>.Shared.Return(markedCounts);
+        });
+        return result;
+    }
+
+    /// <summary>A chunk of the keys' bits and of the matching flags (empty when there are none).</summary>
+    private delegate void ChunkBody(ReadOnlySpan<uint> bits, ReadOnlySpan<bool> flags);
+
+    /// <summary>
+    /// Runs <paramref name="body"/> on every chunk of <paramref name="partition"/> in parallel, with
+    /// <paramref name="data"/> and <paramref name="flags"/> pinned for the run: spans cannot enter
+    /// the partition's lambda, their pinned addresses can (as integers).
+    /// </summary>
+    private static unsafe void ForEachChunk(ReadOnlySpan<float> data, ReadOnlySpan<bool> flags, Partition partition, ChunkBody body)
+    {
+        fixed (float* dataPointer = data)
+        fixed (bool* flagPointer = flags)
+        {
+            nint d = (nint)dataPointer, f = (nint)flagPointer;
+            var hasFlags = !flags.IsEmpty;
             partition.Run(chunk =>
             {
                 var (start, length) = partition.Chunk(chunk);
-                var bits = new ReadOnlySpan<uint>((uint*)d + start, length);
-                var counts = RentCleared();
-                var markedCounts = hasMarked ? RentCleared() : null;
-                if (markedCounts is null)
-                    CountHigh(bits, counts);
-                else
-                    CountHigh(bits, new ReadOnlySpan<byte>((byte*)m + start, length), counts, markedCounts);
-                lock (gate)
-                {
-                    Add(result.AllCounts, counts);
-                    if (markedCounts is not null)
-                        Add(result.MarkedCounts!, markedCounts);
-                }
-                ArrayPool<int>.Shared.Return(counts);
-                if (markedCounts is not null)
-                    ArrayPool<int>.Shared.Return(markedCounts);
+                body(new ReadOnlySpan<uint>((uint*)d + start, length),
+                    hasFlags ? new ReadOnlySpan<bool>((bool*)f + start, length) : ReadOnlySpan<bool>.Empty);
             });
         }
-        return result;
     }
 
     /// <summary>Pass 1 over every element (nothing marked).</summary>
@@ -162,7 +178,7 @@ internal static class FloatSelection
     /// disposes. <paramref name="magnitudeCount"/> is how many there are (from the histogram);
     /// 0 gathers nothing.
     /// </summary>
-    public static unsafe PooledFloats KeysAtRanks(ReadOnlySpan<float> data, KeyHistogram histogram, ReadOnlySpan<long> ranks, Span<uint> keys,
+    public static PooledFloats KeysAtRanks(ReadOnlySpan<float> data, KeyHistogram histogram, ReadOnlySpan<long> ranks, Span<uint> keys,
         ReadOnlySpan<bool> skip, int magnitudeBin, int magnitudeCount, Partition partition)
     {
         partition.CheckLength(data.Length);
@@ -189,20 +205,7 @@ internal static class FloatSelection
         }
         var pass = new SecondPass(bins.ToArray(), magnitudeBin, new PooledFloats(magnitudeCount));
         if (pass.Bins.Length > 0 || magnitudeCount > 0)
-        {
-            fixed (float* dataPointer = data)
-            fixed (bool* skipPointer = skip)
-            {
-                nint d = (nint)dataPointer, s = (nint)skipPointer;
-                var hasSkip = !skip.IsEmpty;
-                partition.Run(chunk =>
-                {
-                    var (start, length) = partition.Chunk(chunk);
-                    pass.Run(new ReadOnlySpan<uint>((uint*)d + start, length),
-                        hasSkip ? new ReadOnlySpan<bool>((bool*)s + start, length) : ReadOnlySpan<bool>.Empty);
-                });
-            }
-        }
+            ForEachChunk(data, skip, partition, pass.Run);
         for (var r = 0; r < ranks.Length; r++)
         {
             var lowBits = (uint)FindBin(pass.Low[binOf[r]].AsSpan(0, BinCount), ref within[r]);
