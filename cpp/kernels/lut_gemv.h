@@ -26,31 +26,34 @@ constexpr int64_t kLutGemvMaxRows = 32;
 constexpr int64_t kLutPrefillMinRows = 65;
 
 struct LutGemvProblem {
-    const void* x;            // [m, k] F16, rows k apart, 16-byte aligned (k % 32 == 0)
-    const int32_t* packed;    // tiled codes, I32 [ceil(n/16), ceil(k/256), 128·bits]
-    const void* lut;          // [n, 2^bits] F16, 16-byte aligned
-    const int32_t* rows;      // CSR [n + 1], or null (no sparse part)
-    const int32_t* cols;      // [nnz]
-    const void* vals;         // F16 [nnz]
-    int64_t nnz;              //
+    const void* x;          // [m, k] F16, rows k apart, 16-byte aligned (k % 32 == 0)
+    const int32_t* packed;  // tiled codes, I32 [ceil(n/16), ceil(k/256), 128·bits]
+    const void* lut;        // [n, 2^bits] F16, 16-byte aligned
+    const int32_t* rows;    // CSR [n + 1], or null (no sparse part)
+    const int32_t* cols;    // [nnz]
+    const void* vals;       // F16 [nnz]
+    int64_t nnz;            //
     // Device scratch for the sparse part's sums (lut_sparse_sums_floats of them), written by the
     // sparse kernel and read by the dense one of the same launch; unused without a sparse part.
     float* sparse_sums;
     size_t sparse_sums_floats;
-    const void* bias;         // [n] of bias_dtype, or null
-    GemvBias bias_dtype;      //
-    void* out;                // [m, n] F16, rows n apart
-    bool accumulate;          // out += …
-    int64_t m;                // >= 1 (launch_lut_gemv slices it by kLutGemvMaxRows)
-    int64_t n;                // >= 1
-    int64_t k;                // a multiple of 32
-    int bits;                 // 3 or 4
-    DataError* data_error;    // where a CSR entry out of range is reported (the kernel skips it)
-    int32_t op;               // the OpId reported with it
+    const void* bias;       // [n] of bias_dtype, or null
+    GemvBias bias_dtype;    //
+    void* out;              // [m, n] F16, rows n apart
+    bool accumulate;        // out += …
+    int64_t m;              // >= 1 (launch_lut_gemv slices it by kLutGemvMaxRows)
+    int64_t n;              // >= 1
+    int64_t k;              // a multiple of 32
+    int bits;               // 3 or 4
+    DataError* data_error;  // where a CSR entry out of range is reported (the kernel skips it)
+    int32_t op;             // the OpId reported with it
     // Tuning overrides for benchmarks (0 = the kernel's choice, what the library always uses):
-    int warps;                // warps per block of the register path, 4 or 8
-    int stages;               // ring slots per warp, 4 or 8 (8 only up to 8 rows of x)
-    int x_path;               // one row of x: 1 = x in the ring, 2 = x in registers
+    int warps;        // warps per block of the register path, 4 or 8
+    int stages;       // ring slots per warp, 4 or 8 (8 only up to 8 rows of x)
+    int x_path;       // one row of x: 1 = x in the ring, 2 = x in registers
+    int path;         // 1 = the LUT-GEMM where it applies (dense), 2 = never the LUT-GEMM
+    int gemm_splits;  // the LUT-GEMM's splits of K
+    int gemm_stages;  // the LUT-GEMM's pipeline stages, 2 or 3
     // No kernel that may still be running when this one starts wrote packed, lut or the sparse
     // part (true of weights loaded once; the op knows it from the context's record of recent ops,
     // earlier_op_may_have_written). A programmatic launch then starts streaming them before it
@@ -94,6 +97,29 @@ cudaError_t launch_lut_gemv(const LutGemvProblem& problem, cudaStream_t stream, 
 // fits the buffer, cudaErrorUnknown with *cublas_status set when cuBLAS fails.
 cudaError_t launch_lut_prefill(const LutGemvProblem& problem, cublasHandle_t cublas, void* buffer, size_t buffer_bytes,
                                float beta, cudaStream_t stream, cublasStatus_t* cublas_status);
+
+// The LUT-GEMM (kernels/lut_gemm.cu) takes dense products (no sparse part, no SwiGLU epilogue) of
+// kLutGemmMinRows to kLutGemmMaxRows rows of x: W decoded once per 64 rows of x straight
+// into the tensor cores, x shared by 8 tiles of W per block through shared memory. The
+// bounds are sn_bench_cuda --lut measurements on an H100 (docs/results/bench-lut-h100-gemm-64rows.txt):
+// at 16 rows it beat the GEMV at every shape (1.01-1.56x), at 32 rows at all but 4096x4096 (up to
+// 1.9x, 4096x4096 4-8 % slower), and dequantize + cuBLAS overtakes it between 256 and 512 rows.
+constexpr int64_t kLutGemmMinRows = 9;
+constexpr int64_t kLutGemmMaxRows = 256;
+
+enum class LutProductPath { gemv, gemm, prefill };
+
+// Which kernels a product takes: the LUT-GEMM (above), else for kLutPrefillMinRows rows and more
+// launch_lut_prefill where `dequant_bytes` of buffer hold a tile of rows, else the GEMV.
+// problem.path overrides it (benchmarks). One rule for the op (kernels/lut_matmul.cu) and
+// sn_bench_cuda.
+LutProductPath lut_product_path(const LutGemvProblem& problem, size_t dequant_bytes);
+
+// Enqueues the LUT-GEMM (one launch, plus a reduce kernel when K is split: the F32 partials of the
+// splits take splits·m·n floats of `workspace`; with too little workspace it splits less). Adds
+// the bias and, with accumulate, out. cudaErrorInvalidValue for a sparse or SwiGLU problem.
+cudaError_t launch_lut_gemm(const LutGemvProblem& problem, float* workspace, size_t workspace_bytes,
+                            cudaStream_t stream, bool programmatic_launch);
 
 // qweight I32 [k·bits/32, n] (checkpoint layout) → packed (tiled layout, padding codes 0).
 cudaError_t launch_lut_repack(const int32_t* qweight, int32_t* packed, int64_t n, int64_t k, int bits,

@@ -7,8 +7,11 @@
 // lut_matmul takes the tiled layout only (sn_lut_repack writes it once at load time; reading the
 // checkpoint layout would need a second, slower kernel, and a silent slow path is what the repack
 // exists to avoid). x and out are F16 (the CUDA backend's activations).
-//   M < kLutPrefillMinRows (65): the LUT-GEMV, 32 rows of x per launch (kernels/lut_gemv.cu).
-//   larger M (prefill): the bias goes into out first (add_bias), then W is dequantized to F16 a
+//   dense products of kLutGemmMinRows .. kLutGemmMaxRows rows (9 .. 256): the LUT-GEMM
+//     (kernels/lut_gemm.cu), W decoded once per 64 rows of x into the tensor cores.
+//   else M < kLutPrefillMinRows (65): the LUT-GEMV, 32 rows of x per launch (kernels/lut_gemv.cu).
+//   else (prefill with a sparse part, or beyond 256 rows): the bias goes into out first (add_bias), then W is
+//   dequantized to F16 a
 //     slice of rows at a time into the context's dequant buffer (32 MiB: 4096 rows of K = 4096)
 //     and multiplied on cuBLAS with beta = 1 (launch_lut_prefill); the decoding is paid once per
 //     row however large M is, where the GEMV would stream and decode W again for every 32 rows.
@@ -88,21 +91,29 @@ sn_status lut_problem(Context& context, const LutMatmulArgs& args, OpId op, LutG
     return SN_OK;
 }
 
-// out (+)= x · Wᵀ (+ bias) for problem.m rows: the prefill path where the dequant buffer holds at
-// least one tile of rows (it does below K = 1M), else the LUT-GEMV.
+// out (+)= x · Wᵀ (+ bias) for problem.m rows, on the path lut_product_path picks: the LUT-GEMM
+// (its split-K partials in the dequant buffer), the prefill path, or the LUT-GEMV.
 sn_status run_lut_product(const State& state, const LutMatmulArgs& args, LutGemvProblem problem) {
-    const int64_t m = problem.m, n = problem.n, k = problem.k;
-    if (m >= kLutPrefillMinRows && state.dequant_bytes >= static_cast<size_t>(k) * 2 * lut::kTileRows) {
-        if (args.bias != nullptr) {
-            SN_TRY(add_bias(state, args.bias, SN_DTYPE_F16, problem.out, m, n, problem.accumulate));
+    const int64_t m = problem.m, n = problem.n;
+    switch (lut_product_path(problem, state.dequant_bytes)) {
+        case LutProductPath::gemm:
+            SN_CUDA_CHECK(launch_lut_gemm(problem, static_cast<float*>(state.dequant), state.dequant_bytes,
+                                          state.stream, state.programmatic_launch));
+            return SN_OK;
+        case LutProductPath::prefill: {
+            if (args.bias != nullptr) {
+                SN_TRY(add_bias(state, args.bias, SN_DTYPE_F16, problem.out, m, n, problem.accumulate));
+            }
+            cublasStatus_t cublas_status = CUBLAS_STATUS_SUCCESS;
+            const float beta = problem.accumulate || args.bias != nullptr ? 1.0f : 0.0f;
+            const cudaError_t status = launch_lut_prefill(problem, state.cublas, state.dequant, state.dequant_bytes,
+                                                          beta, state.stream, &cublas_status);
+            SN_CUBLAS_CHECK(cublas_status);
+            SN_CUDA_CHECK(status);
+            return SN_OK;
         }
-        cublasStatus_t cublas_status = CUBLAS_STATUS_SUCCESS;
-        const float beta = problem.accumulate || args.bias != nullptr ? 1.0f : 0.0f;
-        const cudaError_t status = launch_lut_prefill(problem, state.cublas, state.dequant, state.dequant_bytes, beta,
-                                                      state.stream, &cublas_status);
-        SN_CUBLAS_CHECK(cublas_status);
-        SN_CUDA_CHECK(status);
-        return SN_OK;
+        case LutProductPath::gemv:
+            break;
     }
     SN_CUDA_CHECK(launch_lut_gemv(problem, state.stream, state.programmatic_launch));
     return SN_OK;

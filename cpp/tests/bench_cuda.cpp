@@ -3,13 +3,17 @@
 // (kernels/cublas_linear.h: W [N, K] transposed, F32 accumulation, the call the library makes otherwise)
 // on the LLaMA-7B shapes, and a device-to-device copy for the memory bandwidth to compare with.
 //
-//   sn_bench_cuda [device] [--lut [--decode] | --lut-one N K BITS SPARSITY M [--swiglu]] [--variant w=W,s=S,x=X]...
+//   sn_bench_cuda [device] [--lut [--decode] [--rows M,M,...] [--dense] | --lut-one N K BITS SPARSITY M [--swiglu]]
+//                 [--variant w=W,s=S,x=X,p=P,k=K,q=Q]...
 //
-// With --lut it times the LUT-GEMV (kernels/lut_gemv.cu) instead: 3 and 4 bits, no sparse part
-// and the skewed 0.45 % pattern, M from 1 to 128, against cuBLAS fp16 of the same shape (the
+// With --lut it times the quantized products instead, on the path the op takes (the LUT-GEMV of
+// kernels/lut_gemv.cu, the LUT-GEMM of kernels/lut_gemm.cu, or dequantize + cuBLAS:
+// lut_product_path): 3 and 4 bits, no sparse part (--dense: only that) and the skewed 0.45 %
+// pattern, M from 1 to 128 (--rows: other counts), against cuBLAS fp16 of the same shape (the
 // issue's shapes, then LLaMA-7B's q|k|v and gate|up with the SwiGLU epilogue, marked g). Each
 // --variant adds a column: the same product with LutGemvProblem's tuning overrides (warps of the
-// register path, ring stages, x path of one row: 1 ring, 2 registers); without one, the other
+// register path, ring stages, x path of one row: 1 ring, 2 registers; p=1 the LUT-GEMM wherever
+// the product is dense, p=2 never; the LUT-GEMM's splits of K and stages); without one, the other
 // warp count. --decode keeps LLaMA-7B's decode products (q|k|v, o, gate|up, down) at M = 1 and 4.
 // Each row also shows the read ceiling: a kernel that only reads the codes' bytes in the same
 // harness (tests/bench_stream_read.cu).
@@ -158,6 +162,7 @@ void fill_random_words(void* device, size_t words) {
 struct LutFilter {
     int n = 0, k = 0, bits = 0, m = 0;
     double sparsity = -1.0;
+    std::vector<int> rows;  // --rows M,M,...: these rows of x instead of the default list
     bool swiglu = false;
     bool decode = false;  // LLaMA-7B's decode products only, M = 1 and 4
     bool keeps(int n_, int k_, bool swiglu_) const {
@@ -169,7 +174,7 @@ struct LutFilter {
 // A kernel choice to time beside the library's (--variant w=W,s=S,x=X: warps of the register path,
 // ring stages, x path of one row: 1 ring, 2 registers; LutGemvProblem's tuning overrides).
 struct LutVariant {
-    int warps = 0, stages = 0, x_path = 0;
+    int warps = 0, stages = 0, x_path = 0, path = 0, splits = 0, gemm_stages = 0;
     std::string name;
     bool other_warps = false;  // the warp count the kernel does not pick for this K (set per shape)
 };
@@ -188,8 +193,16 @@ LutVariant parse_variant(const std::string& spec) {
             v.stages = value;
         else if (item.rfind("x=", 0) == 0)
             v.x_path = value;
+        else if (item.rfind("p=", 0) == 0)
+            v.path = value;
+        else if (item.rfind("k=", 0) == 0)
+            v.splits = value;
+        else if (item.rfind("q=", 0) == 0)
+            v.gemm_stages = value;
+
         else {
-            std::fprintf(stderr, "--variant %s: unknown item '%s' (w=, s=, x=)\n", spec.c_str(), item.c_str());
+            std::fprintf(stderr, "--variant %s: unknown item '%s' (w=, s=, x=, p=, k=, q=)\n", spec.c_str(),
+                         item.c_str());
             std::exit(2);
         }
         at = comma + 1;
@@ -211,8 +224,14 @@ void run_lut_benchmark(cudaStream_t stream, cublasHandle_t cublas, const cudaDev
         if (filter.keeps(shape.n, shape.k, shape.swiglu)) shapes.push_back(shape);
     }
     if (filter.n != 0 && shapes.empty()) shapes.push_back({filter.n, filter.k, filter.swiglu});
-    if (variants.empty()) variants.push_back(LutVariant{0, 0, 0, "other warps", true});
+    if (variants.empty()) {
+        LutVariant other;
+        other.name = "other warps";
+        other.other_warps = true;
+        variants.push_back(other);
+    }
     std::vector<int> rows_of_x = {1, 4, 8, 16, 32, 128};
+    if (!filter.rows.empty()) rows_of_x = filter.rows;
     if (filter.m != 0) rows_of_x = {filter.m};
     if (filter.decode) rows_of_x = {1, 4};
     std::vector<int> widths = {3, 4};
@@ -245,9 +264,10 @@ void run_lut_benchmark(cudaStream_t stream, cublasHandle_t cublas, const cudaDev
             fill_random_halves(weight, fp16_bytes / 2);
         }
         void *x = nullptr, *out = nullptr;
-        BENCH_CHECK(cudaMalloc(&x, static_cast<size_t>(128) * shape.k * 2));
-        BENCH_CHECK(cudaMalloc(&out, static_cast<size_t>(128) * shape.n * 2));
-        fill_random_halves(x, static_cast<size_t>(128) * shape.k, 777);
+        const size_t max_rows = static_cast<size_t>(*std::max_element(rows_of_x.begin(), rows_of_x.end()));
+        BENCH_CHECK(cudaMalloc(&x, max_rows * shape.k * 2));
+        BENCH_CHECK(cudaMalloc(&out, max_rows * shape.n * 2));
+        fill_random_halves(x, max_rows * shape.k, 777);
         std::vector<double> cublas_seconds;
         for (int m : rows_of_x) {
             const int per_batch = fp16_copies * ((kMinPerBatch + fp16_copies - 1) / fp16_copies);
@@ -322,16 +342,27 @@ void run_lut_benchmark(cudaStream_t stream, cublasHandle_t cublas, const cudaDev
                         p.warps = variant.warps;
                         p.stages = variant.stages;
                         p.x_path = variant.x_path;
+                        p.path = variant.path;
+                        p.gemm_splits = variant.splits;
+                        p.gemm_stages = variant.gemm_stages;
                         p.swiglu = shape.swiglu;
-                        p.weights_settled = true;                 // each copy is written once, before the timing
-                        if (m >= sn::cuda::kLutPrefillMinRows) {  // the op's prefill path (kernels/lut_matmul.cu)
-                            cublasStatus_t cublas_status = CUBLAS_STATUS_SUCCESS;
-                            const cudaError_t status = sn::cuda::launch_lut_prefill(p, cublas, dequant, dequant_bytes,
-                                                                                    0.0f, stream, &cublas_status);
-                            BENCH_CUBLAS(cublas_status);
-                            BENCH_CHECK(status);
-                        } else {
-                            BENCH_CHECK(sn::cuda::launch_lut_gemv(p, stream, true));
+                        p.weights_settled = true;  // each copy is written once, before the timing
+                        switch (sn::cuda::lut_product_path(p, dequant_bytes)) {  // the op's choice
+                            case sn::cuda::LutProductPath::gemm:
+                                BENCH_CHECK(sn::cuda::launch_lut_gemm(p, static_cast<float*>(dequant), dequant_bytes,
+                                                                      stream, true));
+                                break;
+                            case sn::cuda::LutProductPath::prefill: {
+                                cublasStatus_t cublas_status = CUBLAS_STATUS_SUCCESS;
+                                const cudaError_t status = sn::cuda::launch_lut_prefill(
+                                    p, cublas, dequant, dequant_bytes, 0.0f, stream, &cublas_status);
+                                BENCH_CUBLAS(cublas_status);
+                                BENCH_CHECK(status);
+                                break;
+                            }
+                            case sn::cuda::LutProductPath::gemv:
+                                BENCH_CHECK(sn::cuda::launch_lut_gemv(p, stream, true));
+                                break;
                         }
                     };
                     const double seconds = time_graph(stream, per_batch, body);
@@ -388,6 +419,18 @@ int main(int argc, char** argv) {
             filter.decode = true;
         } else if (std::string(argv[i]) == "--swiglu") {
             filter.swiglu = true;
+        } else if (std::string(argv[i]) == "--rows" && i + 1 < argc) {
+            for (const char* at = argv[++i]; *at != '\0';) {
+                char* end = nullptr;
+                filter.rows.push_back(static_cast<int>(std::strtol(at, &end, 10)));
+                if (end == at || filter.rows.back() < 1) {
+                    std::fprintf(stderr, "--rows %s: expected positive counts separated by commas\n", argv[i]);
+                    return 2;
+                }
+                at = *end == ',' ? end + 1 : end;
+            }
+        } else if (std::string(argv[i]) == "--dense") {
+            filter.sparsity = 0.0;
         } else if (std::string(argv[i]) == "--variant" && i + 1 < argc) {
             variants.push_back(parse_variant(argv[++i]));
         } else if (std::string(argv[i]) == "--lut-one" && i + 5 < argc) {

@@ -1,8 +1,9 @@
 // sn_tests_cuda, quantized linears: the CUDA backend's repack + LUT-GEMV against the CPU's
 // sn_lut_matmul on the checkpoint layout, with the same codes, LUT, x (F16 values on both sides),
 // sparse part and bias. Shapes cover what the tiled layout pads (N not a multiple of 16, K not a
-// multiple of 256 or 128), every n-tile count (M = 1..32), the row slices above 32 and the
-// prefill path above 64 (W dequantized a slice at a time, then cuBLAS).
+// multiple of 256 or 128), every n-tile count (M = 1..32), the row slices above 32, the LUT-GEMM
+// of dense products of 9 to 256 rows (with and without splits of K) and the prefill path above 64
+// (W dequantized a slice at a time, then cuBLAS; sparse products and more than 256 rows).
 //
 // Tolerance: the GPU multiplies F16 x by F16 table values exactly and sums in F32 in another order
 // than the CPU, then rounds once to F16: 1e-3·|out| for the rounding (2x its 2^-11 bound) plus
@@ -223,6 +224,25 @@ TEST_F(CudaLut, OddShapesEveryRowCount) {
             check(cpu, gpu, {bits, 16, n, k, 0.0, false, true}, seed++);
             check(cpu, gpu, {bits, 100, n, k, 3.0, true, true}, seed++);  // prefill: dequantize + cuBLAS
         }
+    }
+}
+
+// Dense products of 9 .. 256 rows take the LUT-GEMM (kernels/lut_gemm.cu): row blocks of 16, 32
+// and 64 rows with a partial last one, N past the last full block of 8 tiles, K with a partial
+// last unit, bias and accumulate; few blocks with many units split K (partials summed by the
+// reduce kernel), a single unit cannot (the epilogue writes out itself); 257 rows go to the
+// prefill path again.
+TEST_F(CudaLut, DenseProductsOfManyRowsOnTheLutGemm) {
+    uint32_t seed = 1500;
+    for (int bits : {3, 4}) {
+        for (int64_t m : {9, 16, 17, 32, 33, 64, 65, 128, 130}) {
+            check(cpu, gpu, {bits, m, 1031, 4128, 0.0, true, m % 2 == 1}, seed++);  // 17 units: split
+            check(cpu, gpu, {bits, m, 1031, 256, 0.0, m % 2 == 0, true}, seed++);   // one unit: no split
+        }
+        check(cpu, gpu, {bits, 200, 33, 288, 0.0, true, false}, seed++);
+        check(cpu, gpu, {bits, 40, 300, 11008, 0.0, false, false}, seed++);
+        check(cpu, gpu, {bits, 256, 129, 1024, 0.0, true, true}, seed++);
+        check(cpu, gpu, {bits, 257, 129, 1024, 0.0, true, true}, seed++);
     }
 }
 
