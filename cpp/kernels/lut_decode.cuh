@@ -49,6 +49,20 @@ __device__ __forceinline__ void wait_copies() {
     asm volatile("cp.async.wait_group %0;" ::"n"(kPending) : "memory");
 }
 
+// A lane's 4·kBits words of one unit from its kBits 16-byte pieces, 32 pieces apart (the tiled
+// layout's order, src/lut_layout.h), e.g. from its slot of a ring in shared memory.
+template <int kBits>
+__device__ __forceinline__ void load_lane_words(const uint4* first_piece, uint32_t (&words)[4 * kBits]) {
+#pragma unroll
+    for (int j = 0; j < kBits; ++j) {
+        const uint4 v = first_piece[j * 32];
+        words[4 * j] = v.x;
+        words[4 * j + 1] = v.y;
+        words[4 * j + 2] = v.z;
+        words[4 * j + 3] = v.w;
+    }
+}
+
 // A row's LUT as byte planes: lo[i] byte j = low byte of entry 4i + j, hi[i] the high bytes.
 template <int kBits>
 struct RowTable {

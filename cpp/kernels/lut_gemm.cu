@@ -155,14 +155,7 @@ __global__ void __launch_bounds__(kGemmThreads, kStages == 2 && kNTiles <= 8 ? 2
         if (!live) continue;
         const uint4* slot = stage(i);
         uint32_t words[4 * kBits];
-#pragma unroll
-        for (int j = 0; j < kBits; ++j) {
-            const uint4 v = slot[kXPieces + (warp * kBits + j) * 32 + lane];
-            words[4 * j] = v.x;
-            words[4 * j + 1] = v.y;
-            words[4 * j + 2] = v.z;
-            words[4 * j + 3] = v.w;
-        }
+        load_lane_words<kBits>(slot + kXPieces + warp * kBits * 32 + lane, words);
 #pragma unroll
         for (int pair = 0; pair < 8; ++pair) {
             // Both halves' B fragments of every n-tile at once (one 16-byte load each).
@@ -250,14 +243,17 @@ cudaError_t launch_gemm(const LutGemvProblem& p, float* workspace, size_t worksp
     const size_t shared_bytes = kStages * gemm_stage_bytes<kBits, kNTiles>();
     static const cudaError_t configured = allow_dynamic_shared(kernel, shared_bytes);
     if (configured != cudaSuccess) return configured;
-    int device = 0, sms = 0, per_sm = 0;
+    // Resident blocks per SM: a property of the kernel and the architecture, asked once (as the
+    // shared-memory opt-in above), not at every launch.
+    static int per_sm = 0;
+    static const cudaError_t occupancy =
+        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kGemmThreads, shared_bytes);
+    if (occupancy != cudaSuccess) return occupancy;
+    if (per_sm < 1) return cudaErrorInvalidConfiguration;
+    int device = 0, sms = 0;
     cudaError_t status = cudaGetDevice(&device);
     if (status == cudaSuccess) status = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
-    if (status == cudaSuccess) {
-        status = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kGemmThreads, shared_bytes);
-    }
     if (status != cudaSuccess) return status;
-    if (per_sm < 1) return cudaErrorInvalidConfiguration;
     const int64_t tile_blocks = (lut::tiles(p.n) + kGemmWarps - 1) / kGemmWarps;
     const int64_t row_blocks = (p.m + 8 * kNTiles - 1) / (8 * kNTiles);
     const int64_t units = lut::units(p.k);
@@ -320,16 +316,11 @@ cudaError_t launch_lut_gemm(const LutGemvProblem& problem, float* workspace, siz
 }
 
 LutProductPath lut_product_path(const LutGemvProblem& problem, size_t dequant_bytes) {
-    const bool prefill_fits = dequant_bytes >= static_cast<size_t>(problem.k) * 2 * lut::kTileRows;
     const bool dense = problem.rows == nullptr && !problem.swiglu;
-    if (problem.path == 1 && dense) return LutProductPath::gemm;
-    if (problem.path == 2)
-        return problem.m >= kLutPrefillMinRows && prefill_fits ? LutProductPath::prefill : LutProductPath::gemv;
-    if (problem.path == 0 && dense && problem.m >= kLutGemmMinRows && problem.m <= kLutGemmMaxRows) {
-        return LutProductPath::gemm;
-    }
-    if (problem.m >= kLutPrefillMinRows && prefill_fits) return LutProductPath::prefill;
-    return LutProductPath::gemv;
+    const bool gemm_rows = problem.m >= kLutGemmMinRows && problem.m <= kLutGemmMaxRows;
+    if (dense && (problem.path == 1 || (problem.path == 0 && gemm_rows))) return LutProductPath::gemm;
+    const bool prefill_fits = dequant_bytes >= static_cast<size_t>(problem.k) * 2 * lut::kTileRows;
+    return problem.m >= kLutPrefillMinRows && prefill_fits ? LutProductPath::prefill : LutProductPath::gemv;
 }
 
 }  // namespace sn::cuda

@@ -493,14 +493,7 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
             }
             const uint4* slot = ring + (i % kStages) * kSlotPieces * 32;
             uint32_t words[kWords];
-#pragma unroll
-            for (int j = 0; j < kBits; ++j) {
-                const uint4 v = slot[j * 32];
-                words[4 * j] = v.x;
-                words[4 * j + 1] = v.y;
-                words[4 * j + 2] = v.z;
-                words[4 * j + 3] = v.w;
-            }
+            load_lane_words<kBits>(slot, words);
             // Pairs past K (the padded last unit) have codes 0 and x 0: they add 0 · lut[0] = 0.
 #pragma unroll
             for (int pair = 0; pair < 8; ++pair) {

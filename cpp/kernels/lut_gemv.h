@@ -21,8 +21,9 @@ struct DataError;
 // Rows of x one kernel launch takes: 8 per n-tile of the mma, up to 4 n-tiles. launch_lut_gemv
 // runs larger M in slices of this many rows (each slice re-reads W).
 constexpr int64_t kLutGemvMaxRows = 32;
-// From this many rows of x on, a product is cheaper dequantized once and multiplied on cuBLAS
-// (launch_lut_prefill) than streamed through the GEMV once per slice (sn_bench_cuda --lut).
+// From this many rows of x on, a product the LUT-GEMM does not take (a sparse part, or more than
+// kLutGemmMaxRows rows) is cheaper dequantized once and multiplied on cuBLAS (launch_lut_prefill)
+// than streamed through the GEMV once per slice (sn_bench_cuda --lut).
 constexpr int64_t kLutPrefillMinRows = 65;
 
 struct LutGemvProblem {
