@@ -10,9 +10,9 @@
 //   dense products of kLutGemmMinRows .. kLutGemmMaxRows rows (9 .. 256): the LUT-GEMM
 //     (kernels/lut_gemm.cu), W decoded once per 64 rows of x into the tensor cores.
 //   else M < kLutPrefillMinRows (65): the LUT-GEMV, 32 rows of x per launch (kernels/lut_gemv.cu).
-//   else (prefill with a sparse part, or beyond 256 rows): the bias goes into out first (add_bias), then W is
-//   dequantized to F16 a
-//     slice of rows at a time into the context's dequant buffer (32 MiB: 4096 rows of K = 4096)
+//   else (prefill with a sparse part, or beyond 256 rows): the bias goes into out first
+//     (add_bias), then W is dequantized to F16 a slice of rows at a time into the context's
+//     dequant buffer (32 MiB: 4096 rows of K = 4096)
 //     and multiplied on cuBLAS with beta = 1 (launch_lut_prefill); the decoding is paid once per
 //     row however large M is, where the GEMV would stream and decode W again for every 32 rows.
 #include "kernels/common.cuh"
