@@ -9,6 +9,10 @@
 #   bench-lut[=ARGS] the LUT-GEMV kernels against cuBLAS fp16 (sn_bench_cuda --lut), with ARGS ('+' for
 #                    spaces) passed on, e.g. bench-lut=--variant+s=4+--variant+x=2 or
 #                    bench-lut=--lut-one+22016+4096+3+0+1+--swiglu; output in bench-lut-N.txt (N-th such step)
+#   proto-rowlane[=ARGS] the pair-table LUT-GEMV prototype (cpp/tests/proto_rowlane_gemv.cu): its layout
+#                    self-test, then every launch shape at M = 1, 2, 4, 8 for the issue's six products, each
+#                    checked against a float64 reference and timed beside a read-only kernel (ARGS: '+' for
+#                    spaces, e.g. proto-rowlane=2 for the first two shapes, --all for 8 splits at M = 1)
 #   eval=NAME[:LIMIT] squeeze eval models/NAME --device cuda (WikiText-2, LIMIT windows; e.g. a
 #                    quantized folder packed with ./build.sh gpu-bundle --model-dir DIR)
 #   verify=NAME      squeeze verify models/NAME --device cuda (reference ids, logits, full WikiText-2 ppl)
@@ -91,6 +95,9 @@ for step in "$@"; do
             lut_runs=$(( ${lut_runs:-0} + 1 )); extra=()
             [ "$step" != bench-lut ] && IFS=' ' read -r -a extra <<< "$(printf '%s' "${step#bench-lut=}" | tr '+' ' ')"
             run "bench-lut-$lut_runs" "$BUILD/sn_bench_cuda" --lut "${extra[@]}" ;;
+        proto-rowlane|proto-rowlane=*)
+            extra=(); [ "$step" != proto-rowlane ] && IFS=' ' read -r -a extra <<< "$(printf '%s' "${step#proto-rowlane=}" | tr '+' ' ')"
+            run proto-rowlane "$BUILD/sn_proto_rowlane" "${extra[@]}" ;;
         eval=*)
             spec="${step#eval=}"; IFS=: read -r name limit <<< "$spec"
             run "eval-$name" "$SQUEEZE" eval "$B/models/$name" --device cuda --dataset wikitext2 ${limit:+--limit "$limit"} ;;

@@ -1,0 +1,641 @@
+// Standalone prototype, measured before any library change: a LUT-GEMV (M = 1) that looks codes up
+// in a shared-memory table of code PAIRS, one output row per lane, instead of the library's
+// register-table lookup (prmt) feeding mma (kernels/lut_gemv.cu).
+//
+// Why: the library's M = 1 kernel is bound by the integer ALU pipe (about 1.5 ALU instructions per
+// weight: 1 prmt + selector masks and shifts; 2 warp-instructions per clock per SM), so its decode
+// barely fits under the transfer and does not overlap it. Here a lookup costs, per PAIR of weights:
+//   1 LDS.32 (the pair's two fp16 values as one half2; MIO pipe, 1 warp-instruction per clock),
+//   1 shift + 1 LOP3 (the pair's 6- or 8-bit index moved to bits 7.. of a shared-memory address;
+//   ALU), 1 HFMA2 (FMA pipe), plus a quarter of a broadcast x load; spreading the decode over three
+//   pipes, each under the transfer time.
+//
+// Table. Lane l handles row 32·group + l. Entry e of the pair table is half2(lut[e & (L−1)],
+// lut[e >> bits]) for that row, stored at word e·32 + l, so a warp's 32 lookups always hit 32
+// different banks whatever the codes (conflict-free): 64 entries (3 bits, 8 KB per 32 rows) or 256
+// (4 bits, 32 KB). All warps of a block serve the same 32 rows, so one table serves the block.
+//
+// Layout ("row-lane"), per group of 32 rows and chunk of 128 inputs, bits 16-byte slabs of 32
+// lanes (slab s of lane l at uint4 ((group·chunks + chunk)·bits + s)·32 + l: each warp load is one
+// contiguous 512-byte block); lane l's words w = 0 .. 4·bits−1 (slab w/4, component w%4) hold row
+// (32·group + l)'s codes of the chunk's inputs:
+//   4 bits: word w byte j = pair index of inputs 8w+2j, 8w+2j+1 = code0 | code1 << 4.
+//   3 bits: words 3t, 3t+1, 3t+2 (a, b, c) hold the 16 pairs of inputs 32t .. 32t+31, pair j's
+//   index e_j = code(32t+2j) | code(32t+2j+1) << 3:
+//       bit 31 30 | 29 ..  0
+//       a: e15[1:0] | e4 e3 e2 e1 e0   (6 bits each, e0 lowest)
+//       b: e15[3:2] | e9 e8 e7 e6 e5
+//       c: e15[5:4] | e14 e13 e12 e11 e10
+//
+// Built with the CUDA build as sn_proto_rowlane; on the GPU machine `run-gpu.sh RES build
+// proto-rowlane` runs it (the layout self-test, then every launch shape at M = 1, 2, 4, 8 for the
+// issue's six products, each checked against a float64 reference, timed graph-replayed over copies
+// past the L2 beside a read-only kernel of the same bytes). `sn_proto_rowlane --self-test` needs no
+// GPU: it packs random codes and decodes them with the kernel's own pair_address.
+#include "bench_stream_read.h"
+#include "kernels/chained_launch.h"
+
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#define CHECK(call)                                                                                    \
+    do {                                                                                               \
+        cudaError_t e_ = (call);                                                                       \
+        if (e_ != cudaSuccess) {                                                                       \
+            std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(e_)); \
+            std::exit(1);                                                                              \
+        }                                                                                              \
+    } while (0)
+
+namespace {
+
+constexpr int kChunk = 128;  // inputs per lane and chunk
+
+#if defined(__CUDACC__)
+#define SN_HD __host__ __device__ __forceinline__
+#else
+#define SN_HD inline
+#endif
+
+// Where pair j (0 .. 63) of a lane's chunk lives: its word (0 .. 4·bits−1) and the field's lowest
+// bit; pair 15 of each 3-bit triple (j % 16 == 15) is split over the triple's top bits instead
+// (pair15_address).
+SN_HD constexpr int pair_word(int bits, int j) {
+    return bits == 4 ? j / 4 : 3 * (j / 16) + (j % 16) / 5;
+}
+SN_HD constexpr int pair_pos(int bits, int j) {
+    return bits == 4 ? 8 * (j % 4) : 6 * ((j % 16) % 5);
+}
+SN_HD constexpr bool pair_split(int bits, int j) {
+    return bits == 3 && j % 16 == 15;
+}
+
+// Byte address of pair j's table entry: the field moved to bits 7.. and masked, plus the lane's
+// bank (lane_bytes = 4·lane). j is a constant once the callers' loops are unrolled, so the word
+// index and the shifts fold: one shift and one LOP3 (mask | lane) per pair, three of each for the
+// split pair.
+SN_HD uint32_t pair15_address(uint32_t a, uint32_t b, uint32_t c, uint32_t lane_bytes) {
+    return ((a >> 23) & 0x180u) | ((b >> 21) & 0x600u) | ((c >> 19) & 0x1800u) | lane_bytes;
+}
+template <int kBits>
+SN_HD uint32_t pair_address(const uint32_t* w, int j, uint32_t lane_bytes) {
+    if (pair_split(kBits, j)) {
+        const int t = j / 16;
+        return pair15_address(w[3 * t], w[3 * t + 1], w[3 * t + 2], lane_bytes);
+    }
+    const int pos = pair_pos(kBits, j);
+    const uint32_t v = w[pair_word(kBits, j)];
+    const uint32_t moved = pos >= 7 ? (v >> (pos - 7)) : (v << (7 - pos));
+    return (moved & (((1u << (2 * kBits)) - 1u) << 7)) | lane_bytes;
+}
+
+#if defined(__CUDACC__)
+__device__ __forceinline__ uint32_t half_bits_at(const uint32_t* words, int count, int i) {
+    uint32_t w = 0;
+    for (int j = 0; j < count; ++j) w = (j == (i >> 1)) ? words[j] : w;
+    return (i & 1) ? (w >> 16) : (w & 0xFFFFu);
+}
+
+__device__ __forceinline__ __half2 lookup(const char* table, uint32_t address) {
+    return *reinterpret_cast<const __half2*>(table + address);
+}
+
+__device__ __forceinline__ __half2 x_pair(const uint4& v, int j) {
+    const uint32_t bits = j == 0 ? v.x : j == 1 ? v.y : j == 2 ? v.z : v.w;
+    return *reinterpret_cast<const __half2*>(&bits);
+}
+
+struct Acc {
+    float lo = 0.f, hi = 0.f;
+    __device__ __forceinline__ void add(__half2 h) {
+        const float2 f = __half22float2(h);
+        lo += f.x;
+        hi += f.y;
+    }
+};
+
+// One chunk (128 inputs) of a lane's row for kRows rows of x (x rows `x_stride` uint4 apart): 64
+// lookups, each used by every row of x; fp16 partial sums over 8 pairs, then F32.
+template <int kBits, int kRows>
+__device__ __forceinline__ void consume_chunk(const uint4 (&slabs)[kBits], const uint4* xv, int64_t x_stride,
+                                              const char* table, uint32_t lane_bytes, Acc (&acc)[kRows]) {
+    uint32_t w[4 * kBits];
+#pragma unroll
+    for (int s = 0; s < kBits; ++s) {
+        w[4 * s] = slabs[s].x;
+        w[4 * s + 1] = slabs[s].y;
+        w[4 * s + 2] = slabs[s].z;
+        w[4 * s + 3] = slabs[s].w;
+    }
+#pragma unroll
+    for (int h = 0; h < 8; ++h) {  // 8 pairs (16 inputs, two uint4 of x per row) per partial sum
+        uint4 xq[kRows][2];
+#pragma unroll
+        for (int m = 0; m < kRows; ++m)
+#pragma unroll
+            for (int u = 0; u < 2; ++u) xq[m][u] = __ldg(xv + m * x_stride + 2 * h + u);
+        __half2 part[kRows];
+#pragma unroll
+        for (int m = 0; m < kRows; ++m) part[m] = __float2half2_rn(0.f);
+#pragma unroll
+        for (int i = 0; i < 8; ++i) {
+            const uint32_t address = pair_address<kBits>(w, 8 * h + i, lane_bytes);
+            const __half2 v = lookup(table, address);
+#pragma unroll
+            for (int m = 0; m < kRows; ++m) part[m] = __hfma2(v, x_pair(xq[m][i / 4], i % 4), part[m]);
+        }
+#pragma unroll
+        for (int m = 0; m < kRows; ++m) acc[m].add(part[m]);
+    }
+}
+
+// out[m][row] = Σ_k lut[row][code(row, k)] · x[m][k] for kRows rows of x. Block (group, split): the
+// 32 rows of `group`, the chunks [split·chunks/splits, (split+1)·chunks/splits), warp w taking every
+// kWarps-th of them; kDepth chunks of codes in flight per warp (registers). Split sums meet in
+// `partials` and the last block of a group (ticket) adds them in split order (deterministic).
+template <int kBits, int kRows, int kWarps, int kDepth>
+__global__ void __launch_bounds__(kWarps * 32)
+    rowlane_gemv(const uint4* __restrict__ packed, const __half* __restrict__ lut, const __half* __restrict__ x,
+                 __half* __restrict__ out, float* __restrict__ partials, unsigned* __restrict__ tickets, int n, int k) {
+    constexpr int kLevels = 1 << kBits;
+    extern __shared__ uint32_t table[];  // [kLevels²][32]
+    __shared__ float warp_sums[kWarps][kRows][32];
+    __shared__ bool last_block;
+
+    sn::cuda::allow_next_grid();
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int group = blockIdx.x, split = blockIdx.y, splits = gridDim.y;
+    const int chunks = k / kChunk;
+    const int c_begin = static_cast<int>(static_cast<int64_t>(split) * chunks / splits);
+    const int c_end = static_cast<int>(static_cast<int64_t>(split + 1) * chunks / splits);
+    const int first = c_begin + warp;
+    const int count = first < c_end ? (c_end - first + kWarps - 1) / kWarps : 0;
+    const uint4* lane_codes = packed + static_cast<int64_t>(group) * chunks * kBits * 32 + lane;
+
+    // The first kDepth chunks are requested before anything else (weights: settled).
+    uint4 buf[kDepth][kBits];
+#pragma unroll
+    for (int d = 0; d < kDepth; ++d)
+        if (d < count) {
+            const uint4* src = lane_codes + static_cast<int64_t>(first + d * kWarps) * kBits * 32;
+#pragma unroll
+            for (int s = 0; s < kBits; ++s) buf[d][s] = __ldcs(src + s * 32);
+        }
+
+    // The pair table of the block's 32 rows: warp w writes the entries whose second code is w,
+    // w + kWarps, ...
+    {
+        const int row = group * 32 + lane;
+        uint32_t words[kLevels / 2];
+        const uint4* lut_row = reinterpret_cast<const uint4*>(lut + static_cast<int64_t>(row) * kLevels);
+#pragma unroll
+        for (int i = 0; i < kLevels / 8; ++i) {
+            const uint4 v = __ldg(lut_row + i);
+            words[4 * i] = v.x;
+            words[4 * i + 1] = v.y;
+            words[4 * i + 2] = v.z;
+            words[4 * i + 3] = v.w;
+        }
+        for (int hi = warp; hi < kLevels; hi += kWarps) {
+            const uint32_t high = half_bits_at(words, kLevels / 2, hi) << 16;
+#pragma unroll
+            for (int lo = 0; lo < kLevels; ++lo) {
+                const uint32_t low = (lo & 1) ? (words[lo / 2] >> 16) : (words[lo / 2] & 0xFFFFu);
+                table[(hi * kLevels + lo) * 32 + lane] = high | low;
+            }
+        }
+    }
+    __syncthreads();
+    sn::cuda::wait_for_previous_grid();
+
+    const char* table_bytes = reinterpret_cast<const char*>(table);
+    const uint32_t lane_bytes = static_cast<uint32_t>(lane) * 4u;
+    const uint4* xv = reinterpret_cast<const uint4*>(x);
+    const int64_t x_stride = k / 8;
+    Acc acc[kRows];
+    for (int i = 0; i < count; i += kDepth) {
+#pragma unroll
+        for (int d = 0; d < kDepth; ++d) {
+            if (i + d < count) {
+                const int chunk = first + (i + d) * kWarps;
+                consume_chunk<kBits, kRows>(buf[d], xv + static_cast<int64_t>(chunk) * (kChunk / 8), x_stride,
+                                            table_bytes, lane_bytes, acc);
+                if (i + d + kDepth < count) {
+                    const uint4* src = lane_codes + static_cast<int64_t>(chunk + kDepth * kWarps) * kBits * 32;
+#pragma unroll
+                    for (int s = 0; s < kBits; ++s) buf[d][s] = __ldcs(src + s * 32);
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int m = 0; m < kRows; ++m) warp_sums[warp][m][lane] = acc[m].lo + acc[m].hi;
+    __syncthreads();
+    if (warp != 0) return;
+    const int row = group * 32 + lane;
+    float total[kRows];
+#pragma unroll
+    for (int m = 0; m < kRows; ++m) {
+        total[m] = 0.f;
+#pragma unroll
+        for (int w = 0; w < kWarps; ++w) total[m] += warp_sums[w][m][lane];
+    }
+    if (splits == 1) {
+#pragma unroll
+        for (int m = 0; m < kRows; ++m) out[static_cast<int64_t>(m) * n + row] = __float2half_rn(total[m]);
+        return;
+    }
+#pragma unroll
+    for (int m = 0; m < kRows; ++m) partials[(static_cast<int64_t>(split) * kRows + m) * n + row] = total[m];
+    __threadfence();
+    __syncwarp();
+    if (lane == 0) last_block = atomicAdd(tickets + group, 1u) == static_cast<unsigned>(splits - 1);
+    __syncwarp();
+    if (!last_block) return;
+    __threadfence();
+#pragma unroll
+    for (int m = 0; m < kRows; ++m) {
+        float sum = 0.f;
+        for (int s = 0; s < splits; ++s) sum += __ldcg(partials + (static_cast<int64_t>(s) * kRows + m) * n + row);
+        out[static_cast<int64_t>(m) * n + row] = __float2half_rn(sum);
+    }
+    if (lane == 0) tickets[group] = 0;
+}
+#endif
+
+// ---- host side ----------------------------------------------------------------------------------
+
+// Deterministic host random numbers (splitmix64), uniform and roughly normal.
+struct Rng {
+    uint64_t state;
+    uint32_t next() {
+        uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        return static_cast<uint32_t>((z ^ (z >> 31)) >> 32);
+    }
+    float uniform() { return (next() + 0.5f) / 4294967296.f; }
+    float normal() {  // sum of 4 uniforms, scaled to unit variance
+        return (uniform() + uniform() + uniform() + uniform() - 2.f) * 1.7320508f;
+    }
+};
+
+// Packs codes[n][k] (values 0 .. 2^bits − 1) into the row-lane layout (the comment at the top).
+std::vector<uint32_t> pack_rowlane(const std::vector<uint8_t>& codes, int n, int k, int bits) {
+    const int groups = n / 32, chunks = k / kChunk;
+    std::vector<uint32_t> words(static_cast<size_t>(groups) * chunks * bits * 32 * 4, 0u);
+    for (int g = 0; g < groups; ++g)
+        for (int c = 0; c < chunks; ++c)
+            for (int l = 0; l < 32; ++l) {
+                const uint8_t* cd = &codes[static_cast<size_t>(g * 32 + l) * k + c * kChunk];
+                uint32_t w[16] = {};
+                if (bits == 4) {
+                    for (int i = 0; i < 16; ++i)
+                        for (int j = 0; j < 4; ++j)
+                            w[i] |= static_cast<uint32_t>(cd[8 * i + 2 * j] | (cd[8 * i + 2 * j + 1] << 4)) << (8 * j);
+                } else {
+                    for (int t = 0; t < 4; ++t) {
+                        uint32_t e[16];
+                        for (int j = 0; j < 16; ++j) e[j] = cd[32 * t + 2 * j] | (cd[32 * t + 2 * j + 1] << 3);
+                        uint32_t a = 0, b = 0, cc = 0;
+                        for (int j = 0; j < 5; ++j) {
+                            a |= e[j] << (6 * j);
+                            b |= e[5 + j] << (6 * j);
+                            cc |= e[10 + j] << (6 * j);
+                        }
+                        a |= (e[15] & 3u) << 30;
+                        b |= ((e[15] >> 2) & 3u) << 30;
+                        cc |= ((e[15] >> 4) & 3u) << 30;
+                        w[3 * t] = a;
+                        w[3 * t + 1] = b;
+                        w[3 * t + 2] = cc;
+                    }
+                }
+                for (int i = 0; i < 4 * bits; ++i) {
+                    const size_t slab = ((static_cast<size_t>(g) * chunks + c) * bits + i / 4) * 32 + l;
+                    words[slab * 4 + i % 4] = w[i];
+                }
+            }
+    return words;
+}
+
+__global__ void fill_random(uint32_t* p, size_t count, uint32_t seed) {
+    for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < count;
+         i += static_cast<size_t>(gridDim.x) * blockDim.x) {
+        uint32_t h = static_cast<uint32_t>(i) * 2654435761u ^ seed;
+        h ^= h >> 16;
+        h *= 0x85ebca6bu;
+        h ^= h >> 13;
+        h *= 0xc2b2ae35u;
+        h ^= h >> 16;
+        p[i] = h;
+    }
+}
+
+// The layout's host half against its device half, without a GPU: pack random codes, then decode
+// every pair of every lane and chunk with the kernel's own pair_address and compare.
+int self_test() {
+    int failures = 0;
+    for (int bits : {3, 4}) {
+        const int n = 64, k = 512, levels = 1 << bits;
+        Rng rng{static_cast<uint64_t>(99 + bits)};
+        std::vector<uint8_t> codes(static_cast<size_t>(n) * k);
+        for (auto& c : codes) c = static_cast<uint8_t>(rng.next() % levels);
+        const std::vector<uint32_t> words = pack_rowlane(codes, n, k, bits);
+        const int chunks = k / kChunk;
+        for (int g = 0; g < n / 32; ++g)
+            for (int c = 0; c < chunks; ++c)
+                for (int l = 0; l < 32; ++l) {
+                    uint32_t w[16];
+                    for (int i = 0; i < 4 * bits; ++i)
+                        w[i] = words[(((static_cast<size_t>(g) * chunks + c) * bits + i / 4) * 32 + l) * 4 + i % 4];
+                    for (int j = 0; j < 64; ++j) {
+                        const uint32_t address =
+                            bits == 3 ? pair_address<3>(w, j, 4u * l) : pair_address<4>(w, j, 4u * l);
+                        const int entry = static_cast<int>(address >> 7);
+                        const uint8_t* cd = &codes[static_cast<size_t>(g * 32 + l) * k + c * kChunk + 2 * j];
+                        const bool ok =
+                            (address & 127u) == 4u * l && entry == (cd[0] | (cd[1] << bits)) && entry < levels * levels;
+                        if (!ok && failures++ < 10)
+                            std::printf("self-test %d-bit: group %d chunk %d lane %d pair %d: entry %d, codes %d %d\n",
+                                        bits, g, c, l, j, entry, cd[0], cd[1]);
+                    }
+                }
+    }
+    std::printf("self-test: %s\n", failures == 0 ? "layout and decode agree (3 and 4 bits)" : "FAILED");
+    return failures == 0 ? 0 : 1;
+}
+
+struct Config {
+    int warps, splits, depth;
+};
+
+using KernelFn = void (*)(const uint4*, const __half*, const __half*, __half*, float*, unsigned*, int, int);
+
+template <int kBits, int kRows>
+KernelFn kernel_for(int warps, int depth) {
+#define SN_CASE(W, D) \
+    if (warps == W && depth == D) return rowlane_gemv<kBits, kRows, W, D>;
+    if constexpr (kRows == 1) {
+        SN_CASE(4, 2) SN_CASE(4, 3) SN_CASE(8, 2) SN_CASE(8, 3) SN_CASE(16, 2) SN_CASE(16, 3)
+    } else {
+        SN_CASE(8, 2) SN_CASE(16, 2)
+    }
+#undef SN_CASE
+    return nullptr;
+}
+
+KernelFn kernel_for(int bits, int rows, int warps, int depth) {
+    switch (rows * 10 + bits) {
+        case 13:
+            return kernel_for<3, 1>(warps, depth);
+        case 14:
+            return kernel_for<4, 1>(warps, depth);
+        case 23:
+            return kernel_for<3, 2>(warps, depth);
+        case 24:
+            return kernel_for<4, 2>(warps, depth);
+        case 43:
+            return kernel_for<3, 4>(warps, depth);
+        case 44:
+            return kernel_for<4, 4>(warps, depth);
+        case 83:
+            return kernel_for<3, 8>(warps, depth);
+        case 84:
+            return kernel_for<4, 8>(warps, depth);
+        default:
+            return nullptr;
+    }
+}
+
+float median(std::vector<float> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
+// Median µs per launch of `launches` back-to-back chained launches, graph-replayed (15 replays).
+template <class Launch>
+float time_graph(cudaStream_t stream, int launches, Launch&& launch) {
+    cudaGraph_t graph;
+    cudaGraphExec_t exec;
+    CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+    for (int i = 0; i < launches; ++i) CHECK(launch(i));
+    CHECK(cudaStreamEndCapture(stream, &graph));
+#if CUDART_VERSION >= 12000
+    CHECK(cudaGraphInstantiate(&exec, graph, 0));
+#else
+    CHECK(cudaGraphInstantiate(&exec, graph, nullptr, nullptr, 0));
+#endif
+    cudaEvent_t e0, e1;
+    CHECK(cudaEventCreate(&e0));
+    CHECK(cudaEventCreate(&e1));
+    for (int i = 0; i < 3; ++i) CHECK(cudaGraphLaunch(exec, stream));
+    std::vector<float> times;
+    for (int r = 0; r < 15; ++r) {
+        CHECK(cudaEventRecord(e0, stream));
+        CHECK(cudaGraphLaunch(exec, stream));
+        CHECK(cudaEventRecord(e1, stream));
+        CHECK(cudaEventSynchronize(e1));
+        float ms = 0;
+        CHECK(cudaEventElapsedTime(&ms, e0, e1));
+        times.push_back(ms * 1000.f / launches);
+    }
+    CHECK(cudaGraphExecDestroy(exec));
+    CHECK(cudaGraphDestroy(graph));
+    CHECK(cudaEventDestroy(e0));
+    CHECK(cudaEventDestroy(e1));
+    return median(times);
+}
+
+struct Shape {
+    int n, k;
+};
+
+constexpr int kMaxRows = 8, kMaxSplits = 8;
+
+void run_shape(const Shape& shape, int bits, cudaStream_t stream, const cudaDeviceProp& prop, double copy_gbs,
+               bool all_configs) {
+    const int n = shape.n, k = shape.k, levels = 1 << bits;
+    const size_t code_bytes = static_cast<size_t>(n) * k * bits / 8;
+    const int copies = static_cast<int>(std::max<size_t>(2, (256ull << 20) / code_bytes + 1));
+    Rng rng{static_cast<uint64_t>(1234 + n + k + bits)};
+
+    // Copy 0: known codes, LUT and x for the correctness check; the others random bits.
+    std::vector<uint8_t> codes(static_cast<size_t>(n) * k);
+    for (auto& c : codes) c = static_cast<uint8_t>(rng.next() % levels);
+    std::vector<__half> lut(static_cast<size_t>(n) * levels), xh(static_cast<size_t>(kMaxRows) * k);
+    std::vector<float> lutf(lut.size()), xf(xh.size());
+    for (size_t i = 0; i < lut.size(); ++i) {
+        lut[i] = __float2half(0.02f * rng.normal());
+        lutf[i] = __half2float(lut[i]);
+    }
+    for (size_t i = 0; i < xh.size(); ++i) {
+        xh[i] = __float2half(rng.normal());
+        xf[i] = __half2float(xh[i]);
+    }
+    const std::vector<uint32_t> words = pack_rowlane(codes, n, k, bits);
+    std::vector<uint32_t*> packed(copies);
+    std::vector<__half*> luts(copies), outs(copies);
+    for (int c = 0; c < copies; ++c) {
+        CHECK(cudaMalloc(&packed[c], code_bytes));
+        CHECK(cudaMalloc(&luts[c], lut.size() * sizeof(__half)));
+        CHECK(cudaMalloc(&outs[c], static_cast<size_t>(kMaxRows) * n * sizeof(__half)));
+        if (c == 0) {
+            CHECK(cudaMemcpy(packed[c], words.data(), code_bytes, cudaMemcpyHostToDevice));
+        } else {
+            fill_random<<<1024, 256>>>(packed[c], code_bytes / 4, 77u * c);
+            CHECK(cudaGetLastError());
+        }
+        CHECK(cudaMemcpy(luts[c], lut.data(), lut.size() * sizeof(__half), cudaMemcpyHostToDevice));
+    }
+    __half* x;
+    float* partials;
+    unsigned* tickets;
+    unsigned* sink;
+    CHECK(cudaMalloc(&x, xh.size() * sizeof(__half)));
+    CHECK(cudaMemcpy(x, xh.data(), xh.size() * sizeof(__half), cudaMemcpyHostToDevice));
+    CHECK(cudaMalloc(&partials, static_cast<size_t>(kMaxSplits) * kMaxRows * n * sizeof(float)));
+    CHECK(cudaMalloc(&tickets, (n / 32) * sizeof(unsigned)));
+    CHECK(cudaMemset(tickets, 0, (n / 32) * sizeof(unsigned)));
+    CHECK(cudaMalloc(&sink, sizeof(unsigned)));
+    CHECK(cudaDeviceSynchronize());
+
+    // Reference (double) of copy 0 for every row of x.
+    std::vector<double> ref(static_cast<size_t>(kMaxRows) * n);
+    for (int m = 0; m < kMaxRows; ++m)
+        for (int r = 0; r < n; ++r) {
+            double s = 0;
+            const float* lr = &lutf[static_cast<size_t>(r) * levels];
+            const uint8_t* cr = &codes[static_cast<size_t>(r) * k];
+            const float* xr = &xf[static_cast<size_t>(m) * k];
+            for (int i = 0; i < k; ++i) s += static_cast<double>(lr[cr[i]]) * xr[i];
+            ref[static_cast<size_t>(m) * n + r] = s;
+        }
+
+    const int launches = std::max(copies, 24);
+    const float read_us = time_graph(stream, launches, [&](int i) {
+        return sn_bench::launch_stream_read(packed[i % copies], code_bytes, sink, sn_bench::stream_read_blocks(prop),
+                                            stream);
+    });
+    std::printf("%5dx%-5d %d-bit  %.2f MB  read-only %.2f us (%.0f%% of copy)\n", n, k, bits, code_bytes / 1e6, read_us,
+                100.0 * code_bytes / (read_us * 1e3) / copy_gbs);
+
+    const int groups = n / 32;
+    const size_t table_bytes = static_cast<size_t>(levels) * levels * 32 * 4;
+    for (int rows : {1, 2, 4, 8}) {
+        float best = 1e30f;
+        Config best_config{};
+        for (int warps : {4, 8, 16})
+            for (int splits : {1, 2, 4, 8})
+                for (int depth : {2, 3}) {
+                    if (rows > 1 && (warps == 4 || depth == 3 || splits == 8)) continue;
+                    if (!all_configs && rows == 1 && splits == 8) continue;
+                    KernelFn fn = kernel_for(bits, rows, warps, depth);
+                    if (fn == nullptr) continue;
+                    CHECK(cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                               static_cast<int>(table_bytes)));
+                    auto launch = [&](int i) {
+                        const int c = i % copies;
+                        return sn::cuda::launch_chained(stream, true, fn, dim3(groups, splits), dim3(warps * 32),
+                                                        table_bytes, reinterpret_cast<const uint4*>(packed[c]), luts[c],
+                                                        x, outs[c], partials, tickets, n, k);
+                    };
+                    // Correctness on copy 0: poison, run, compare every row of x.
+                    CHECK(cudaMemset(outs[0], 0xFF, static_cast<size_t>(rows) * n * sizeof(__half)));
+                    CHECK(launch(0));
+                    CHECK(cudaGetLastError());
+                    CHECK(cudaDeviceSynchronize());
+                    std::vector<__half> got(static_cast<size_t>(rows) * n);
+                    CHECK(cudaMemcpy(got.data(), outs[0], got.size() * sizeof(__half), cudaMemcpyDeviceToHost));
+                    double err = 0, norm = 0;
+                    bool finite = true;
+                    for (size_t i = 0; i < got.size(); ++i) {
+                        const double g = __half2float(got[i]);
+                        if (!std::isfinite(g)) finite = false;
+                        err += (g - ref[i]) * (g - ref[i]);
+                        norm += ref[i] * ref[i];
+                    }
+                    const double rel = std::sqrt(err / norm);
+                    const float us = time_graph(stream, launches, launch);
+                    const bool ok = finite && rel < 2e-3;
+                    std::printf("   M %d warps %2d splits %d depth %d: %7.2f us  %4.0f%% of copy  rel.err %.2e %s\n",
+                                rows, warps, splits, depth, us, 100.0 * code_bytes / (us * 1e3) / copy_gbs, rel,
+                                ok ? "ok" : "WRONG");
+                    if (ok && us < best) {
+                        best = us;
+                        best_config = Config{warps, splits, depth};
+                    }
+                }
+        std::printf(
+            "BEST %5dx%-5d %d-bit M %d: %.2f us (%.0f%% of copy; read-only %.2f us) warps %d splits %d depth %d\n", n,
+            k, bits, rows, best, 100.0 * code_bytes / (best * 1e3) / copy_gbs, read_us, best_config.warps,
+            best_config.splits, best_config.depth);
+    }
+    for (int c = 0; c < copies; ++c) {
+        CHECK(cudaFree(packed[c]));
+        CHECK(cudaFree(luts[c]));
+        CHECK(cudaFree(outs[c]));
+    }
+    CHECK(cudaFree(x));
+    CHECK(cudaFree(partials));
+    CHECK(cudaFree(tickets));
+    CHECK(cudaFree(sink));
+}
+
+}  // namespace
+
+// proto [--self-test] [--all] [SHAPES]: SHAPES = how many of the issue's shapes (default all six).
+int main(int argc, char** argv) {
+    bool all_configs = false;
+    size_t shape_count = 6;
+    for (int i = 1; i < argc; ++i) {
+        const std::string arg = argv[i];
+        if (arg == "--self-test") return self_test();
+        if (arg == "--all") {
+            all_configs = true;
+        } else {
+            shape_count = static_cast<size_t>(std::atoi(argv[i]));
+        }
+    }
+    if (self_test() != 0) return 1;
+    cudaDeviceProp prop;
+    CHECK(cudaGetDeviceProperties(&prop, 0));
+    cudaStream_t stream;
+    CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    // Copy bandwidth: a 1 GiB device-to-device copy (read + write), median of 9.
+    const size_t bytes = 1ull << 30;
+    void *a, *b;
+    CHECK(cudaMalloc(&a, bytes));
+    CHECK(cudaMalloc(&b, bytes));
+    cudaEvent_t e0, e1;
+    CHECK(cudaEventCreate(&e0));
+    CHECK(cudaEventCreate(&e1));
+    std::vector<float> t;
+    for (int i = 0; i < 10; ++i) {
+        CHECK(cudaEventRecord(e0, stream));
+        CHECK(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, stream));
+        CHECK(cudaEventRecord(e1, stream));
+        CHECK(cudaEventSynchronize(e1));
+        float ms;
+        CHECK(cudaEventElapsedTime(&ms, e0, e1));
+        if (i) t.push_back(ms);
+    }
+    const double copy_gbs = 2.0 * bytes / (median(t) * 1e-3) / 1e9;
+    CHECK(cudaFree(a));
+    CHECK(cudaFree(b));
+    std::printf("%s, %d SMs, copy bandwidth %.0f GB/s\n", prop.name, prop.multiProcessorCount, copy_gbs);
+    std::vector<Shape> shapes = {{4096, 4096},  {11008, 4096}, {4096, 11008},
+                                 {14336, 4096}, {4096, 14336}, {32000, 4096}};
+    shapes.resize(std::min(shapes.size(), shape_count));
+    for (const Shape& s : shapes)
+        for (int bits : {3, 4}) run_shape(s, bits, stream, prop, copy_gbs, all_configs);
+    return 0;
+}
