@@ -13,6 +13,9 @@
 #                    self-test, then every launch shape at M = 1, 2, 4, 8 for the issue's six products, each
 #                    checked against a float64 reference and timed beside a read-only kernel (ARGS: '+' for
 #                    spaces, e.g. proto-rowlane=2 for the first two shapes, --all for 8 splits at M = 1)
+#   proto-rowlane-gemm[=SHAPES] the LUT-GEMM prototype on the same layout (cpp/tests/proto_rowlane_gemm.cu):
+#                    M = 16 .. 256 for the first SHAPES of the issue's products (default 6), every launch
+#                    shape checked against float64 on sampled rows, beside cuBLAS fp16 in the same run
 #   eval=NAME[:LIMIT] squeeze eval models/NAME --device cuda (WikiText-2, LIMIT windows; e.g. a
 #                    quantized folder packed with ./build.sh gpu-bundle --model-dir DIR)
 #   verify=NAME      squeeze verify models/NAME --device cuda (reference ids, logits, full WikiText-2 ppl)
@@ -97,7 +100,12 @@ for step in "$@"; do
             run "bench-lut-$lut_runs" "$BUILD/sn_bench_cuda" --lut "${extra[@]}" ;;
         proto-rowlane|proto-rowlane=*)
             extra=(); [ "$step" != proto-rowlane ] && IFS=' ' read -r -a extra <<< "$(printf '%s' "${step#proto-rowlane=}" | tr '+' ' ')"
+            cmake --build "$BUILD" --target sn_proto_rowlane >> "$RES/cmake.log" 2>&1 || { tail -40 "$RES/cmake.log"; failed=1; continue; }
             run proto-rowlane "$BUILD/sn_proto_rowlane" "${extra[@]}" ;;
+        proto-rowlane-gemm|proto-rowlane-gemm=*)
+            shapes=(); [ "$step" != proto-rowlane-gemm ] && shapes=("${step#proto-rowlane-gemm=}")
+            cmake --build "$BUILD" --target sn_proto_rowlane_gemm >> "$RES/cmake.log" 2>&1 || { tail -40 "$RES/cmake.log"; failed=1; continue; }
+            run proto-rowlane-gemm "$BUILD/sn_proto_rowlane_gemm" "${shapes[@]}" ;;
         eval=*)
             spec="${step#eval=}"; IFS=: read -r name limit <<< "$spec"
             run "eval-$name" "$SQUEEZE" eval "$B/models/$name" --device cuda --dataset wikitext2 ${limit:+--limit "$limit"} ;;
