@@ -140,7 +140,7 @@ struct Rng {
 };
 
 // Packs codes[n][k] (values 0 .. 2^bits − 1) into the row-lane layout (the comment at the top).
-std::vector<uint32_t> pack_rowlane(const std::vector<uint8_t>& codes, int n, int k, int bits) {
+inline std::vector<uint32_t> pack_rowlane(const std::vector<uint8_t>& codes, int n, int k, int bits) {
     const int groups = n / 32, chunks = k / kChunk;
     std::vector<uint32_t> words(static_cast<size_t>(groups) * chunks * bits * 32 * 4, 0u);
     for (int g = 0; g < groups; ++g)
@@ -178,7 +178,7 @@ std::vector<uint32_t> pack_rowlane(const std::vector<uint8_t>& codes, int n, int
     return words;
 }
 
-__global__ void fill_random(uint32_t* p, size_t count, uint32_t seed) {
+static __global__ void fill_random(uint32_t* p, size_t count, uint32_t seed) {
     for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < count;
          i += static_cast<size_t>(gridDim.x) * blockDim.x) {
         uint32_t h = static_cast<uint32_t>(i) * 2654435761u ^ seed;
@@ -231,13 +231,21 @@ inline float median(std::vector<float> v) {
 }
 
 // Median µs per launch of `launches` back-to-back chained launches, graph-replayed (15 replays).
+// Median µs per launch of `launches` back-to-back launches, graph-replayed (15 replays); a
+// negative value when the launches cannot be captured (the caller may time them unreplayed).
 template <class Launch>
-float time_graph(cudaStream_t stream, int launches, Launch&& launch) {
-    cudaGraph_t graph;
-    cudaGraphExec_t exec;
+float try_time_graph(cudaStream_t stream, int launches, Launch&& launch) {
+    cudaGraph_t graph = nullptr;
+    cudaGraphExec_t exec = nullptr;
     CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
-    for (int i = 0; i < launches; ++i) CHECK(launch(i));
-    CHECK(cudaStreamEndCapture(stream, &graph));
+    bool captured = true;
+    for (int i = 0; i < launches && captured; ++i) captured = launch(i) == cudaSuccess;
+    const cudaError_t ended = cudaStreamEndCapture(stream, &graph);
+    if (!captured || ended != cudaSuccess) {
+        (void)cudaGetLastError();
+        if (graph != nullptr) (void)cudaGraphDestroy(graph);
+        return -1.0f;
+    }
 #if CUDART_VERSION >= 12000
     CHECK(cudaGraphInstantiate(&exec, graph, 0));
 #else
@@ -262,6 +270,17 @@ float time_graph(cudaStream_t stream, int launches, Launch&& launch) {
     CHECK(cudaEventDestroy(e0));
     CHECK(cudaEventDestroy(e1));
     return median(times);
+}
+
+// The same, fatal when the capture fails (the prototypes' own kernels).
+template <class Launch>
+float time_graph(cudaStream_t stream, int launches, Launch&& launch) {
+    const float us = try_time_graph(stream, launches, launch);
+    if (us < 0) {
+        std::fprintf(stderr, "graph capture of the timed launches failed\n");
+        std::exit(1);
+    }
+    return us;
 }
 
 // Device copy bandwidth (GB/s, bytes read + written): a 1 GiB device-to-device copy, median of 9.
