@@ -46,8 +46,10 @@ struct Acc {
 };
 
 // One chunk (128 inputs) of a lane's row for kRows rows of x (x rows `x_stride` uint4 apart): 64
-// lookups, each used by every row of x; fp16 partial sums over 8 pairs, then F32.
-template <int kBits, int kRows>
+// lookups, each used by every row of x; fp16 partial sums over 8 pairs, then F32 — or, kF32 (the
+// issue's "F32 accumulation"), every product in F32 (both halves widened, two FFMA per pair: four
+// more FMA-pipe instructions per pair, whose cost this variant measures).
+template <int kBits, int kRows, bool kF32>
 __device__ __forceinline__ void consume_chunk(const uint4 (&slabs)[kBits], const uint4* xv, int64_t x_stride,
                                               const char* table, uint32_t lane_bytes, Acc (&acc)[kRows]) {
     uint32_t w[4 * kBits];
@@ -73,10 +75,20 @@ __device__ __forceinline__ void consume_chunk(const uint4 (&slabs)[kBits], const
             const uint32_t address = pair_address<kBits>(w, 8 * h + i, lane_bytes);
             const __half2 v = lookup(table, address);
 #pragma unroll
-            for (int m = 0; m < kRows; ++m) part[m] = __hfma2(v, x_pair(xq[m][i / 4], i % 4), part[m]);
+            for (int m = 0; m < kRows; ++m) {
+                if constexpr (kF32) {
+                    const float2 fv = __half22float2(v), fx = __half22float2(x_pair(xq[m][i / 4], i % 4));
+                    acc[m].lo = fmaf(fv.x, fx.x, acc[m].lo);
+                    acc[m].hi = fmaf(fv.y, fx.y, acc[m].hi);
+                } else {
+                    part[m] = __hfma2(v, x_pair(xq[m][i / 4], i % 4), part[m]);
+                }
+            }
         }
+        if constexpr (!kF32) {
 #pragma unroll
-        for (int m = 0; m < kRows; ++m) acc[m].add(part[m]);
+            for (int m = 0; m < kRows; ++m) acc[m].add(part[m]);
+        }
     }
 }
 
@@ -84,7 +96,7 @@ __device__ __forceinline__ void consume_chunk(const uint4 (&slabs)[kBits], const
 // 32 rows of `group`, the chunks [split·chunks/splits, (split+1)·chunks/splits), warp w taking every
 // kWarps-th of them; kDepth chunks of codes in flight per warp (registers). Split sums meet in
 // `partials` and the last block of a group (ticket) adds them in split order (deterministic).
-template <int kBits, int kRows, int kWarps, int kDepth>
+template <int kBits, int kRows, int kWarps, int kDepth, bool kF32 = false>
 __global__ void __launch_bounds__(kWarps * 32)
     rowlane_gemv(const uint4* __restrict__ packed, const __half* __restrict__ lut, const __half* __restrict__ x,
                  __half* __restrict__ out, float* __restrict__ partials, unsigned* __restrict__ tickets, int n, int k) {
@@ -127,8 +139,8 @@ __global__ void __launch_bounds__(kWarps * 32)
         for (int d = 0; d < kDepth; ++d) {
             if (i + d < count) {
                 const int chunk = first + (i + d) * kWarps;
-                consume_chunk<kBits, kRows>(buf[d], xv + static_cast<int64_t>(chunk) * (kChunk / 8), x_stride,
-                                            table_bytes, lane_bytes, acc);
+                consume_chunk<kBits, kRows, kF32>(buf[d], xv + static_cast<int64_t>(chunk) * (kChunk / 8), x_stride,
+                                                  table_bytes, lane_bytes, acc);
                 if (i + d + kDepth < count) {
                     const uint4* src = lane_codes + static_cast<int64_t>(chunk + kDepth * kWarps) * kBits * 32;
 #pragma unroll
@@ -184,7 +196,10 @@ template <int kBits, int kRows>
 KernelFn kernel_for(int warps, int depth) {
 #define SN_CASE(W, D) \
     if (warps == W && depth == D) return rowlane_gemv<kBits, kRows, W, D>;
-    if constexpr (kRows == 1) {
+    if constexpr (kRows == 0) {  // one row of x, F32 accumulation
+        if (warps == 8 && depth == 2) return rowlane_gemv<kBits, 1, 8, 2, true>;
+        if (warps == 16 && depth == 2) return rowlane_gemv<kBits, 1, 16, 2, true>;
+    } else if constexpr (kRows == 1) {
         SN_CASE(4, 2) SN_CASE(4, 3) SN_CASE(8, 2) SN_CASE(8, 3) SN_CASE(16, 2) SN_CASE(16, 3)
     } else {
         SN_CASE(8, 2) SN_CASE(16, 2)
@@ -194,7 +209,11 @@ KernelFn kernel_for(int warps, int depth) {
 }
 
 KernelFn kernel_for(int bits, int rows, int warps, int depth) {
-    switch (rows * 10 + bits) {
+    switch (rows * 10 + bits) {  // rows 0: one row of x, F32 accumulation
+        case 3:
+            return kernel_for<3, 0>(warps, depth);
+        case 4:
+            return kernel_for<4, 0>(warps, depth);
         case 13:
             return kernel_for<3, 1>(warps, depth);
         case 14:
@@ -291,15 +310,16 @@ void run_shape(const Shape& shape, int bits, cudaStream_t stream, const cudaDevi
 
     const int groups = n / 32;
     const size_t table_bytes = static_cast<size_t>(levels) * levels * 32 * 4;
-    for (int rows : {1, 2, 4, 8}) {
+    for (int variant : {1, 0, 2, 4, 8}) {  // 0: one row of x with F32 accumulation
+        const int rows = variant == 0 ? 1 : variant;
         float best = 1e30f;
         Config best_config{};
         for (int warps : {4, 8, 16})
             for (int splits : {1, 2, 4, 8})
                 for (int depth : {2, 3}) {
-                    if (rows > 1 && (warps == 4 || depth == 3 || splits == 8)) continue;
+                    if (variant != 1 && (warps == 4 || depth == 3 || splits == 8)) continue;
                     if (!all_configs && rows == 1 && splits == 8) continue;
-                    KernelFn fn = kernel_for(bits, rows, warps, depth);
+                    KernelFn fn = kernel_for(bits, variant, warps, depth);
                     if (fn == nullptr) continue;
                     CHECK(cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                                static_cast<int>(table_bytes)));
@@ -335,18 +355,18 @@ void run_shape(const Shape& shape, int bits, cudaStream_t stream, const cudaDevi
                     const double rel = std::max(rel_single, check());
                     const bool finite = rel < 1e30;
                     const bool ok = finite && rel < 2e-3;
-                    std::printf("   M %d warps %2d splits %d depth %d: %7.2f us  %4.0f%% of copy  rel.err %.2e %s\n",
-                                rows, warps, splits, depth, us, 100.0 * code_bytes / (us * 1e3) / copy_gbs, rel,
-                                ok ? "ok" : "WRONG");
+                    std::printf("   M %d%s warps %2d splits %d depth %d: %7.2f us  %4.0f%% of copy  rel.err %.2e %s\n",
+                                rows, variant == 0 ? " f32" : "", warps, splits, depth, us,
+                                100.0 * code_bytes / (us * 1e3) / copy_gbs, rel, ok ? "ok" : "WRONG");
                     if (ok && us < best) {
                         best = us;
                         best_config = Config{warps, splits, depth};
                     }
                 }
         std::printf(
-            "BEST %5dx%-5d %d-bit M %d: %.2f us (%.0f%% of copy; read-only %.2f us) warps %d splits %d depth %d\n", n,
-            k, bits, rows, best, 100.0 * code_bytes / (best * 1e3) / copy_gbs, read_us, best_config.warps,
-            best_config.splits, best_config.depth);
+            "BEST %5dx%-5d %d-bit M %d%s: %.2f us (%.0f%% of copy; read-only %.2f us) warps %d splits %d depth %d\n", n,
+            k, bits, rows, variant == 0 ? " f32" : "", best, 100.0 * code_bytes / (best * 1e3) / copy_gbs, read_us,
+            best_config.warps, best_config.splits, best_config.depth);
     }
     for (int c = 0; c < copies; ++c) {
         CHECK(cudaFree(packed[c]));
