@@ -283,6 +283,71 @@ float time_graph(cudaStream_t stream, int launches, Launch&& launch) {
     return us;
 }
 
+// The test problem of one shape: random codes, LUT and x_rows rows of x (F16 values, and their
+// floats for the reference), and enough device copies of the packed codes and LUT to pass the
+// L2 when rotated: copy 0 holds the known codes, the others random bits.
+struct Weights {
+    int n = 0, k = 0, bits = 0, copies = 0;
+    size_t code_bytes = 0;
+    std::vector<uint8_t> codes;
+    std::vector<float> lut, x;  // [n][2^bits], [x_rows][k]
+    std::vector<uint32_t*> packed;
+    std::vector<__half*> luts;
+    __half* x_device = nullptr;
+
+    Weights(int n_, int k_, int bits_, int x_rows, uint64_t seed, uint32_t fill_seed) : n(n_), k(k_), bits(bits_) {
+        const int levels = 1 << bits;
+        code_bytes = static_cast<size_t>(n) * k * bits / 8;
+        copies = static_cast<int>(std::max<size_t>(2, (256ull << 20) / code_bytes + 1));
+        Rng rng{seed};
+        codes.resize(static_cast<size_t>(n) * k);
+        for (auto& c : codes) c = static_cast<uint8_t>(rng.next() % levels);
+        std::vector<__half> lut_h(static_cast<size_t>(n) * levels), x_h(static_cast<size_t>(x_rows) * k);
+        lut.resize(lut_h.size());
+        x.resize(x_h.size());
+        for (size_t i = 0; i < lut_h.size(); ++i) {
+            lut_h[i] = __float2half(0.02f * rng.normal());
+            lut[i] = __half2float(lut_h[i]);
+        }
+        for (size_t i = 0; i < x_h.size(); ++i) {
+            x_h[i] = __float2half(rng.normal());
+            x[i] = __half2float(x_h[i]);
+        }
+        const std::vector<uint32_t> words = pack_rowlane(codes, n, k, bits);
+        packed.resize(copies);
+        luts.resize(copies);
+        for (int c = 0; c < copies; ++c) {
+            CHECK(cudaMalloc(&packed[c], code_bytes));
+            CHECK(cudaMalloc(&luts[c], lut_h.size() * sizeof(__half)));
+            if (c == 0) {
+                CHECK(cudaMemcpy(packed[c], words.data(), code_bytes, cudaMemcpyHostToDevice));
+            } else {
+                fill_random<<<1024, 256>>>(packed[c], code_bytes / 4, fill_seed * c);
+                CHECK(cudaGetLastError());
+            }
+            CHECK(cudaMemcpy(luts[c], lut_h.data(), lut_h.size() * sizeof(__half), cudaMemcpyHostToDevice));
+        }
+        CHECK(cudaMalloc(&x_device, x_h.size() * sizeof(__half)));
+        CHECK(cudaMemcpy(x_device, x_h.data(), x_h.size() * sizeof(__half), cudaMemcpyHostToDevice));
+    }
+    Weights(const Weights&) = delete;
+    Weights& operator=(const Weights&) = delete;
+    ~Weights() {
+        for (uint32_t* p : packed) (void)cudaFree(p);
+        for (__half* p : luts) (void)cudaFree(p);
+        (void)cudaFree(x_device);
+    }
+    // Σ_k lut[row][code(row, k)] · x[m][k] in double.
+    double reference(int row, int m) const {
+        const int levels = 1 << bits;
+        double s = 0;
+        for (int i = 0; i < k; ++i)
+            s += static_cast<double>(lut[static_cast<size_t>(row) * levels + codes[static_cast<size_t>(row) * k + i]]) *
+                 x[static_cast<size_t>(m) * k + i];
+        return s;
+    }
+};
+
 // Device copy bandwidth (GB/s, bytes read + written): a 1 GiB device-to-device copy, median of 9.
 inline double copy_bandwidth(cudaStream_t stream) {
     const size_t bytes = 1ull << 30;

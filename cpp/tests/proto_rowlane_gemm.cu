@@ -32,6 +32,7 @@
 // products, every launch shape checked against float64 on a sample of W rows, timed beside
 // cuBLAS fp16 GEMM of the same shape in the same run.
 #include "bench_stream_read.h"
+#include "kernels/lut_decode.cuh"  // commit_copies, wait_copies
 #include "proto_rowlane.cuh"
 
 #include <cublas_v2.h>
@@ -39,6 +40,8 @@
 namespace {
 
 using namespace proto;
+using sn::cuda::commit_copies;
+using sn::cuda::wait_copies;
 
 constexpr int kBlockRows = 64;      // W rows per block (two row-lane groups)
 constexpr int kUnits = kChunk / 8;  // 16-byte units of 8 inputs per tile row
@@ -52,14 +55,6 @@ __device__ __forceinline__ void copy_16(void* shared_slot, const void* global, b
                  "r"(inside ? 16 : 0)
                  : "memory");
 }
-__device__ __forceinline__ void commit_copies() {
-    asm volatile("cp.async.commit_group;" ::: "memory");
-}
-template <int kPending>
-__device__ __forceinline__ void wait_copies() {
-    asm volatile("cp.async.wait_group %0;" ::"n"(kPending) : "memory");
-}
-
 __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* p) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
@@ -363,35 +358,13 @@ constexpr int kMaxM = 256, kMaxSplits = 4;
 
 void run_shape(const Shape& shape, int bits, cudaStream_t stream, cublasHandle_t cublas, double copy_gbs) {
     const int n = shape.n, k = shape.k, levels = 1 << bits;
-    const size_t code_bytes = static_cast<size_t>(n) * k * bits / 8;
-    const int copies = static_cast<int>(std::max<size_t>(2, (256ull << 20) / code_bytes + 1));
-    Rng rng{static_cast<uint64_t>(4321 + n + k + bits)};
-    std::vector<uint8_t> codes(static_cast<size_t>(n) * k);
-    for (auto& c : codes) c = static_cast<uint8_t>(rng.next() % levels);
-    std::vector<__half> lut(static_cast<size_t>(n) * levels), xh(static_cast<size_t>(kMaxM) * k);
-    std::vector<float> lutf(lut.size()), xf(xh.size());
-    for (size_t i = 0; i < lut.size(); ++i) {
-        lut[i] = __float2half(0.02f * rng.normal());
-        lutf[i] = __half2float(lut[i]);
-    }
-    for (size_t i = 0; i < xh.size(); ++i) {
-        xh[i] = __float2half(rng.normal());
-        xf[i] = __half2float(xh[i]);
-    }
-    const std::vector<uint32_t> words = pack_rowlane(codes, n, k, bits);
-    std::vector<uint32_t*> packed(copies);
-    std::vector<__half*> luts(copies);
-    for (int c = 0; c < copies; ++c) {
-        CHECK(cudaMalloc(&packed[c], code_bytes));
-        CHECK(cudaMalloc(&luts[c], lut.size() * sizeof(__half)));
-        if (c == 0) {
-            CHECK(cudaMemcpy(packed[c], words.data(), code_bytes, cudaMemcpyHostToDevice));
-        } else {
-            fill_random<<<1024, 256>>>(packed[c], code_bytes / 4, 91u * c);
-            CHECK(cudaGetLastError());
-        }
-        CHECK(cudaMemcpy(luts[c], lut.data(), lut.size() * sizeof(__half), cudaMemcpyHostToDevice));
-    }
+    const Weights weights(n, k, bits, kMaxM, 4321 + n + k + bits, 91u);
+    const size_t code_bytes = weights.code_bytes;
+    const int copies = weights.copies;
+    const std::vector<uint32_t*>& packed = weights.packed;
+    const std::vector<__half*>& luts = weights.luts;
+    const std::vector<uint8_t>& codes = weights.codes;
+    const __half* x = weights.x_device;
     // cuBLAS's weight: the same W in F16 (copy 0 dequantized; enough copies to pass the L2).
     const size_t f16_bytes = static_cast<size_t>(n) * k * 2;
     const int f16_copies = static_cast<int>(std::max<size_t>(2, (256ull << 20) / f16_bytes + 1));
@@ -409,11 +382,9 @@ void run_shape(const Shape& shape, int bits, cudaStream_t stream, cublasHandle_t
         CHECK(cudaDeviceSynchronize());
         CHECK(cudaFree(codes_d));
     }
-    __half *x, *out, *out0;
+    __half *out, *out0;
     float* partials;
     unsigned* tickets;
-    CHECK(cudaMalloc(&x, xh.size() * sizeof(__half)));
-    CHECK(cudaMemcpy(x, xh.data(), xh.size() * sizeof(__half), cudaMemcpyHostToDevice));
     CHECK(cudaMalloc(&out, static_cast<size_t>(kMaxM) * n * sizeof(__half)));
     CHECK(cudaMalloc(&out0, static_cast<size_t>(kMaxM) * n * sizeof(__half)));
     CHECK(cudaMalloc(&partials, static_cast<size_t>(kMaxSplits) * kMaxM * n * sizeof(float)));
@@ -426,18 +397,8 @@ void run_shape(const Shape& shape, int bits, cudaStream_t stream, cublasHandle_t
     for (int r = 0; r < n; r += 61) sample.push_back(r);
     sample.push_back(n - 1);
     std::vector<double> ref(sample.size() * kMaxM);
-    for (size_t si = 0; si < sample.size(); ++si) {
-        const int r = sample[si];
-        std::vector<float> wrow(k);
-        for (int i = 0; i < k; ++i)
-            wrow[i] = lutf[static_cast<size_t>(r) * levels + codes[static_cast<size_t>(r) * k + i]];
-        for (int mm = 0; mm < kMaxM; ++mm) {
-            double s = 0;
-            const float* xr = &xf[static_cast<size_t>(mm) * k];
-            for (int i = 0; i < k; ++i) s += static_cast<double>(wrow[i]) * xr[i];
-            ref[si * kMaxM + mm] = s;
-        }
-    }
+    for (size_t si = 0; si < sample.size(); ++si)
+        for (int mm = 0; mm < kMaxM; ++mm) ref[si * kMaxM + mm] = weights.reference(sample[si], mm);
 
     std::printf("%5dx%-5d %d-bit  %.2f MB of codes\n", n, k, bits, code_bytes / 1e6);
     // M = 40: not a multiple of the row blocks (rows past M zero-filled, never stored).
@@ -515,12 +476,7 @@ void run_shape(const Shape& shape, int bits, cudaStream_t stream, cublasHandle_t
                     n, k, bits, m, best, best_name.c_str(), cublas_us, cublas_us / best,
                     100.0 * code_bytes / (best * 1e3) / copy_gbs);
     }
-    for (int c = 0; c < copies; ++c) {
-        CHECK(cudaFree(packed[c]));
-        CHECK(cudaFree(luts[c]));
-    }
     for (__half* p : w16) CHECK(cudaFree(p));
-    CHECK(cudaFree(x));
     CHECK(cudaFree(out));
     CHECK(cudaFree(out0));
     CHECK(cudaFree(partials));

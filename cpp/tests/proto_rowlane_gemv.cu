@@ -244,44 +244,17 @@ constexpr int kMaxRows = 8, kMaxSplits = 8;
 void run_shape(const Shape& shape, int bits, cudaStream_t stream, const cudaDeviceProp& prop, double copy_gbs,
                bool all_configs) {
     const int n = shape.n, k = shape.k, levels = 1 << bits;
-    const size_t code_bytes = static_cast<size_t>(n) * k * bits / 8;
-    const int copies = static_cast<int>(std::max<size_t>(2, (256ull << 20) / code_bytes + 1));
-    Rng rng{static_cast<uint64_t>(1234 + n + k + bits)};
-
-    // Copy 0: known codes, LUT and x for the correctness check; the others random bits.
-    std::vector<uint8_t> codes(static_cast<size_t>(n) * k);
-    for (auto& c : codes) c = static_cast<uint8_t>(rng.next() % levels);
-    std::vector<__half> lut(static_cast<size_t>(n) * levels), xh(static_cast<size_t>(kMaxRows) * k);
-    std::vector<float> lutf(lut.size()), xf(xh.size());
-    for (size_t i = 0; i < lut.size(); ++i) {
-        lut[i] = __float2half(0.02f * rng.normal());
-        lutf[i] = __half2float(lut[i]);
-    }
-    for (size_t i = 0; i < xh.size(); ++i) {
-        xh[i] = __float2half(rng.normal());
-        xf[i] = __half2float(xh[i]);
-    }
-    const std::vector<uint32_t> words = pack_rowlane(codes, n, k, bits);
-    std::vector<uint32_t*> packed(copies);
-    std::vector<__half*> luts(copies), outs(copies);
-    for (int c = 0; c < copies; ++c) {
-        CHECK(cudaMalloc(&packed[c], code_bytes));
-        CHECK(cudaMalloc(&luts[c], lut.size() * sizeof(__half)));
-        CHECK(cudaMalloc(&outs[c], static_cast<size_t>(kMaxRows) * n * sizeof(__half)));
-        if (c == 0) {
-            CHECK(cudaMemcpy(packed[c], words.data(), code_bytes, cudaMemcpyHostToDevice));
-        } else {
-            fill_random<<<1024, 256>>>(packed[c], code_bytes / 4, 77u * c);
-            CHECK(cudaGetLastError());
-        }
-        CHECK(cudaMemcpy(luts[c], lut.data(), lut.size() * sizeof(__half), cudaMemcpyHostToDevice));
-    }
-    __half* x;
+    const Weights weights(n, k, bits, kMaxRows, 1234 + n + k + bits, 77u);
+    const size_t code_bytes = weights.code_bytes;
+    const int copies = weights.copies;
+    const std::vector<uint32_t*>& packed = weights.packed;
+    const std::vector<__half*>& luts = weights.luts;
+    const __half* x = weights.x_device;
+    std::vector<__half*> outs(copies);
+    for (__half*& o : outs) CHECK(cudaMalloc(&o, static_cast<size_t>(kMaxRows) * n * sizeof(__half)));
     float* partials;
     unsigned* tickets;
     unsigned* sink;
-    CHECK(cudaMalloc(&x, xh.size() * sizeof(__half)));
-    CHECK(cudaMemcpy(x, xh.data(), xh.size() * sizeof(__half), cudaMemcpyHostToDevice));
     CHECK(cudaMalloc(&partials, static_cast<size_t>(kMaxSplits) * kMaxRows * n * sizeof(float)));
     CHECK(cudaMalloc(&tickets, (n / 32) * sizeof(unsigned)));
     CHECK(cudaMemsetAsync(tickets, 0, (n / 32) * sizeof(unsigned), stream));
@@ -291,14 +264,7 @@ void run_shape(const Shape& shape, int bits, cudaStream_t stream, const cudaDevi
     // Reference (double) of copy 0 for every row of x.
     std::vector<double> ref(static_cast<size_t>(kMaxRows) * n);
     for (int m = 0; m < kMaxRows; ++m)
-        for (int r = 0; r < n; ++r) {
-            double s = 0;
-            const float* lr = &lutf[static_cast<size_t>(r) * levels];
-            const uint8_t* cr = &codes[static_cast<size_t>(r) * k];
-            const float* xr = &xf[static_cast<size_t>(m) * k];
-            for (int i = 0; i < k; ++i) s += static_cast<double>(lr[cr[i]]) * xr[i];
-            ref[static_cast<size_t>(m) * n + r] = s;
-        }
+        for (int r = 0; r < n; ++r) ref[static_cast<size_t>(m) * n + r] = weights.reference(r, m);
 
     const int launches = std::max(copies, 24);
     const float read_us = time_graph(stream, launches, [&](int i) {
@@ -368,12 +334,7 @@ void run_shape(const Shape& shape, int bits, cudaStream_t stream, const cudaDevi
             k, bits, rows, variant == 0 ? " f32" : "", best, 100.0 * code_bytes / (best * 1e3) / copy_gbs, read_us,
             best_config.warps, best_config.splits, best_config.depth);
     }
-    for (int c = 0; c < copies; ++c) {
-        CHECK(cudaFree(packed[c]));
-        CHECK(cudaFree(luts[c]));
-        CHECK(cudaFree(outs[c]));
-    }
-    CHECK(cudaFree(x));
+    for (__half* o : outs) CHECK(cudaFree(o));
     CHECK(cudaFree(partials));
     CHECK(cudaFree(tickets));
     CHECK(cudaFree(sink));
