@@ -295,7 +295,10 @@ struct Weights {
     std::vector<__half*> luts;
     __half* x_device = nullptr;
 
-    Weights(int n_, int k_, int bits_, int x_rows, uint64_t seed, uint32_t fill_seed) : n(n_), k(k_), bits(bits_) {
+    // pack: codes [n][k] → the layout's words (pack_rowlane, or another prototype's packer).
+    using Packer = std::vector<uint32_t> (*)(const std::vector<uint8_t>&, int, int, int);
+    Weights(int n_, int k_, int bits_, int x_rows, uint64_t seed, uint32_t fill_seed, Packer pack = pack_rowlane)
+        : n(n_), k(k_), bits(bits_) {
         const int levels = 1 << bits;
         code_bytes = static_cast<size_t>(n) * k * bits / 8;
         copies = static_cast<int>(std::max<size_t>(2, (256ull << 20) / code_bytes + 1));
@@ -313,7 +316,7 @@ struct Weights {
             x_h[i] = __float2half(rng.normal());
             x[i] = __half2float(x_h[i]);
         }
-        const std::vector<uint32_t> words = pack_rowlane(codes, n, k, bits);
+        const std::vector<uint32_t> words = pack(codes, n, k, bits);
         packed.resize(copies);
         luts.resize(copies);
         for (int c = 0; c < copies; ++c) {

@@ -16,6 +16,9 @@
 #   proto-rowlane-gemm[=SHAPES] the LUT-GEMM prototype on the same layout (cpp/tests/proto_rowlane_gemm.cu):
 #                    M = 16 .. 256 for the first SHAPES of the issue's products (default 6), every launch
 #                    shape checked against float64 on sampled rows, beside cuBLAS fp16 in the same run
+#   proto-tilepair[=SHAPES] the pair table feeding mma A fragments (cpp/tests/proto_tilepair_gemv.cu):
+#                    its layout self-test, then M = 1, 2, 4, 8, 16 for the first SHAPES of the issue's
+#                    products (default 6), each launch shape checked against float64, beside a read-only kernel
 #   eval=NAME[:LIMIT] squeeze eval models/NAME --device cuda (WikiText-2, LIMIT windows; e.g. a
 #                    quantized folder packed with ./build.sh gpu-bundle --model-dir DIR)
 #   verify=NAME      squeeze verify models/NAME --device cuda (reference ids, logits, full WikiText-2 ppl)
@@ -106,6 +109,10 @@ for step in "$@"; do
             shapes=(); [ "$step" != proto-rowlane-gemm ] && shapes=("${step#proto-rowlane-gemm=}")
             cmake --build "$BUILD" --target sn_proto_rowlane_gemm >> "$RES/cmake.log" 2>&1 || { tail -40 "$RES/cmake.log"; failed=1; continue; }
             run proto-rowlane-gemm "$BUILD/sn_proto_rowlane_gemm" "${shapes[@]}" ;;
+        proto-tilepair|proto-tilepair=*)
+            shapes=(); [ "$step" != proto-tilepair ] && shapes=("${step#proto-tilepair=}")
+            cmake --build "$BUILD" --target sn_proto_tilepair >> "$RES/cmake.log" 2>&1 || { tail -40 "$RES/cmake.log"; failed=1; continue; }
+            run proto-tilepair "$BUILD/sn_proto_tilepair" "${shapes[@]}" ;;
         eval=*)
             spec="${step#eval=}"; IFS=: read -r name limit <<< "$spec"
             run "eval-$name" "$SQUEEZE" eval "$B/models/$name" --device cuda --dataset wikitext2 ${limit:+--limit "$limit"} ;;

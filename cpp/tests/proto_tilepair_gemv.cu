@@ -1,0 +1,467 @@
+// Standalone prototype, measured before any library change: a LUT-GEMV (M = 1 .. 16 rows of x)
+// that looks codes up in a shared-memory table of code PAIRS (like proto_rowlane_gemv.cu) but
+// feeds the looked-up pairs to the tensor cores as mma A fragments (like the library's
+// kernels/lut_gemv.cu), so that the products are summed in F32 by the mma and rows 2 .. 8 of x
+// cost no more instructions than row 1.
+//
+// Why. The row-lane prototype multiplies on HFMA2: one FMA-pipe instruction per pair and row of x
+// with F16 partial sums (8 pairs), or six per pair (both halves widened, two FFMA) for the issue's
+// F32 accumulation, which overruns the issue budget at M = 1 (about 7.5 lane-instructions per
+// pair for 11008×4096 at 3 bits). Here, per pair of weights, whatever M <= 8:
+//   4 bits: 1 PRMT (the pair's byte moved to bits 8..15 of the table address, the lane's slot
+//           bytes into bits 0..7) + 1 LDS.32;
+//   3 bits: 1 shift + 1 LOP3 + 1 LDS.32 (the split 16th pair of a triple a little more);
+//   and a quarter of an mma.m16n8k16 and an eighth of a 16-byte x load per lane.
+//
+// Layout ("tile-pair"), per tile of 16 rows of W and chunk of 256 inputs (128 pairs per row; a
+// pair = inputs 2j, 2j+1 of the chunk, index code(2j) | code(2j+1) << bits): lane L = 4g + t of a
+// warp holds the pair indices of rows g (h = 0) and g + 8 (h = 1) for the chunk's pairs
+// 32t .. 32t + 31 (inputs 64t .. 64t + 63), as 4·bits words = `bits` 16-byte slabs; slab s of
+// lane L at uint4 ((tile·chunks + chunk)·bits + s)·32 + L, so each warp load is one contiguous
+// 512-byte block. Lane word w, for the lane's local pair j (0 .. 31) of row g + 8h:
+//   4 bits: word 8h + j/4, byte j%4.
+//   3 bits: words 6h + 3T .. 6h + 3T + 2 (T = j/16) are a triple (a, b, c) holding local pairs
+//           16T .. 16T + 15 as in proto_rowlane.cuh:
+//       bit 31 30 | 29 ..  0
+//       a: e15[1:0] | e4 e3 e2 e1 e0   (6 bits each, e0 lowest)
+//       b: e15[3:2] | e9 e8 e7 e6 e5
+//       c: e15[5:4] | e14 e13 e12 e11 e10
+//
+// mma i (0 .. 15) of a chunk takes local pairs 2i (k slots 2t, 2t+1) and 2i + 1 (k slots 2t + 8,
+// 2t + 9) of every lane: A = {a0, a1, a2, a3} = {row g pair 2i, row g+8 pair 2i, row g pair 2i+1,
+// row g+8 pair 2i+1}; B = {b0, b1} = x[row g of x][inputs 64t + 4i .. 64t + 4i + 3] (8 bytes;
+// lanes g >= M read row M − 1, whose columns of C are never stored). A and B agree on which input
+// each k slot stands for, so the order of k inside an mma does not matter.
+//
+// Pair table, per block (one tile of 16 rows): entry e of row r for slot t (the 4 lanes t of a row
+// read different entries of the same row, so each gets a copy) is the word e·64 + 4r + t =
+// half2(lut[r][e & (L−1)], lut[r][e >> bits]) (L = 2^bits levels); lane L reading row g + 8h looks
+// at byte (e << 8) | (4L + 128h): 32 lanes, 32 banks, conflict-free whatever the codes. 16 KB at
+// 3 bits, 64 KB at 4 bits.
+//
+// Block (tile, split): warps take the chunks [split·chunks/splits, (split+1)·chunks/splits)
+// round-robin, kDepth chunks of codes in flight per warp (registers). Warp sums meet in shared
+// memory; split sums in F32 partials, the last block of a tile (ticket) adding them in split
+// order (deterministic).
+//
+// `run-gpu.sh RES build proto-tilepair` runs it for the issue's six shapes at M = 1, 2, 4, 8, 16,
+// every launch shape checked against float64 before and after its timed graph.
+#include "bench_stream_read.h"
+#include "proto_rowlane.cuh"
+
+namespace {
+
+using namespace proto;
+
+constexpr int kTileRows = 16;
+constexpr int kTileChunk = 256;  // inputs per chunk
+
+// ---- layout: host packer and the device's address of a pair ------------------------------------
+
+// Lane L's local pair j of row h (g + 8h): which lane word holds it and at which bit (3 bits: the
+// triple's pair 15 is split, pair_split).
+SN_HD constexpr int tp_word(int bits, int h, int j) {
+    return bits == 4 ? 8 * h + j / 4 : 6 * h + 3 * (j / 16) + (j % 16) / 5;
+}
+SN_HD constexpr int tp_pos(int bits, int j) {
+    return bits == 4 ? 8 * (j % 4) : 6 * ((j % 16) % 5);
+}
+
+std::vector<uint32_t> pack_tilepair(const std::vector<uint8_t>& codes, int n, int k, int bits) {
+    const int tiles = n / kTileRows, chunks = k / kTileChunk;
+    std::vector<uint32_t> words(static_cast<size_t>(tiles) * chunks * bits * 32 * 4, 0u);
+    for (int tile = 0; tile < tiles; ++tile)
+        for (int c = 0; c < chunks; ++c)
+            for (int lane = 0; lane < 32; ++lane) {
+                const int g = lane / 4, t = lane % 4;
+                uint32_t w[16] = {};
+                for (int h = 0; h < 2; ++h) {
+                    const uint8_t* cd =
+                        &codes[static_cast<size_t>(tile * kTileRows + g + 8 * h) * k + c * kTileChunk + 64 * t];
+                    uint32_t e[32];
+                    for (int j = 0; j < 32; ++j) e[j] = cd[2 * j] | (cd[2 * j + 1] << bits);
+                    for (int j = 0; j < 32; ++j) {
+                        if (bits == 3 && j % 16 == 15) {
+                            const int base = 6 * h + 3 * (j / 16);
+                            w[base] |= (e[j] & 3u) << 30;
+                            w[base + 1] |= ((e[j] >> 2) & 3u) << 30;
+                            w[base + 2] |= ((e[j] >> 4) & 3u) << 30;
+                        } else {
+                            w[tp_word(bits, h, j)] |= e[j] << tp_pos(bits, j);
+                        }
+                    }
+                }
+                for (int i = 0; i < 4 * bits; ++i) {
+                    const size_t slab = ((static_cast<size_t>(tile) * chunks + c) * bits + i / 4) * 32 + lane;
+                    words[slab * 4 + i % 4] = w[i];
+                }
+            }
+    return words;
+}
+
+// Byte address of local pair j of row h in the table (slot bytes `slot` = 4L + 128h in bits 0..7).
+template <int kBits>
+SN_HD uint32_t tp_address(const uint32_t* w, int h, int j, uint32_t slot) {
+    if (kBits == 4) {
+#if defined(__CUDA_ARCH__)
+        // result byte 0 = slot (byte 4 of the pair {w, slot}), byte 1 = the pair's byte, bytes 2, 3
+        // = byte 5 (slot's byte 1, zero).
+        return __byte_perm(w[tp_word(4, h, j)], slot, 0x5504u | ((j % 4) << 4));
+#else
+        return ((w[tp_word(4, h, j)] >> (8 * (j % 4))) & 0xFFu) << 8 | slot;
+#endif
+    }
+    if (j % 16 == 15) {
+        const int base = 6 * h + 3 * (j / 16);
+        return ((w[base] >> 22) & 0x300u) | ((w[base + 1] >> 20) & 0xC00u) | ((w[base + 2] >> 18) & 0x3000u) | slot;
+    }
+    const int pos = tp_pos(3, j);
+    const uint32_t v = w[tp_word(3, h, j)];
+    const uint32_t moved = pos >= 8 ? (v >> (pos - 8)) : (v << (8 - pos));
+    return (moved & 0x3F00u) | slot;
+}
+
+int tp_self_test() {
+    int failures = 0;
+    for (int bits : {3, 4}) {
+        const int n = 32, k = 512, levels = 1 << bits;
+        Rng rng{static_cast<uint64_t>(7 + bits)};
+        std::vector<uint8_t> codes(static_cast<size_t>(n) * k);
+        for (auto& c : codes) c = static_cast<uint8_t>(rng.next() % levels);
+        const std::vector<uint32_t> words = pack_tilepair(codes, n, k, bits);
+        const int chunks = k / kTileChunk;
+        std::vector<int> seen(static_cast<size_t>(n) * k, 0);
+        for (int tile = 0; tile < n / kTileRows; ++tile)
+            for (int c = 0; c < chunks; ++c)
+                for (int lane = 0; lane < 32; ++lane) {
+                    uint32_t w[16];
+                    for (int i = 0; i < 4 * bits; ++i)
+                        w[i] =
+                            words[(((static_cast<size_t>(tile) * chunks + c) * bits + i / 4) * 32 + lane) * 4 + i % 4];
+                    const int g = lane / 4, t = lane % 4;
+                    for (int h = 0; h < 2; ++h)
+                        for (int j = 0; j < 32; ++j) {
+                            const uint32_t slot = 4u * lane + 128u * h;
+                            const uint32_t address =
+                                bits == 3 ? tp_address<3>(w, h, j, slot) : tp_address<4>(w, h, j, slot);
+                            const int row = tile * kTileRows + g + 8 * h, input = c * kTileChunk + 64 * t + 2 * j;
+                            const uint8_t* cd = &codes[static_cast<size_t>(row) * k + input];
+                            seen[static_cast<size_t>(row) * k + input]++;
+                            const int entry = static_cast<int>(address >> 8);
+                            const bool ok = (address & 255u) == slot && entry == (cd[0] | (cd[1] << bits));
+                            if (!ok && failures++ < 10)
+                                std::printf(
+                                    "tile-pair self-test %d-bit: tile %d chunk %d lane %d h %d pair %d: entry %d, "
+                                    "codes %d %d\n",
+                                    bits, tile, c, lane, h, j, entry, cd[0], cd[1]);
+                        }
+                }
+        for (size_t i = 0; i < seen.size(); i += 2)
+            if (seen[i] != 1 && failures++ < 10)
+                std::printf("tile-pair self-test %d-bit: pair %zu visited %d times\n", bits, i, seen[i]);
+    }
+    std::printf("tile-pair self-test: %s\n", failures == 0 ? "layout and decode agree (3 and 4 bits)" : "FAILED");
+    return failures == 0 ? 0 : 1;
+}
+
+// ---- kernel -------------------------------------------------------------------------------------
+
+__device__ __forceinline__ void mma_16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+        "{%0, %1, %2, %3};"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ uint32_t lookup_word(const char* table, uint32_t address) {
+    return *reinterpret_cast<const uint32_t*>(table + address);
+}
+
+// The pair table of the block's tile: thread q = tid % 64 fills slot q (row r = q / 4, copy
+// t = q % 4) for the entries whose second code hi ≡ tid / 64 (mod threads / 64). The caller
+// synchronizes.
+template <int kBits>
+__device__ __forceinline__ void build_tile_table(uint32_t* table, const __half* lut, int64_t tile, int tid,
+                                                 int threads) {
+    constexpr int kLevels = 1 << kBits;
+    const int q = tid % 64, r = q / 4;
+    uint32_t words[kLevels / 2];
+    const uint4* lut_row = reinterpret_cast<const uint4*>(lut + (tile * kTileRows + r) * kLevels);
+#pragma unroll
+    for (int i = 0; i < kLevels / 8; ++i) {
+        const uint4 v = __ldg(lut_row + i);
+        words[4 * i] = v.x;
+        words[4 * i + 1] = v.y;
+        words[4 * i + 2] = v.z;
+        words[4 * i + 3] = v.w;
+    }
+    for (int hi = tid / 64; hi < kLevels; hi += threads / 64) {
+        const uint32_t high = half_bits_at(words, kLevels / 2, hi) << 16;
+#pragma unroll
+        for (int lo = 0; lo < kLevels; ++lo) {
+            const uint32_t low = (lo & 1) ? (words[lo / 2] >> 16) : (words[lo / 2] & 0xFFFFu);
+            table[(hi * kLevels + lo) * 64 + q] = high | low;
+        }
+    }
+}
+
+// One chunk: 16 mmas per n-tile of x (kNT n-tiles: x rows 8·nt + g), A from the pair table.
+template <int kBits, int kNT>
+__device__ __forceinline__ void consume_chunk(const uint4 (&slabs)[kBits], const __half* const (&x_lane)[kNT],
+                                              int64_t chunk_input, const char* table, uint32_t slot0,
+                                              float (&acc)[kNT][4]) {
+    uint32_t w[4 * kBits];
+#pragma unroll
+    for (int s = 0; s < kBits; ++s) {
+        w[4 * s] = slabs[s].x;
+        w[4 * s + 1] = slabs[s].y;
+        w[4 * s + 2] = slabs[s].z;
+        w[4 * s + 3] = slabs[s].w;
+    }
+#pragma unroll
+    for (int i2 = 0; i2 < 8; ++i2) {  // two mmas per 16-byte x load
+        uint4 xq[kNT];
+#pragma unroll
+        for (int nt = 0; nt < kNT; ++nt) xq[nt] = __ldg(reinterpret_cast<const uint4*>(x_lane[nt] + chunk_input) + i2);
+#pragma unroll
+        for (int u = 0; u < 2; ++u) {
+            const int i = 2 * i2 + u;
+            uint32_t a[4];
+            a[0] = lookup_word(table, tp_address<kBits>(w, 0, 2 * i, slot0));
+            a[1] = lookup_word(table, tp_address<kBits>(w, 1, 2 * i, slot0 + 128u));
+            a[2] = lookup_word(table, tp_address<kBits>(w, 0, 2 * i + 1, slot0));
+            a[3] = lookup_word(table, tp_address<kBits>(w, 1, 2 * i + 1, slot0 + 128u));
+#pragma unroll
+            for (int nt = 0; nt < kNT; ++nt) {
+                const uint32_t b0 = u == 0 ? xq[nt].x : xq[nt].z, b1 = u == 0 ? xq[nt].y : xq[nt].w;
+                mma_16816(acc[nt], a, b0, b1);
+            }
+        }
+    }
+}
+
+template <int kBits, int kNT, int kWarps, int kDepth>
+__global__ void __launch_bounds__(kWarps * 32)
+    tilepair_gemv(const uint4* __restrict__ packed, const __half* __restrict__ lut, const __half* __restrict__ x,
+                  __half* __restrict__ out, float* __restrict__ partials, unsigned* __restrict__ tickets, int n, int k,
+                  int m) {
+    extern __shared__ uint32_t table[];  // [L²][64]
+    __shared__ float warp_sums[kWarps][8 * kNT][kTileRows];
+    __shared__ bool last_block;
+
+    sn::cuda::allow_next_grid();
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int g = lane >> 2, t = lane & 3;
+    const int tile = blockIdx.x, split = blockIdx.y, splits = gridDim.y;
+    const int chunks = k / kTileChunk;
+    const int c_begin = static_cast<int>(static_cast<int64_t>(split) * chunks / splits);
+    const int c_end = static_cast<int>(static_cast<int64_t>(split + 1) * chunks / splits);
+    const int first = c_begin + warp;
+    const int count = first < c_end ? (c_end - first + kWarps - 1) / kWarps : 0;
+    const uint4* lane_codes = packed + static_cast<int64_t>(tile) * chunks * kBits * 32 + lane;
+
+    uint4 buf[kDepth][kBits];
+#pragma unroll
+    for (int d = 0; d < kDepth; ++d)
+        if (d < count) {
+            const uint4* src = lane_codes + static_cast<int64_t>(first + d * kWarps) * kBits * 32;
+#pragma unroll
+            for (int s = 0; s < kBits; ++s) buf[d][s] = __ldcs(src + s * 32);
+        }
+    build_tile_table<kBits>(table, lut, tile, threadIdx.x, kWarps * 32);
+    __syncthreads();
+    sn::cuda::wait_for_previous_grid();
+
+    const char* table_bytes = reinterpret_cast<const char*>(table);
+    const uint32_t slot0 = 4u * static_cast<uint32_t>(lane);
+    const __half* x_lane[kNT];
+#pragma unroll
+    for (int nt = 0; nt < kNT; ++nt) x_lane[nt] = x + static_cast<int64_t>(min(8 * nt + g, m - 1)) * k + 64 * t;
+    float acc[kNT][4] = {};
+    for (int i = 0; i < count; i += kDepth) {
+#pragma unroll
+        for (int d = 0; d < kDepth; ++d) {
+            if (i + d < count) {
+                const int chunk = first + (i + d) * kWarps;
+                consume_chunk<kBits, kNT>(buf[d], x_lane, static_cast<int64_t>(chunk) * kTileChunk, table_bytes, slot0,
+                                          acc);
+                if (i + d + kDepth < count) {
+                    const uint4* src = lane_codes + static_cast<int64_t>(chunk + kDepth * kWarps) * kBits * 32;
+#pragma unroll
+                    for (int s = 0; s < kBits; ++s) buf[d][s] = __ldcs(src + s * 32);
+                }
+            }
+        }
+    }
+    // C fragment: acc[nt] = {C[g][2t], C[g][2t+1], C[g+8][2t], C[g+8][2t+1]}, C[W row][x row 8nt + ..].
+#pragma unroll
+    for (int nt = 0; nt < kNT; ++nt) {
+        warp_sums[warp][8 * nt + 2 * t][g] = acc[nt][0];
+        warp_sums[warp][8 * nt + 2 * t + 1][g] = acc[nt][1];
+        warp_sums[warp][8 * nt + 2 * t][g + 8] = acc[nt][2];
+        warp_sums[warp][8 * nt + 2 * t + 1][g + 8] = acc[nt][3];
+    }
+    __syncthreads();
+    if (warp != 0) return;
+    // Lane = (x row rm, W row r) pairs: 16 W rows × m x rows, 32 at a time.
+    for (int item = lane; item < m * kTileRows; item += 32) {
+        const int rm = item / kTileRows, r = item % kTileRows;
+        float total = 0.f;
+#pragma unroll
+        for (int w = 0; w < kWarps; ++w) total += warp_sums[w][rm][r];
+        const int64_t row = static_cast<int64_t>(tile) * kTileRows + r;
+        if (splits == 1) {
+            out[static_cast<int64_t>(rm) * n + row] = __float2half_rn(total);
+        } else {
+            partials[(static_cast<int64_t>(split) * 8 * kNT + rm) * n + row] = total;
+        }
+    }
+    if (splits == 1) return;
+    __threadfence();
+    __syncwarp();
+    if (lane == 0) last_block = atomicAdd(tickets + tile, 1u) == static_cast<unsigned>(splits - 1);
+    __syncwarp();
+    if (!last_block) return;
+    __threadfence();
+    for (int item = lane; item < m * kTileRows; item += 32) {
+        const int rm = item / kTileRows, r = item % kTileRows;
+        const int64_t row = static_cast<int64_t>(tile) * kTileRows + r;
+        float sum = 0.f;
+        for (int s = 0; s < splits; ++s) sum += __ldcg(partials + (static_cast<int64_t>(s) * 8 * kNT + rm) * n + row);
+        out[static_cast<int64_t>(rm) * n + row] = __float2half_rn(sum);
+    }
+    if (lane == 0) tickets[tile] = 0;
+}
+
+// ---- host side ----------------------------------------------------------------------------------
+
+using KernelFn = void (*)(const uint4*, const __half*, const __half*, __half*, float*, unsigned*, int, int, int);
+
+template <int kBits, int kNT>
+KernelFn kernel_for(int warps, int depth) {
+#define SN_CASE(W, D) \
+    if (warps == W && depth == D) return tilepair_gemv<kBits, kNT, W, D>;
+    SN_CASE(4, 2)
+    SN_CASE(4, 3) SN_CASE(8, 2) SN_CASE(8, 3)
+#undef SN_CASE
+        return nullptr;
+}
+
+KernelFn kernel_for(int bits, int rows, int warps, int depth) {
+    const bool two = rows > 8;
+    if (bits == 3) return two ? kernel_for<3, 2>(warps, depth) : kernel_for<3, 1>(warps, depth);
+    return two ? kernel_for<4, 2>(warps, depth) : kernel_for<4, 1>(warps, depth);
+}
+
+constexpr int kMaxRows = 16, kMaxSplits = 4;
+
+void run_shape(int n, int k, int bits, cudaStream_t stream, const cudaDeviceProp& prop, double copy_gbs) {
+    const int levels = 1 << bits;
+    const Weights weights(n, k, bits, kMaxRows, 4321 + n + k + bits, 91u, pack_tilepair);
+    const size_t code_bytes = weights.code_bytes;
+    const int copies = weights.copies;
+    std::vector<__half*> outs(copies);
+    for (__half*& o : outs) CHECK(cudaMalloc(&o, static_cast<size_t>(kMaxRows) * n * sizeof(__half)));
+    float* partials;
+    unsigned* tickets;
+    unsigned* sink;
+    const int tiles = n / kTileRows;
+    CHECK(cudaMalloc(&partials, static_cast<size_t>(kMaxSplits) * kMaxRows * n * sizeof(float)));
+    CHECK(cudaMalloc(&tickets, tiles * sizeof(unsigned)));
+    CHECK(cudaMemsetAsync(tickets, 0, tiles * sizeof(unsigned), stream));
+    CHECK(cudaMalloc(&sink, sizeof(unsigned)));
+    CHECK(cudaDeviceSynchronize());
+    std::vector<double> ref(static_cast<size_t>(kMaxRows) * n);
+    for (int m = 0; m < kMaxRows; ++m)
+        for (int r = 0; r < n; ++r) ref[static_cast<size_t>(m) * n + r] = weights.reference(r, m);
+
+    const int launches = std::max(copies, 24);
+    const float read_us = time_graph(stream, launches, [&](int i) {
+        return sn_bench::launch_stream_read(weights.packed[i % copies], code_bytes, sink,
+                                            sn_bench::stream_read_blocks(prop), stream);
+    });
+    std::printf("%5dx%-5d %d-bit  %.2f MB  read-only %.2f us (%.0f%% of copy)\n", n, k, bits, code_bytes / 1e6, read_us,
+                100.0 * code_bytes / (read_us * 1e3) / copy_gbs);
+    const size_t table_bytes = static_cast<size_t>(levels) * levels * 64 * 4;
+    for (int rows : {1, 2, 4, 8, 16}) {
+        float best = 1e30f;
+        int best_w = 0, best_s = 0, best_d = 0;
+        for (int warps : {4, 8})
+            for (int splits : {1, 2, 4})
+                for (int depth : {2, 3}) {
+                    KernelFn fn = kernel_for(bits, rows, warps, depth);
+                    CHECK(cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                               static_cast<int>(table_bytes)));
+                    auto launch = [&](int i) {
+                        const int c = i % copies;
+                        return sn::cuda::launch_chained(stream, true, fn, dim3(tiles, splits), dim3(warps * 32),
+                                                        table_bytes, reinterpret_cast<const uint4*>(weights.packed[c]),
+                                                        weights.luts[c], weights.x_device, outs[c], partials, tickets,
+                                                        n, k, rows);
+                    };
+                    auto check = [&]() {
+                        std::vector<__half> got(static_cast<size_t>(rows) * n);
+                        CHECK(cudaMemcpy(got.data(), outs[0], got.size() * sizeof(__half), cudaMemcpyDeviceToHost));
+                        double err = 0, norm = 0;
+                        for (size_t i = 0; i < got.size(); ++i) {
+                            const double v = __half2float(got[i]);
+                            if (!std::isfinite(v)) return 1e30;
+                            err += (v - ref[i]) * (v - ref[i]);
+                            norm += ref[i] * ref[i];
+                        }
+                        return std::sqrt(err / norm);
+                    };
+                    CHECK(cudaMemsetAsync(outs[0], 0xFF, static_cast<size_t>(rows) * n * sizeof(__half), stream));
+                    CHECK(launch(0));
+                    CHECK(cudaGetLastError());
+                    CHECK(cudaDeviceSynchronize());
+                    const double rel_single = check();
+                    CHECK(cudaMemsetAsync(outs[0], 0xFF, static_cast<size_t>(rows) * n * sizeof(__half), stream));
+                    const float us = time_graph(stream, launches, launch);
+                    CHECK(cudaDeviceSynchronize());
+                    const double rel = std::max(rel_single, check());
+                    const bool ok = rel < 2e-3;
+                    std::printf("   M %2d warps %d splits %d depth %d: %7.2f us  %4.0f%% of copy  rel.err %.2e %s\n",
+                                rows, warps, splits, depth, us, 100.0 * code_bytes / (us * 1e3) / copy_gbs, rel,
+                                ok ? "ok" : "WRONG");
+                    if (ok && us < best) {
+                        best = us;
+                        best_w = warps;
+                        best_s = splits;
+                        best_d = depth;
+                    }
+                }
+        std::printf(
+            "BEST tile-pair %5dx%-5d %d-bit M %2d: %.2f us (%.0f%% of copy; read-only %.2f us) warps %d splits %d "
+            "depth %d\n",
+            n, k, bits, rows, best, 100.0 * code_bytes / (best * 1e3) / copy_gbs, read_us, best_w, best_s, best_d);
+    }
+    for (__half* o : outs) CHECK(cudaFree(o));
+    CHECK(cudaFree(partials));
+    CHECK(cudaFree(tickets));
+    CHECK(cudaFree(sink));
+}
+
+}  // namespace
+
+// proto_tilepair [--self-test] [SHAPES]: SHAPES = how many of the issue's shapes (default all six).
+int main(int argc, char** argv) {
+    size_t shape_count = 6;
+    for (int i = 1; i < argc; ++i) {
+        const std::string arg = argv[i];
+        if (arg == "--self-test") return tp_self_test();
+        shape_count = static_cast<size_t>(std::atoi(argv[i]));
+    }
+    if (tp_self_test() != 0) return 1;
+    cudaDeviceProp prop;
+    CHECK(cudaGetDeviceProperties(&prop, 0));
+    cudaStream_t stream;
+    CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    const double copy_gbs = copy_bandwidth(stream);
+    std::printf("%s, %d SMs, copy bandwidth %.0f GB/s\n", prop.name, prop.multiProcessorCount, copy_gbs);
+    const int shapes[6][2] = {{4096, 4096}, {11008, 4096}, {4096, 11008}, {14336, 4096}, {4096, 14336}, {32000, 4096}};
+    for (size_t s = 0; s < std::min<size_t>(6, shape_count); ++s)
+        for (int bits : {3, 4}) run_shape(shapes[s][0], shapes[s][1], bits, stream, prop, copy_gbs);
+    return 0;
+}
