@@ -38,6 +38,7 @@
 #include "kernels/activation.cuh"
 #include "kernels/common.cuh"  // warp_sum, report_bad_value
 #include "kernels/cublas_linear.h"
+#include "kernels/lut_checkpoint.cuh"
 #include "kernels/lut_decode.cuh"
 #include "lut_layout.h"
 
@@ -658,19 +659,6 @@ cudaError_t launch_bits(const LutGemvProblem& p, cudaStream_t stream, bool progr
     if (p.m <= 8) return launch_rows<kBits, false>(p, stream, programmatic_launch);
     if (p.m <= 16) return launch_warps<kBits, 2, false, false>(p, stream, programmatic_launch);
     return launch_warps<kBits, 4, false, false>(p, stream, programmatic_launch);
-}
-
-// Code of row n at input k in the checkpoint layout (src/cpu/lut_matmul.cpp draws it): the
-// group's words form a little-endian bit stream, code t at bits bits·t .. bits·t + bits − 1.
-__device__ __forceinline__ uint32_t checkpoint_code(const int32_t* qweight, int64_t n_total, int64_t n, int64_t k,
-                                                    int bits) {
-    const int64_t group = k / 32;
-    const int offset = bits * static_cast<int>(k % 32);
-    const int64_t row = bits * group + offset / 32;
-    const int shift = offset % 32;
-    uint32_t value = static_cast<uint32_t>(qweight[row * n_total + n]) >> shift;
-    if (shift + bits > 32) value |= static_cast<uint32_t>(qweight[(row + 1) * n_total + n]) << (32 - shift);
-    return value & ((1u << bits) - 1u);
 }
 
 // One block of 32 threads per (tile, unit); thread = lane, building its 4·bits words from its

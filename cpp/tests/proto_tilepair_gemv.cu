@@ -47,6 +47,8 @@
 // `run-gpu.sh RES build proto-tilepair` runs it for the issue's six shapes at M = 1, 2, 4, 8, 16,
 // every launch shape checked against float64 before and after its timed graph.
 #include "bench_stream_read.h"
+#include "kernels/lut_pair_gemv.h"
+#include "lut_pair_layout.h"
 #include "proto_rowlane.cuh"
 
 namespace {
@@ -95,6 +97,31 @@ std::vector<uint32_t> pack_tilepair(const std::vector<uint8_t>& codes, int n, in
                     const size_t slab = ((static_cast<size_t>(tile) * chunks + c) * bits + i / 4) * 32 + lane;
                     words[slab * 4 + i % 4] = w[i];
                 }
+            }
+    return words;
+}
+
+// The library's pair-tiled layout (src/lut_pair_layout.h), packed on the host from the same codes,
+// for the staged kernel (kernels/lut_pair_gemv.cu) timed beside the prototype.
+std::vector<uint32_t> pack_pair_tiled(const std::vector<uint8_t>& codes, int n, int k, int bits) {
+    namespace lp = sn::lut_pair;
+    const int tiles = n / kTileRows, units = k / kTileChunk;
+    std::vector<uint32_t> words(static_cast<size_t>(tiles) * units * lp::unit_words(bits), 0u);
+    for (int tile = 0; tile < tiles; ++tile)
+        for (int unit = 0; unit < units; ++unit)
+            for (int lane = 0; lane < 32; ++lane) {
+                uint32_t w[16] = {};
+                for (int h = 0; h < 2; ++h)
+                    for (int j = 0; j < lp::kLanePairs; ++j) {
+                        int r, kk;
+                        lp::pair_input(lane, h, j, &r, &kk);
+                        const uint8_t* cd =
+                            &codes[static_cast<size_t>(tile * kTileRows + r) * k + unit * kTileChunk + kk];
+                        lp::put_pair(w, bits, h, j, cd[0] | (cd[1] << bits));
+                    }
+                for (int i = 0; i < 4 * bits; ++i)
+                    words[(static_cast<size_t>(tile) * units + unit) * lp::unit_words(bits) + lp::lane_word(lane, i)] =
+                        w[i];
             }
     return words;
 }
@@ -343,7 +370,8 @@ KernelFn kernel_for(int warps, int depth) {
 #define SN_CASE(W, D) \
     if (warps == W && depth == D) return tilepair_gemv<kBits, kNT, W, D>;
     SN_CASE(4, 2)
-    SN_CASE(4, 3) SN_CASE(8, 2) SN_CASE(8, 3)
+    SN_CASE(4, 3)
+    SN_CASE(8, 2) SN_CASE(8, 3)
 #undef SN_CASE
         return nullptr;
 }
@@ -436,6 +464,65 @@ void run_shape(int n, int k, int bits, cudaStream_t stream, const cudaDeviceProp
             "BEST tile-pair %5dx%-5d %d-bit M %2d: %.2f us (%.0f%% of copy; read-only %.2f us) warps %d splits %d "
             "depth %d\n",
             n, k, bits, rows, best, 100.0 * code_bytes / (best * 1e3) / copy_gbs, read_us, best_w, best_s, best_d);
+    }
+    // The staged library kernel (kernels/lut_pair_gemv.cu) on the same codes, LUT and x in the
+    // library's pair-tiled layout: every warps × depth override, checked like the prototype.
+    {
+        const Weights staged(n, k, bits, kMaxRows, 4321 + n + k + bits, 91u, pack_pair_tiled);
+        for (int rows : {1, 2, 4, 8, 16}) {
+            float best = 1e30f;
+            int best_w = 0, best_d = 0;
+            for (int warps : {4, 8})
+                for (int depth : {2, 3}) {
+                    auto launch = [&](int i) {
+                        const int c = i % copies;
+                        sn::cuda::LutGemvProblem p{};
+                        p.x = staged.x_device;
+                        p.packed = reinterpret_cast<const int32_t*>(staged.packed[c]);
+                        p.lut = staged.luts[c];
+                        p.out = outs[c];
+                        p.bias_dtype = sn::cuda::GemvBias::none;
+                        p.m = rows;
+                        p.n = n;
+                        p.k = k;
+                        p.bits = bits;
+                        p.warps = warps;
+                        p.stages = depth;
+                        p.weights_settled = true;
+                        return sn::cuda::launch_lut_pair_gemv(p, stream, true);
+                    };
+                    auto check = [&]() {
+                        std::vector<__half> got(static_cast<size_t>(rows) * n);
+                        CHECK(cudaMemcpy(got.data(), outs[0], got.size() * sizeof(__half), cudaMemcpyDeviceToHost));
+                        double err = 0, norm = 0;
+                        for (size_t i = 0; i < got.size(); ++i) {
+                            const double v = __half2float(got[i]);
+                            if (!std::isfinite(v)) return 1e30;
+                            err += (v - ref[i]) * (v - ref[i]);
+                            norm += ref[i] * ref[i];
+                        }
+                        return std::sqrt(err / norm);
+                    };
+                    CHECK(cudaMemsetAsync(outs[0], 0xFF, static_cast<size_t>(rows) * n * sizeof(__half), stream));
+                    CHECK(launch(0));
+                    CHECK(cudaDeviceSynchronize());
+                    const double rel_single = check();
+                    CHECK(cudaMemsetAsync(outs[0], 0xFF, static_cast<size_t>(rows) * n * sizeof(__half), stream));
+                    const float us = time_graph(stream, launches, launch);
+                    CHECK(cudaDeviceSynchronize());
+                    const double rel = std::max(rel_single, check());
+                    const bool ok = rel < 2e-3;
+                    std::printf("   staged M %2d warps %d depth %d: %7.2f us  %4.0f%% of copy  rel.err %.2e %s\n", rows,
+                                warps, depth, us, 100.0 * code_bytes / (us * 1e3) / copy_gbs, rel, ok ? "ok" : "WRONG");
+                    if (ok && us < best) {
+                        best = us;
+                        best_w = warps;
+                        best_d = depth;
+                    }
+                }
+            std::printf("BEST staged lut_pair_gemv %5dx%-5d %d-bit M %2d: %.2f us (%.0f%% of copy) warps %d depth %d\n",
+                        n, k, bits, rows, best, 100.0 * code_bytes / (best * 1e3) / copy_gbs, best_w, best_d);
+        }
     }
     for (__half* o : outs) CHECK(cudaFree(o));
     CHECK(cudaFree(partials));

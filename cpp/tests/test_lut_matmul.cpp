@@ -5,6 +5,7 @@
 #include "lut_test_support.h"
 #include "test_support.h"
 #include "lut_layout.h"
+#include "lut_pair_layout.h"
 
 #include <algorithm>
 
@@ -399,6 +400,53 @@ TEST(LutLayout, EveryBitOfAUnitHoldsExactlyOneCodeBit) {
             }
         }
         EXPECT_TRUE(std::all_of(owners.begin(), owners.end(), [](int o) { return o == 1; }));
+        EXPECT_TRUE(std::all_of(visits.begin(), visits.end(), [](int v) { return v == 1; }));
+    }
+}
+
+// The staged pair-tiled layout (src/lut_pair_layout.h): every bit of a lane's words belongs to
+// exactly one pair, pair_input and pair_of are inverse, every (row, input) of a unit is covered
+// once, and put_pair / get_pair round-trip every field, split pairs included.
+TEST(LutPairLayout, EveryBitOfALaneHoldsExactlyOnePairBit) {
+    namespace lp = sn::lut_pair;
+    for (int bits : {3, 4}) {
+        SCOPED_TRACE(std::to_string(bits) + "-bit");
+        std::vector<int> visits(static_cast<size_t>(lp::kTileRows * lp::kUnitK), 0);
+        std::mt19937 rng(static_cast<uint32_t>(bits));
+        for (int lane = 0; lane < 32; ++lane) {
+            std::vector<int> owners(static_cast<size_t>(4 * bits * 32), 0);
+            uint32_t words[16] = {};
+            uint32_t values[2][lp::kLanePairs];
+            for (int h = 0; h < 2; ++h) {
+                for (int j = 0; j < lp::kLanePairs; ++j) {
+                    int r = -1, kk = -1;
+                    lp::pair_input(lane, h, j, &r, &kk);
+                    ASSERT_TRUE(r >= 0 && r < 16 && kk >= 0 && kk + 1 < 256 && kk % 2 == 0);
+                    ++visits[static_cast<size_t>(r * 256 + kk)];
+                    ++visits[static_cast<size_t>(r * 256 + kk + 1)];
+                    for (int second : {0, 1}) {
+                        const lp::PairOf of = lp::pair_of(r, kk + second);
+                        EXPECT_EQ(of.lane, lane);
+                        EXPECT_EQ(of.h, h);
+                        EXPECT_EQ(of.j, j);
+                        EXPECT_EQ(of.second, second);
+                    }
+                    const int w = lp::pair_word(bits, h, j);
+                    if (lp::pair_split(bits, j)) {
+                        for (int i = 0; i < 3; ++i)
+                            for (int b = 30; b < 32; ++b) ++owners[static_cast<size_t>((w + i) * 32 + b)];
+                    } else {
+                        for (int b = 0; b < 2 * bits; ++b)
+                            ++owners[static_cast<size_t>(w * 32 + lp::pair_pos(bits, j) + b)];
+                    }
+                    values[h][j] = rng() % (1u << (2 * bits));
+                    lp::put_pair(words, bits, h, j, values[h][j]);
+                }
+            }
+            EXPECT_TRUE(std::all_of(owners.begin(), owners.end(), [](int o) { return o == 1; }));
+            for (int h = 0; h < 2; ++h)
+                for (int j = 0; j < lp::kLanePairs; ++j) EXPECT_EQ(lp::get_pair(words, bits, h, j), values[h][j]);
+        }
         EXPECT_TRUE(std::all_of(visits.begin(), visits.end(), [](int v) { return v == 1; }));
     }
 }
