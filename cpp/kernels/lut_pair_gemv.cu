@@ -267,6 +267,7 @@ cudaError_t launch_depth(const LutGemvProblem& p, cudaStream_t stream, bool prog
     if (p.stages == 0 || p.stages == 2)
         return launch<kBits, kNTiles, kWarps, 2, kSwiglu>(p, stream, programmatic_launch);
     if (p.stages == 3) return launch<kBits, kNTiles, kWarps, 3, kSwiglu>(p, stream, programmatic_launch);
+    if (p.stages == 4) return launch<kBits, kNTiles, kWarps, 4, kSwiglu>(p, stream, programmatic_launch);
     return cudaErrorInvalidValue;
 }
 

@@ -18,7 +18,7 @@ constexpr int64_t kLutPairGemvMaxRows = 32;
 
 // Enqueues out (+)= x · Wᵀ (+ bias), or with swiglu silu(gate)·up, for a dense problem (no sparse
 // part: cudaErrorInvalidValue). problem.warps (4 or 8, default 8) and problem.stages (units of codes
-// in flight per warp, 2 or 3, default 2) are tuning overrides.
+// in flight per warp, 2, 3 or 4, default 2) are tuning overrides.
 cudaError_t launch_lut_pair_gemv(const LutGemvProblem& problem, cudaStream_t stream, bool programmatic_launch);
 
 // qweight I32 [k·bits/32, n] (checkpoint layout) → packed (pair-tiled layout, padding codes 0).

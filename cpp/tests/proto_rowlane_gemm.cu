@@ -153,7 +153,6 @@ __global__ void __launch_bounds__(64 * kWarpsX)
     uint4* x_tiles = w_tiles + 2 * kBlockRows * kUnits;      // [kXStages][kXRows][16]
     __shared__ bool last_block;
 
-    sn::cuda::allow_next_grid();
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int h = warp & 1, segment = warp >> 1;
     const int n0 = blockIdx.y * kBlockRows, m0 = blockIdx.x * kXRows;
@@ -175,6 +174,11 @@ __global__ void __launch_bounds__(64 * kWarpsX)
     build_pair_table<kBits>(tables + h * kEntries * 32, lut, static_cast<int64_t>(n0) + 32 * h + lane, lane, segment,
                             kWarpsX);
     sn::cuda::wait_for_previous_grid();
+    // Released only now, as the library's kernels do: a next grid released at the start may take
+    // SM slots (and spin on its wait) while this grid's blocks still queue. (On an H100 on
+    // 2026-12-08 the prototypes, then releasing at the start, ran 1.2-1.6x slower than the staged
+    // kernel of the same decode, kernels/lut_pair_gemv.cu, which releases here.)
+    sn::cuda::allow_next_grid();
 
     auto request_x = [&](int i) {  // x rows m0 .. of chunk c_begin + i into stage i % kXStages
         if (i < count) {

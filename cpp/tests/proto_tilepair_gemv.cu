@@ -277,7 +277,6 @@ __global__ void __launch_bounds__(kWarps * 32)
     __shared__ float warp_sums[kWarps][8 * kNT][kTileRows];
     __shared__ bool last_block;
 
-    sn::cuda::allow_next_grid();
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int g = lane >> 2, t = lane & 3;
     const int tile = blockIdx.x, split = blockIdx.y, splits = gridDim.y;
@@ -299,6 +298,11 @@ __global__ void __launch_bounds__(kWarps * 32)
     build_tile_table<kBits>(table, lut, tile, threadIdx.x, kWarps * 32);
     __syncthreads();
     sn::cuda::wait_for_previous_grid();
+    // Released only now, as the library's kernels do: a next grid released at the start may take
+    // SM slots (and spin on its wait) while this grid's blocks still queue. (On an H100 on
+    // 2026-12-08 the prototypes, then releasing at the start, ran 1.2-1.6x slower than the staged
+    // kernel of the same decode, kernels/lut_pair_gemv.cu, which releases here.)
+    sn::cuda::allow_next_grid();
 
     const char* table_bytes = reinterpret_cast<const char*>(table);
     const uint32_t slot0 = 4u * static_cast<uint32_t>(lane);
@@ -371,7 +375,8 @@ KernelFn kernel_for(int warps, int depth) {
     if (warps == W && depth == D) return tilepair_gemv<kBits, kNT, W, D>;
     SN_CASE(4, 2)
     SN_CASE(4, 3)
-    SN_CASE(8, 2) SN_CASE(8, 3)
+    SN_CASE(8, 2)
+    SN_CASE(8, 3)
 #undef SN_CASE
         return nullptr;
 }
@@ -473,7 +478,7 @@ void run_shape(int n, int k, int bits, cudaStream_t stream, const cudaDeviceProp
             float best = 1e30f;
             int best_w = 0, best_d = 0;
             for (int warps : {4, 8})
-                for (int depth : {2, 3}) {
+                for (int depth : {2, 3, 4}) {
                     auto launch = [&](int i) {
                         const int c = i % copies;
                         sn::cuda::LutGemvProblem p{};
