@@ -71,17 +71,15 @@ __device__ __forceinline__ uint32_t table_word(const char* table, uint32_t addre
     return *reinterpret_cast<const uint32_t*>(table + address);
 }
 
-// The pair table of one tile (rows n0 .. n0 + 15): thread T fills row r = T % 16 for the entries
-// whose second code hi ≡ T / 16 (mod threads / 16), each entry's 4 lane copies (words e·64 + 4r ..
-// + 3) with one 16-byte store, so a warp stores 512 contiguous bytes (2026-12-08: one 4-byte
-// store per copy took 16384 stores per 4-bit tile, half as many as the tile's lookups at K =
-// 4096). The caller synchronizes.
+// The pair table of one tile (rows n0 .. n0 + 15): thread q = tid % 64 fills copy q (row q / 4,
+// lane copy q % 4) for the entries whose second code hi ≡ tid / 64 (mod threads / 64). The caller
+// synchronizes.
 template <int kBits, int kThreads>
 __device__ __forceinline__ void build_pair_table(uint32_t* table, const __half* lut, int64_t n0, int64_t n) {
     constexpr int kLevels = 1 << kBits;
-    static_assert(kThreads % 16 == 0, "whole rows of the tile per thread group");
-    const int r = threadIdx.x % 16;
-    const int64_t row = n0 + r;
+    static_assert(kThreads % 64 == 0, "whole copies of a row per thread group");
+    const int q = threadIdx.x % 64;
+    const int64_t row = n0 + q / 4;
     uint32_t words[kLevels / 2];
     const uint4* lut_row = reinterpret_cast<const uint4*>(lut + row * kLevels);
 #pragma unroll
@@ -92,16 +90,15 @@ __device__ __forceinline__ void build_pair_table(uint32_t* table, const __half* 
         words[4 * i + 2] = v.z;
         words[4 * i + 3] = v.w;
     }
-    uint4* entries = reinterpret_cast<uint4*>(table);  // entry e of row r: entries[e·16 + r]
-    for (int hi = static_cast<int>(threadIdx.x) / 16; hi < kLevels; hi += kThreads / 16) {
+    for (int hi = static_cast<int>(threadIdx.x) / 64; hi < kLevels; hi += kThreads / 64) {
         uint32_t pair_high = 0;  // words[hi / 2] selected without dynamic register indexing
 #pragma unroll
         for (int i = 0; i < kLevels / 2; ++i) pair_high = i == hi / 2 ? words[i] : pair_high;
         const uint32_t high = (hi & 1) ? (pair_high & 0xFFFF0000u) : (pair_high << 16);
 #pragma unroll
         for (int lo = 0; lo < kLevels; ++lo) {
-            const uint32_t v = high | ((lo & 1) ? (words[lo / 2] >> 16) : (words[lo / 2] & 0xFFFFu));
-            entries[(hi * kLevels + lo) * 16 + r] = make_uint4(v, v, v, v);
+            const uint32_t low = (lo & 1) ? (words[lo / 2] >> 16) : (words[lo / 2] & 0xFFFFu);
+            table[(hi * kLevels + lo) * 64 + q] = high | low;
         }
     }
 }
