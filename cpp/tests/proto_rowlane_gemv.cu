@@ -127,10 +127,8 @@ __global__ void __launch_bounds__(kWarps * 32)
     build_pair_table<kBits>(table, lut, static_cast<int64_t>(group) * 32 + lane, lane, warp, kWarps);
     __syncthreads();
     sn::cuda::wait_for_previous_grid();
-    // Released only now, as the library's kernels do: a next grid released at the start may take
-    // SM slots (and spin on its wait) while this grid's blocks still queue. (On an H100 on
-    // 2026-12-08 the prototypes, then releasing at the start, ran 1.2-1.6x slower than the staged
-    // kernel of the same decode, kernels/lut_pair_gemv.cu, which releases here.)
+    // Released after the wait, as the library's kernels do (moved here from the kernel's start on
+    // 2026-12-08; the GEMV prototypes' times on an H100 did not change measurably).
     sn::cuda::allow_next_grid();
 
     const char* table_bytes = reinterpret_cast<const char*>(table);
