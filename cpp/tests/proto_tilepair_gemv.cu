@@ -376,7 +376,7 @@ KernelFn kernel_for(int warps, int depth) {
     SN_CASE(8, 2)
     SN_CASE(8, 3)
 #undef SN_CASE
-        return nullptr;
+    return nullptr;
 }
 
 KernelFn kernel_for(int bits, int rows, int warps, int depth) {
@@ -387,7 +387,14 @@ KernelFn kernel_for(int bits, int rows, int warps, int depth) {
 
 constexpr int kMaxRows = 16, kMaxSplits = 4;
 
-void run_shape(int n, int k, int bits, cudaStream_t stream, const cudaDeviceProp& prop, double copy_gbs) {
+// --one N K BITS M WARPS DEPTH: only the staged kernel in that configuration (for a profiler).
+struct Only {
+    bool staged = false;
+    int m = 0, warps = 0, depth = 0;
+};
+
+void run_shape(int n, int k, int bits, cudaStream_t stream, const cudaDeviceProp& prop, double copy_gbs,
+               const Only& only) {
     const int levels = 1 << bits;
     const Weights weights(n, k, bits, kMaxRows, 4321 + n + k + bits, 91u, pack_tilepair);
     const size_t code_bytes = weights.code_bytes;
@@ -416,6 +423,7 @@ void run_shape(int n, int k, int bits, cudaStream_t stream, const cudaDeviceProp
                 100.0 * code_bytes / (read_us * 1e3) / copy_gbs);
     const size_t table_bytes = static_cast<size_t>(levels) * levels * 64 * 4;
     for (int rows : {1, 2, 4, 8, 16}) {
+        if (only.staged) break;
         float best = 1e30f;
         int best_w = 0, best_s = 0, best_d = 0;
         for (int warps : {4, 8})
@@ -473,10 +481,12 @@ void run_shape(int n, int k, int bits, cudaStream_t stream, const cudaDeviceProp
     {
         const Weights staged(n, k, bits, kMaxRows, 4321 + n + k + bits, 91u, pack_pair_tiled);
         for (int rows : {1, 2, 4, 8, 16}) {
+            if (only.staged && rows != only.m) continue;
             float best = 1e30f;
             int best_w = 0, best_d = 0;
             for (int warps : {4, 8})
                 for (int depth : {2, 3, 4}) {
+                    if (only.staged && (warps != only.warps || depth != only.depth)) continue;
                     auto launch = [&](int i) {
                         const int c = i % copies;
                         sn::cuda::LutGemvProblem p{};
@@ -535,12 +545,33 @@ void run_shape(int n, int k, int bits, cudaStream_t stream, const cudaDeviceProp
 
 }  // namespace
 
-// proto_tilepair [--self-test] [SHAPES]: SHAPES = how many of the issue's shapes (default all six).
+// proto_tilepair [--self-test] [SHAPES] [--one N K BITS M WARPS DEPTH]: SHAPES = how many of the
+// issue's shapes (default all six); --one: only the staged kernel of that shape and configuration
+// (M in 1, 2, 4, 8, 16; warps 4 or 8; depth 2, 3 or 4), e.g. under Nsight Compute.
 int main(int argc, char** argv) {
     size_t shape_count = 6;
+    Only only;
+    int one_n = 0, one_k = 0, one_bits = 0;
     for (int i = 1; i < argc; ++i) {
         const std::string arg = argv[i];
         if (arg == "--self-test") return tp_self_test();
+        if (arg == "--one" && i + 6 < argc) {
+            one_n = std::atoi(argv[i + 1]);
+            one_k = std::atoi(argv[i + 2]);
+            one_bits = std::atoi(argv[i + 3]);
+            only = Only{true, std::atoi(argv[i + 4]), std::atoi(argv[i + 5]), std::atoi(argv[i + 6])};
+            i += 6;
+            const bool m_ok = only.m == 1 || only.m == 2 || only.m == 4 || only.m == 8 || only.m == 16;
+            if (one_n % kTileRows != 0 || one_n <= 0 || one_k % kTileChunk != 0 || one_k <= 0 ||
+                (one_bits != 3 && one_bits != 4) || !m_ok || (only.warps != 4 && only.warps != 8) || only.depth < 2 ||
+                only.depth > 4) {
+                std::fprintf(stderr,
+                             "--one N K BITS M WARPS DEPTH: N a multiple of 16, K of 256, BITS 3 or 4, "
+                             "M 1/2/4/8/16, WARPS 4 or 8, DEPTH 2..4\n");
+                return 2;
+            }
+            continue;
+        }
         shape_count = static_cast<size_t>(std::atoi(argv[i]));
     }
     if (tp_self_test() != 0) return 1;
@@ -551,7 +582,11 @@ int main(int argc, char** argv) {
     const double copy_gbs = copy_bandwidth(stream);
     std::printf("%s, %d SMs, copy bandwidth %.0f GB/s\n", prop.name, prop.multiProcessorCount, copy_gbs);
     const int shapes[6][2] = {{4096, 4096}, {11008, 4096}, {4096, 11008}, {14336, 4096}, {4096, 14336}, {32000, 4096}};
+    if (only.staged) {
+        run_shape(one_n, one_k, one_bits, stream, prop, copy_gbs, only);
+        return 0;
+    }
     for (size_t s = 0; s < std::min<size_t>(6, shape_count); ++s)
-        for (int bits : {3, 4}) run_shape(shapes[s][0], shapes[s][1], bits, stream, prop, copy_gbs);
+        for (int bits : {3, 4}) run_shape(shapes[s][0], shapes[s][1], bits, stream, prop, copy_gbs, only);
     return 0;
 }

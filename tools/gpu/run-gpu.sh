@@ -56,6 +56,9 @@
 #   ncu-lut=N:K:BITS:SPARSITY:M
 #                    Nsight Compute's full set of metrics (stall reasons, issue slots, memory throughput) of
 #                    one LUT-GEMV launch of sn_bench_cuda --lut-one N K BITS SPARSITY M, as text
+#   ncu-pair=N:K:BITS:M:WARPS:DEPTH
+#                    the same for the staged pair-table GEMV (kernels/lut_pair_gemv.cu) in one configuration,
+#                    through sn_proto_tilepair --one N K BITS M WARPS DEPTH
 # SN_CUDA_ARCHITECTURES (e.g. 90) limits the build to those architectures (faster; default 80;90).
 # SN_RESULTS_TAR=FILE re-packs RESULTS_DIR into FILE (.tar.gz) after every step, so a call that runs
 # past the device tool's limit still brings back every finished step's output as one file.
@@ -175,6 +178,11 @@ for step in "$@"; do
             spec="${step#ncu-lut=}"; IFS=: read -r n k bits sparsity m <<< "$spec"
             PATH="$PATH:/usr/local/cuda/bin" run "ncu-lut-$n-$k-w$bits-s$sparsity-m$m" ncu --set full \
                 -k regex:lut_gemv --launch-skip 20 --launch-count 1 "$BUILD/sn_bench_cuda" --lut-one "$n" "$k" "$bits" "$sparsity" "$m" ;;
+        ncu-pair=*)
+            spec="${step#ncu-pair=}"; IFS=: read -r n k bits m warps depth <<< "$spec"
+            cmake --build "$BUILD" --target sn_proto_tilepair >> "$RES/cmake.log" 2>&1 || { tail -40 "$RES/cmake.log"; failed=1; continue; }
+            PATH="$PATH:/usr/local/cuda/bin" run "ncu-pair-$n-$k-w$bits-m$m-$warps-$depth" ncu --set full \
+                -k regex:lut_pair_gemv --launch-skip 20 --launch-count 1 "$BUILD/sn_proto_tilepair" --one "$n" "$k" "$bits" "$m" "$warps" "$depth" ;;
         *)
             echo "run-gpu.sh: unknown step '$step'" >&2; exit 2 ;;
     esac
