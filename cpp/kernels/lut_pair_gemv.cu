@@ -8,11 +8,8 @@
 // of its tile, and every A-fragment register is one lookup: per pair of weights 1 LDS plus the
 // table address (4 bits: 1 PRMT; 3 bits: 1 shift + 1 LOP3), whatever the number of rows of x.
 //
-// Pair table (per tile of 16 rows): entry e of row r for lane copy t (the 4 lanes t of a row read
-// different entries of it, so each has its own copy) is the word e·64 + 4r + t = half2(lut[r][e &
-// (L−1)], lut[r][e >> bits]) (L = 2^bits levels). Lane L = 4g + t reading row g + 8h looks at byte
-// (e << 8) | (4L + 128h): 32 lanes, 32 banks whatever the codes. 16 KB at 3 bits, 64 KB at 4.
-// Rows past N get zeros.
+// Pair table: kernels/lut_pair_table.cuh (shared with the tile-pair prototype), one per tile of 16
+// rows, rows past N zero.
 //
 // Blocks and warps. Block b owns tile b (SwiGLU: gate tile b and up tile b + I/16, a table each);
 // its warps take the K units (256 inputs) round-robin (warp w: units w, w + kWarps, ...; the up
@@ -30,6 +27,8 @@
 #include "kernels/chained_launch.h"
 #include "kernels/gemv.h"  // gemv_bias_value
 #include "kernels/lut_checkpoint.cuh"
+#include "kernels/lut_decode.cuh"  // mma_w_by_x
+#include "kernels/lut_pair_table.cuh"
 #include "lut_pair_layout.h"
 
 #include <cuda_fp16.h>
@@ -41,80 +40,13 @@ namespace {
 
 namespace lp = sn::lut_pair;
 
-__device__ __forceinline__ void mma_pair(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-        "{%0, %1, %2, %3};"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-// Byte offset in the tile's table of local pair j of half h (slot = 4L + 128h in bits 0..7). j and
-// h are constants once the callers' loops are unrolled, so the word and shifts fold.
-template <int kBits>
-__device__ __forceinline__ uint32_t pair_address(const uint32_t (&w)[4 * kBits], int h, int j, uint32_t slot) {
-    if constexpr (kBits == 4) {
-        // result byte 0 = slot (byte 4 of the pair {word, slot}), byte 1 = the pair's byte, bytes
-        // 2 and 3 = slot's byte 1 (zero).
-        return __byte_perm(w[lp::pair_word(4, h, j)], slot, 0x5504u | ((j % 4) << 4));
-    } else {
-        const int word = lp::pair_word(3, h, j);
-        if (lp::pair_split(3, j)) {
-            return ((w[word] >> 22) & 0x300u) | ((w[word + 1] >> 20) & 0xC00u) | ((w[word + 2] >> 18) & 0x3000u) | slot;
-        }
-        const int pos = lp::pair_pos(3, j);
-        const uint32_t moved = pos >= 8 ? (w[word] >> (pos - 8)) : (w[word] << (8 - pos));
-        return (moved & 0x3F00u) | slot;
-    }
-}
-
-__device__ __forceinline__ uint32_t table_word(const char* table, uint32_t address) {
-    return *reinterpret_cast<const uint32_t*>(table + address);
-}
-
-// The pair table of one tile (rows n0 .. n0 + 15): thread q = tid % 64 fills copy q (row q / 4,
-// lane copy q % 4) for the entries whose second code hi ≡ tid / 64 (mod threads / 64). The caller
-// synchronizes.
-template <int kBits, int kThreads>
-__device__ __forceinline__ void build_pair_table(uint32_t* table, const __half* lut, int64_t n0, int64_t n) {
-    constexpr int kLevels = 1 << kBits;
-    static_assert(kThreads % 64 == 0, "whole copies of a row per thread group");
-    const int q = threadIdx.x % 64;
-    const int64_t row = n0 + q / 4;
-    uint32_t words[kLevels / 2];
-    const uint4* lut_row = reinterpret_cast<const uint4*>(lut + row * kLevels);
-#pragma unroll
-    for (int i = 0; i < kLevels / 8; ++i) {
-        const uint4 v = row < n ? __ldg(lut_row + i) : make_uint4(0u, 0u, 0u, 0u);
-        words[4 * i] = v.x;
-        words[4 * i + 1] = v.y;
-        words[4 * i + 2] = v.z;
-        words[4 * i + 3] = v.w;
-    }
-    for (int hi = static_cast<int>(threadIdx.x) / 64; hi < kLevels; hi += kThreads / 64) {
-        uint32_t pair_high = 0;  // words[hi / 2] selected without dynamic register indexing
-#pragma unroll
-        for (int i = 0; i < kLevels / 2; ++i) pair_high = i == hi / 2 ? words[i] : pair_high;
-        const uint32_t high = (hi & 1) ? (pair_high & 0xFFFF0000u) : (pair_high << 16);
-#pragma unroll
-        for (int lo = 0; lo < kLevels; ++lo) {
-            const uint32_t low = (lo & 1) ? (words[lo / 2] >> 16) : (words[lo / 2] & 0xFFFFu);
-            table[(hi * kLevels + lo) * 64 + q] = high | low;
-        }
-    }
-}
-
-template <int kBits>
-__host__ __device__ constexpr size_t table_bytes() {
-    return static_cast<size_t>(1) << (2 * kBits) << 8;  // entries × 64 words × 4 bytes
-}
-
 template <int kBits, int kNTiles, int kWarps, int kDepth, bool kSwiglu>
 __global__ void __launch_bounds__(kWarps * 32) lut_pair_gemv_kernel(const LutGemvProblem p) {
     static_assert(!kSwiglu || kNTiles == 1, "the SwiGLU epilogue serves decode (M <= 8)");
     constexpr int kParts = kSwiglu ? 2 : 1;
     constexpr int kThreads = kWarps * 32;
     constexpr int kRowsX = 8 * kNTiles;
-    constexpr size_t kTableBytes = table_bytes<kBits>();
+    constexpr size_t kTableBytes = pair_table_bytes<kBits>();
     extern __shared__ uint32_t tables[];  // kParts tables of kTableBytes
     __shared__ float partial[kParts][kWarps][kRowsX][lp::kTileRows];
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
@@ -171,13 +103,7 @@ __global__ void __launch_bounds__(kWarps * 32) lut_pair_gemv_kernel(const LutGem
             const char* table = table_base + part * kTableBytes;
             const int k_unit = static_cast<int>(unit_of(i)) * static_cast<int>(lp::kUnitK);
             uint32_t w[4 * kBits];
-#pragma unroll
-            for (int s = 0; s < kBits; ++s) {
-                w[4 * s] = buf[d][s].x;
-                w[4 * s + 1] = buf[d][s].y;
-                w[4 * s + 2] = buf[d][s].z;
-                w[4 * s + 3] = buf[d][s].w;
-            }
+            unpack_slabs<kBits>(buf[d], w);
             fetch(i + kDepth, buf[d]);
             // Inputs past K (the padded last unit) have codes 0 and x 0: they add 0 · lut[0].
 #pragma unroll
@@ -193,17 +119,17 @@ __global__ void __launch_bounds__(kWarps * 32) lut_pair_gemv_kernel(const LutGem
                 for (int u = 0; u < 2; ++u) {
                     const int j0 = 4 * pp + 2 * u;
                     uint32_t a[4];
-                    a[0] = table_word(table, pair_address<kBits>(w, 0, j0, slot0));
-                    a[1] = table_word(table, pair_address<kBits>(w, 1, j0, slot1));
-                    a[2] = table_word(table, pair_address<kBits>(w, 0, j0 + 1, slot0));
-                    a[3] = table_word(table, pair_address<kBits>(w, 1, j0 + 1, slot1));
+                    a[0] = pair_table_word(table, pair_table_address<kBits>(w, 0, j0, slot0));
+                    a[1] = pair_table_word(table, pair_table_address<kBits>(w, 1, j0, slot1));
+                    a[2] = pair_table_word(table, pair_table_address<kBits>(w, 0, j0 + 1, slot0));
+                    a[3] = pair_table_word(table, pair_table_address<kBits>(w, 1, j0 + 1, slot1));
 #pragma unroll
                     for (int j = 0; j < kNTiles; ++j) {
                         const uint32_t b0 = u == 0 ? xv[j].x : xv[j].z, b1 = u == 0 ? xv[j].y : xv[j].w;
                         if (part == 0) {
-                            mma_pair(c[0][j], a, b0, b1);
+                            mma_w_by_x(c[0][j], a, b0, b1);
                         } else {
-                            mma_pair(c[kParts - 1][j], a, b0, b1);
+                            mma_w_by_x(c[kParts - 1][j], a, b0, b1);
                         }
                     }
                 }
@@ -252,7 +178,7 @@ __global__ void __launch_bounds__(kWarps * 32) lut_pair_gemv_kernel(const LutGem
 template <int kBits, int kNTiles, int kWarps, int kDepth, bool kSwiglu>
 cudaError_t launch(const LutGemvProblem& p, cudaStream_t stream, bool programmatic_launch) {
     auto* const kernel = lut_pair_gemv_kernel<kBits, kNTiles, kWarps, kDepth, kSwiglu>;
-    const size_t shared = (kSwiglu ? 2 : 1) * table_bytes<kBits>();
+    const size_t shared = (kSwiglu ? 2 : 1) * pair_table_bytes<kBits>();
     // Above 48 KiB of dynamic shared memory needs the opt-in, once per kernel (a host setting).
     static const cudaError_t configured =
         cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared));

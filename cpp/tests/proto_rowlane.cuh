@@ -22,6 +22,7 @@
 #pragma once
 
 #include "kernels/chained_launch.h"
+#include "kernels/lut_pair_table.cuh"  // unpack_slabs
 
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -281,6 +282,43 @@ float time_graph(cudaStream_t stream, int launches, Launch&& launch) {
         std::exit(1);
     }
     return us;
+}
+
+// Relative L2 error of the first `count` halves of `out` (device) against ref; 1e30 when one is not
+// finite.
+inline double relative_error(const __half* out, const double* ref, size_t count) {
+    std::vector<__half> got(count);
+    CHECK(cudaMemcpy(got.data(), out, got.size() * sizeof(__half), cudaMemcpyDeviceToHost));
+    double err = 0, norm = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+        const double v = __half2float(got[i]);
+        if (!std::isfinite(v)) return 1e30;
+        err += (v - ref[i]) * (v - ref[i]);
+        norm += ref[i] * ref[i];
+    }
+    return std::sqrt(err / norm);
+}
+
+struct Measured {
+    float us;    // median µs per launch, graph-replayed
+    double rel;  // worst relative error of copy 0's output
+};
+
+// One launch shape: launch(0) (copy 0, its `count` outputs `out` poisoned first) compared with ref,
+// then the timed graph of `launches` chained launches, after which copy 0's output (written behind
+// others, PDL overlapping them) is compared again.
+template <class Launch>
+Measured check_and_time(cudaStream_t stream, int launches, __half* out, const double* ref, size_t count,
+                        Launch&& launch) {
+    CHECK(cudaMemsetAsync(out, 0xFF, count * sizeof(__half), stream));
+    CHECK(launch(0));
+    CHECK(cudaGetLastError());
+    CHECK(cudaDeviceSynchronize());
+    const double rel_single = relative_error(out, ref, count);
+    CHECK(cudaMemsetAsync(out, 0xFF, count * sizeof(__half), stream));
+    const float us = time_graph(stream, launches, launch);
+    CHECK(cudaDeviceSynchronize());
+    return Measured{us, std::max(rel_single, relative_error(out, ref, count))};
 }
 
 // The test problem of one shape: random codes, LUT and x_rows rows of x (F16 values, and their

@@ -65,14 +65,6 @@ __device__ __forceinline__ void ldmatrix_x2(uint32_t (&r)[2], const void* p) {
                  : "=r"(r[0]), "=r"(r[1])
                  : "r"(shared_address(p)));
 }
-__device__ __forceinline__ void mma_16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-        "{%0, %1, %2, %3};"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
 // Unit u of tile row r (rows of kUnits 16-byte units, swizzled).
 __device__ __forceinline__ uint4* tile_unit(uint4* tile, int r, int u) {
     return tile + r * kUnits + (u ^ (r & 7));
@@ -84,13 +76,7 @@ template <int kBits, int kFirst, int kCount>
 __device__ __forceinline__ void decode_pairs(const uint4 (&codes)[kBits], const char* table, uint32_t lane_bytes,
                                              uint4* tile, int row) {
     uint32_t w[4 * kBits];
-#pragma unroll
-    for (int s = 0; s < kBits; ++s) {
-        w[4 * s] = codes[s].x;
-        w[4 * s + 1] = codes[s].y;
-        w[4 * s + 2] = codes[s].z;
-        w[4 * s + 3] = codes[s].w;
-    }
+    sn::cuda::unpack_slabs<kBits>(codes, w);
 #pragma unroll
     for (int q = 0; q < kCount / 4; ++q) {
         uint32_t v[4];
@@ -240,7 +226,7 @@ __global__ void __launch_bounds__(64 * kWarpsX)
 #pragma unroll
             for (int mt = 0; mt < 2; ++mt)
 #pragma unroll
-                for (int nt = 0; nt < kNT; ++nt) mma_16816(acc[mt][nt], a[mt], b[nt][0], b[nt][1]);
+                for (int nt = 0; nt < kNT; ++nt) sn::cuda::mma_w_by_x(acc[mt][nt], a[mt], b[nt][0], b[nt][1]);
         }
     };
     for (int i = 0; i < count; i += 2) {

@@ -53,13 +53,7 @@ template <int kBits, int kRows, bool kF32>
 __device__ __forceinline__ void consume_chunk(const uint4 (&slabs)[kBits], const uint4* xv, int64_t x_stride,
                                               const char* table, uint32_t lane_bytes, Acc (&acc)[kRows]) {
     uint32_t w[4 * kBits];
-#pragma unroll
-    for (int s = 0; s < kBits; ++s) {
-        w[4 * s] = slabs[s].x;
-        w[4 * s + 1] = slabs[s].y;
-        w[4 * s + 2] = slabs[s].z;
-        w[4 * s + 3] = slabs[s].w;
-    }
+    sn::cuda::unpack_slabs<kBits>(slabs, w);
 #pragma unroll
     for (int h = 0; h < 8; ++h) {  // 8 pairs (16 inputs, two uint4 of x per row) per partial sum
         uint4 xq[kRows][2];
@@ -299,30 +293,11 @@ void run_shape(const Shape& shape, int bits, cudaStream_t stream, const cudaDevi
                     };
                     // Correctness on copy 0: poison, run, compare every row of x; again after the timed
                     // graph (its launches of copy 0 ran chained behind others, PDL overlapping them).
-                    auto check = [&]() {
-                        std::vector<__half> got(static_cast<size_t>(rows) * n);
-                        CHECK(cudaMemcpy(got.data(), outs[0], got.size() * sizeof(__half), cudaMemcpyDeviceToHost));
-                        double err = 0, norm = 0;
-                        bool finite = true;
-                        for (size_t i = 0; i < got.size(); ++i) {
-                            const double g = __half2float(got[i]);
-                            if (!std::isfinite(g)) finite = false;
-                            err += (g - ref[i]) * (g - ref[i]);
-                            norm += ref[i] * ref[i];
-                        }
-                        return finite ? std::sqrt(err / norm) : 1e30;
-                    };
-                    CHECK(cudaMemsetAsync(outs[0], 0xFF, static_cast<size_t>(rows) * n * sizeof(__half), stream));
-                    CHECK(launch(0));
-                    CHECK(cudaGetLastError());
-                    CHECK(cudaDeviceSynchronize());
-                    const double rel_single = check();
-                    CHECK(cudaMemsetAsync(outs[0], 0xFF, static_cast<size_t>(rows) * n * sizeof(__half), stream));
-                    const float us = time_graph(stream, launches, launch);
-                    CHECK(cudaDeviceSynchronize());
-                    const double rel = std::max(rel_single, check());
-                    const bool finite = rel < 1e30;
-                    const bool ok = finite && rel < 2e-3;
+                    const Measured measured =
+                        check_and_time(stream, launches, outs[0], ref.data(), static_cast<size_t>(rows) * n, launch);
+                    const float us = measured.us;
+                    const double rel = measured.rel;
+                    const bool ok = rel < 2e-3;  // 1e30: not finite
                     std::printf("   M %d%s warps %2d splits %d depth %d: %7.2f us  %4.0f%% of copy  rel.err %.2e %s\n",
                                 rows, variant == 0 ? " f32" : "", warps, splits, depth, us,
                                 100.0 * code_bytes / (us * 1e3) / copy_gbs, rel, ok ? "ok" : "WRONG");

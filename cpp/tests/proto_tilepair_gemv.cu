@@ -47,7 +47,9 @@
 // `run-gpu.sh RES build proto-tilepair` runs it for the issue's six shapes at M = 1, 2, 4, 8, 16,
 // every launch shape checked against float64 before and after its timed graph.
 #include "bench_stream_read.h"
+#include "kernels/lut_decode.cuh"  // mma_w_by_x
 #include "kernels/lut_pair_gemv.h"
+#include "kernels/lut_pair_table.cuh"
 #include "lut_pair_layout.h"
 #include "proto_rowlane.cuh"
 
@@ -58,53 +60,22 @@ using namespace proto;
 constexpr int kTileRows = 16;
 constexpr int kTileChunk = 256;  // inputs per chunk
 
-// ---- layout: host packer and the device's address of a pair ------------------------------------
+// ---- layout: host packers ----------------------------------------------------------------------
+// Both layouts hold, per lane, the pair indices of rows g and g + 8 in the words of
+// src/lut_pair_layout.h (lp::put_pair, lp::lane_word); they differ only in which inputs a lane's
+// local pair j stands for.
 
-// Lane L's local pair j of row h (g + 8h): which lane word holds it and at which bit (3 bits: the
-// triple's pair 15 is split, pair_split).
-SN_HD constexpr int tp_word(int bits, int h, int j) {
-    return bits == 4 ? 8 * h + j / 4 : 6 * h + 3 * (j / 16) + (j % 16) / 5;
-}
-SN_HD constexpr int tp_pos(int bits, int j) {
-    return bits == 4 ? 8 * (j % 4) : 6 * ((j % 16) % 5);
-}
+namespace lp = sn::lut_pair;
 
-std::vector<uint32_t> pack_tilepair(const std::vector<uint8_t>& codes, int n, int k, int bits) {
-    const int tiles = n / kTileRows, chunks = k / kTileChunk;
-    std::vector<uint32_t> words(static_cast<size_t>(tiles) * chunks * bits * 32 * 4, 0u);
-    for (int tile = 0; tile < tiles; ++tile)
-        for (int c = 0; c < chunks; ++c)
-            for (int lane = 0; lane < 32; ++lane) {
-                const int g = lane / 4, t = lane % 4;
-                uint32_t w[16] = {};
-                for (int h = 0; h < 2; ++h) {
-                    const uint8_t* cd =
-                        &codes[static_cast<size_t>(tile * kTileRows + g + 8 * h) * k + c * kTileChunk + 64 * t];
-                    uint32_t e[32];
-                    for (int j = 0; j < 32; ++j) e[j] = cd[2 * j] | (cd[2 * j + 1] << bits);
-                    for (int j = 0; j < 32; ++j) {
-                        if (bits == 3 && j % 16 == 15) {
-                            const int base = 6 * h + 3 * (j / 16);
-                            w[base] |= (e[j] & 3u) << 30;
-                            w[base + 1] |= ((e[j] >> 2) & 3u) << 30;
-                            w[base + 2] |= ((e[j] >> 4) & 3u) << 30;
-                        } else {
-                            w[tp_word(bits, h, j)] |= e[j] << tp_pos(bits, j);
-                        }
-                    }
-                }
-                for (int i = 0; i < 4 * bits; ++i) {
-                    const size_t slab = ((static_cast<size_t>(tile) * chunks + c) * bits + i / 4) * 32 + lane;
-                    words[slab * 4 + i % 4] = w[i];
-                }
-            }
-    return words;
+// Row (0..15) and first input (0..255) of lane L's local pair j of half h: here inputs 64t + 2j.
+void tilepair_input(int lane, int h, int j, int* r, int* kk) {
+    *r = lane / 4 + 8 * h;
+    *kk = 64 * (lane % 4) + 2 * j;
 }
 
-// The library's pair-tiled layout (src/lut_pair_layout.h), packed on the host from the same codes,
-// for the staged kernel (kernels/lut_pair_gemv.cu) timed beside the prototype.
-std::vector<uint32_t> pack_pair_tiled(const std::vector<uint8_t>& codes, int n, int k, int bits) {
-    namespace lp = sn::lut_pair;
+using PairInput = void (*)(int, int, int, int*, int*);
+
+std::vector<uint32_t> pack_pairs(const std::vector<uint8_t>& codes, int n, int k, int bits, PairInput input_of) {
     const int tiles = n / kTileRows, units = k / kTileChunk;
     std::vector<uint32_t> words(static_cast<size_t>(tiles) * units * lp::unit_words(bits), 0u);
     for (int tile = 0; tile < tiles; ++tile)
@@ -114,7 +85,7 @@ std::vector<uint32_t> pack_pair_tiled(const std::vector<uint8_t>& codes, int n, 
                 for (int h = 0; h < 2; ++h)
                     for (int j = 0; j < lp::kLanePairs; ++j) {
                         int r, kk;
-                        lp::pair_input(lane, h, j, &r, &kk);
+                        input_of(lane, h, j, &r, &kk);
                         const uint8_t* cd =
                             &codes[static_cast<size_t>(tile * kTileRows + r) * k + unit * kTileChunk + kk];
                         lp::put_pair(w, bits, h, j, cd[0] | (cd[1] << bits));
@@ -126,26 +97,14 @@ std::vector<uint32_t> pack_pair_tiled(const std::vector<uint8_t>& codes, int n, 
     return words;
 }
 
-// Byte address of local pair j of row h in the table (slot bytes `slot` = 4L + 128h in bits 0..7).
-template <int kBits>
-SN_HD uint32_t tp_address(const uint32_t* w, int h, int j, uint32_t slot) {
-    if (kBits == 4) {
-#if defined(__CUDA_ARCH__)
-        // result byte 0 = slot (byte 4 of the pair {w, slot}), byte 1 = the pair's byte, bytes 2, 3
-        // = byte 5 (slot's byte 1, zero).
-        return __byte_perm(w[tp_word(4, h, j)], slot, 0x5504u | ((j % 4) << 4));
-#else
-        return ((w[tp_word(4, h, j)] >> (8 * (j % 4))) & 0xFFu) << 8 | slot;
-#endif
-    }
-    if (j % 16 == 15) {
-        const int base = 6 * h + 3 * (j / 16);
-        return ((w[base] >> 22) & 0x300u) | ((w[base + 1] >> 20) & 0xC00u) | ((w[base + 2] >> 18) & 0x3000u) | slot;
-    }
-    const int pos = tp_pos(3, j);
-    const uint32_t v = w[tp_word(3, h, j)];
-    const uint32_t moved = pos >= 8 ? (v >> (pos - 8)) : (v << (8 - pos));
-    return (moved & 0x3F00u) | slot;
+std::vector<uint32_t> pack_tilepair(const std::vector<uint8_t>& codes, int n, int k, int bits) {
+    return pack_pairs(codes, n, k, bits, tilepair_input);
+}
+
+// The library's pair-tiled layout (lp::pair_input: the library's k order), for the staged kernel
+// (kernels/lut_pair_gemv.cu) timed beside the prototype.
+std::vector<uint32_t> pack_pair_tiled(const std::vector<uint8_t>& codes, int n, int k, int bits) {
+    return pack_pairs(codes, n, k, bits, lp::pair_input);
 }
 
 int tp_self_test() {
@@ -169,8 +128,8 @@ int tp_self_test() {
                     for (int h = 0; h < 2; ++h)
                         for (int j = 0; j < 32; ++j) {
                             const uint32_t slot = 4u * lane + 128u * h;
-                            const uint32_t address =
-                                bits == 3 ? tp_address<3>(w, h, j, slot) : tp_address<4>(w, h, j, slot);
+                            const uint32_t address = bits == 3 ? sn::cuda::pair_table_address<3>(w, h, j, slot)
+                                                               : sn::cuda::pair_table_address<4>(w, h, j, slot);
                             const int row = tile * kTileRows + g + 8 * h, input = c * kTileChunk + 64 * t + 2 * j;
                             const uint8_t* cd = &codes[static_cast<size_t>(row) * k + input];
                             seen[static_cast<size_t>(row) * k + input]++;
@@ -193,59 +152,13 @@ int tp_self_test() {
 
 // ---- kernel -------------------------------------------------------------------------------------
 
-__device__ __forceinline__ void mma_16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-        "{%0, %1, %2, %3};"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-__device__ __forceinline__ uint32_t lookup_word(const char* table, uint32_t address) {
-    return *reinterpret_cast<const uint32_t*>(table + address);
-}
-
-// The pair table of the block's tile: thread q = tid % 64 fills slot q (row r = q / 4, copy
-// t = q % 4) for the entries whose second code hi ≡ tid / 64 (mod threads / 64). The caller
-// synchronizes.
-template <int kBits>
-__device__ __forceinline__ void build_tile_table(uint32_t* table, const __half* lut, int64_t tile, int tid,
-                                                 int threads) {
-    constexpr int kLevels = 1 << kBits;
-    const int q = tid % 64, r = q / 4;
-    uint32_t words[kLevels / 2];
-    const uint4* lut_row = reinterpret_cast<const uint4*>(lut + (tile * kTileRows + r) * kLevels);
-#pragma unroll
-    for (int i = 0; i < kLevels / 8; ++i) {
-        const uint4 v = __ldg(lut_row + i);
-        words[4 * i] = v.x;
-        words[4 * i + 1] = v.y;
-        words[4 * i + 2] = v.z;
-        words[4 * i + 3] = v.w;
-    }
-    for (int hi = tid / 64; hi < kLevels; hi += threads / 64) {
-        const uint32_t high = half_bits_at(words, kLevels / 2, hi) << 16;
-#pragma unroll
-        for (int lo = 0; lo < kLevels; ++lo) {
-            const uint32_t low = (lo & 1) ? (words[lo / 2] >> 16) : (words[lo / 2] & 0xFFFFu);
-            table[(hi * kLevels + lo) * 64 + q] = high | low;
-        }
-    }
-}
-
 // One chunk: 16 mmas per n-tile of x (kNT n-tiles: x rows 8·nt + g), A from the pair table.
 template <int kBits, int kNT>
 __device__ __forceinline__ void consume_chunk(const uint4 (&slabs)[kBits], const __half* const (&x_lane)[kNT],
                                               int64_t chunk_input, const char* table, uint32_t slot0,
                                               float (&acc)[kNT][4]) {
     uint32_t w[4 * kBits];
-#pragma unroll
-    for (int s = 0; s < kBits; ++s) {
-        w[4 * s] = slabs[s].x;
-        w[4 * s + 1] = slabs[s].y;
-        w[4 * s + 2] = slabs[s].z;
-        w[4 * s + 3] = slabs[s].w;
-    }
+    sn::cuda::unpack_slabs<kBits>(slabs, w);
 #pragma unroll
     for (int i2 = 0; i2 < 8; ++i2) {  // two mmas per 16-byte x load
         uint4 xq[kNT];
@@ -255,14 +168,14 @@ __device__ __forceinline__ void consume_chunk(const uint4 (&slabs)[kBits], const
         for (int u = 0; u < 2; ++u) {
             const int i = 2 * i2 + u;
             uint32_t a[4];
-            a[0] = lookup_word(table, tp_address<kBits>(w, 0, 2 * i, slot0));
-            a[1] = lookup_word(table, tp_address<kBits>(w, 1, 2 * i, slot0 + 128u));
-            a[2] = lookup_word(table, tp_address<kBits>(w, 0, 2 * i + 1, slot0));
-            a[3] = lookup_word(table, tp_address<kBits>(w, 1, 2 * i + 1, slot0 + 128u));
+            a[0] = sn::cuda::pair_table_word(table, sn::cuda::pair_table_address<kBits>(w, 0, 2 * i, slot0));
+            a[1] = sn::cuda::pair_table_word(table, sn::cuda::pair_table_address<kBits>(w, 1, 2 * i, slot0 + 128u));
+            a[2] = sn::cuda::pair_table_word(table, sn::cuda::pair_table_address<kBits>(w, 0, 2 * i + 1, slot0));
+            a[3] = sn::cuda::pair_table_word(table, sn::cuda::pair_table_address<kBits>(w, 1, 2 * i + 1, slot0 + 128u));
 #pragma unroll
             for (int nt = 0; nt < kNT; ++nt) {
                 const uint32_t b0 = u == 0 ? xq[nt].x : xq[nt].z, b1 = u == 0 ? xq[nt].y : xq[nt].w;
-                mma_16816(acc[nt], a, b0, b1);
+                sn::cuda::mma_w_by_x(acc[nt], a, b0, b1);
             }
         }
     }
@@ -295,7 +208,7 @@ __global__ void __launch_bounds__(kWarps * 32)
 #pragma unroll
             for (int s = 0; s < kBits; ++s) buf[d][s] = __ldcs(src + s * 32);
         }
-    build_tile_table<kBits>(table, lut, tile, threadIdx.x, kWarps * 32);
+    sn::cuda::build_pair_table<kBits, kWarps * 32>(table, lut, static_cast<int64_t>(tile) * kTileRows, n);
     __syncthreads();
     sn::cuda::wait_for_previous_grid();
     // Released after the wait, as the library's kernels do (moved here from the kernel's start on
@@ -395,7 +308,6 @@ struct Only {
 
 void run_shape(int n, int k, int bits, cudaStream_t stream, const cudaDeviceProp& prop, double copy_gbs,
                const Only& only) {
-    const int levels = 1 << bits;
     const Weights weights(n, k, bits, kMaxRows, 4321 + n + k + bits, 91u, pack_tilepair);
     const size_t code_bytes = weights.code_bytes;
     const int copies = weights.copies;
@@ -421,7 +333,7 @@ void run_shape(int n, int k, int bits, cudaStream_t stream, const cudaDeviceProp
     });
     std::printf("%5dx%-5d %d-bit  %.2f MB  read-only %.2f us (%.0f%% of copy)\n", n, k, bits, code_bytes / 1e6, read_us,
                 100.0 * code_bytes / (read_us * 1e3) / copy_gbs);
-    const size_t table_bytes = static_cast<size_t>(levels) * levels * 64 * 4;
+    const size_t table_bytes = bits == 3 ? sn::cuda::pair_table_bytes<3>() : sn::cuda::pair_table_bytes<4>();
     for (int rows : {1, 2, 4, 8, 16}) {
         if (only.staged) break;
         float best = 1e30f;
@@ -439,27 +351,10 @@ void run_shape(int n, int k, int bits, cudaStream_t stream, const cudaDeviceProp
                                                         weights.luts[c], weights.x_device, outs[c], partials, tickets,
                                                         n, k, rows);
                     };
-                    auto check = [&]() {
-                        std::vector<__half> got(static_cast<size_t>(rows) * n);
-                        CHECK(cudaMemcpy(got.data(), outs[0], got.size() * sizeof(__half), cudaMemcpyDeviceToHost));
-                        double err = 0, norm = 0;
-                        for (size_t i = 0; i < got.size(); ++i) {
-                            const double v = __half2float(got[i]);
-                            if (!std::isfinite(v)) return 1e30;
-                            err += (v - ref[i]) * (v - ref[i]);
-                            norm += ref[i] * ref[i];
-                        }
-                        return std::sqrt(err / norm);
-                    };
-                    CHECK(cudaMemsetAsync(outs[0], 0xFF, static_cast<size_t>(rows) * n * sizeof(__half), stream));
-                    CHECK(launch(0));
-                    CHECK(cudaGetLastError());
-                    CHECK(cudaDeviceSynchronize());
-                    const double rel_single = check();
-                    CHECK(cudaMemsetAsync(outs[0], 0xFF, static_cast<size_t>(rows) * n * sizeof(__half), stream));
-                    const float us = time_graph(stream, launches, launch);
-                    CHECK(cudaDeviceSynchronize());
-                    const double rel = std::max(rel_single, check());
+                    const Measured measured =
+                        check_and_time(stream, launches, outs[0], ref.data(), static_cast<size_t>(rows) * n, launch);
+                    const float us = measured.us;
+                    const double rel = measured.rel;
                     const bool ok = rel < 2e-3;
                     std::printf("   M %2d warps %d splits %d depth %d: %7.2f us  %4.0f%% of copy  rel.err %.2e %s\n",
                                 rows, warps, splits, depth, us, 100.0 * code_bytes / (us * 1e3) / copy_gbs, rel,
@@ -504,26 +399,10 @@ void run_shape(int n, int k, int bits, cudaStream_t stream, const cudaDeviceProp
                         p.weights_settled = true;
                         return sn::cuda::launch_lut_pair_gemv(p, stream, true);
                     };
-                    auto check = [&]() {
-                        std::vector<__half> got(static_cast<size_t>(rows) * n);
-                        CHECK(cudaMemcpy(got.data(), outs[0], got.size() * sizeof(__half), cudaMemcpyDeviceToHost));
-                        double err = 0, norm = 0;
-                        for (size_t i = 0; i < got.size(); ++i) {
-                            const double v = __half2float(got[i]);
-                            if (!std::isfinite(v)) return 1e30;
-                            err += (v - ref[i]) * (v - ref[i]);
-                            norm += ref[i] * ref[i];
-                        }
-                        return std::sqrt(err / norm);
-                    };
-                    CHECK(cudaMemsetAsync(outs[0], 0xFF, static_cast<size_t>(rows) * n * sizeof(__half), stream));
-                    CHECK(launch(0));
-                    CHECK(cudaDeviceSynchronize());
-                    const double rel_single = check();
-                    CHECK(cudaMemsetAsync(outs[0], 0xFF, static_cast<size_t>(rows) * n * sizeof(__half), stream));
-                    const float us = time_graph(stream, launches, launch);
-                    CHECK(cudaDeviceSynchronize());
-                    const double rel = std::max(rel_single, check());
+                    const Measured measured =
+                        check_and_time(stream, launches, outs[0], ref.data(), static_cast<size_t>(rows) * n, launch);
+                    const float us = measured.us;
+                    const double rel = measured.rel;
                     const bool ok = rel < 2e-3;
                     std::printf("   staged M %2d warps %d depth %d: %7.2f us  %4.0f%% of copy  rel.err %.2e %s\n", rows,
                                 warps, depth, us, 100.0 * code_bytes / (us * 1e3) / copy_gbs, rel, ok ? "ok" : "WRONG");
