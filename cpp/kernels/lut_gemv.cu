@@ -9,7 +9,7 @@
 // Lookup and multiply: kernels/lut_decode.cuh (shared with the LUT-GEMM of kernels/lut_gemm.cu).
 //
 // Blocks and warps. Block b owns tile b (W rows 16b .. 16b+15); its warps (4, or 8 from K = 8192
-// up; 4 for one row of x, whose x travels in the ring: kXShared below) split the K units (256
+// up; 4 for one row of x, which the block keeps in shared memory: kXShared below) split the K units (256
 // inputs) round-robin. Each warp streams its units' codes through a ring of kStages slots (4, or 8
 // when a warp has more than 4 units and up to 8 rows of x) in shared memory with cp.async (each
 // lane copies the 16-byte pieces it will decode itself, so no barrier is needed): the first
@@ -271,6 +271,21 @@ __device__ __forceinline__ float sparse_sum(const LutGemvProblem& p, const Spars
     return sum;
 }
 
+// The fused sparse sum of tile row r (kernel doc at kFusedSparseRegs): the parts of chunks t0 .. t1
+// in thread order. `tile_rows`: the tile's 17 row pointers (the last: the tile's end); chunks of
+// `chunk` entries from `begin`.
+__device__ __forceinline__ float fused_sparse_sum(const float* head, const float* tail, const float* whole,
+                                                  const int32_t* tile_rows, int r, int64_t begin, int64_t chunk) {
+    const int64_t b = tile_rows[r], e = tile_rows[r + 1];
+    if (!(e > b)) return 0.0f;
+    const int64_t t0 = (b - begin) / chunk, t1 = (e - 1 - begin) / chunk;
+    const int64_t t0_begin = begin + t0 * chunk;
+    const int64_t t0_end = t0_begin + chunk < tile_rows[lut::kTileRows] ? t0_begin + chunk : tile_rows[lut::kTileRows];
+    float sum = t0_begin == b ? head[t0] : t0_end <= e ? tail[t0] : whole[r];
+    for (int64_t t = t0 + 1; t <= t1; ++t) sum += head[t];
+    return sum;
+}
+
 // Lane t <= 16: row pointer n0 + t of the tile (clamped to N).
 __device__ __forceinline__ int32_t sparse_row_pointer(const LutGemvProblem& p, int64_t n0) {
     const int t = threadIdx.x % 32;
@@ -299,25 +314,46 @@ __device__ __forceinline__ void load_x_unit(uint4 (&xv)[8][kNTiles], const __hal
     }
 }
 
-// 16 bytes of x into shared memory, asynchronously, or zeros when `inside` is false (past K).
-__device__ __forceinline__ void copy_x_async(uint4* shared_slot, const __half* address, bool inside) {
-    const uint32_t slot = static_cast<uint32_t>(__cvta_generic_to_shared(shared_slot));
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 16, %2;" ::"r"(slot), "l"(address), "r"(inside ? 16 : 0)
-                 : "memory");
+#if defined(SN_LUT_TIMELINE)
+__device__ __forceinline__ uint64_t probe_clock() {
+    uint64_t t;
+    asm volatile("mov.u64 %0, %%clock64;" : "=l"(t)::"memory");
+    return t;
 }
+__device__ __forceinline__ uint64_t probe_globaltimer() {
+    uint64_t t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t)::"memory");
+    return t;
+}
+__device__ __forceinline__ uint32_t probe_smid() {
+    uint32_t id;
+    asm volatile("mov.u32 %0, %%smid;" : "=r"(id));
+    return id;
+}
+// Lane 0 of each warp records event `slot` (kLutTimelineSlots, kernels/lut_gemv.h).
+#define SN_LUT_MARK(slot, value)                                                                                    \
+    do {                                                                                                            \
+        if (p.timeline != nullptr && threadIdx.x % 32 == 0)                                                         \
+            p.timeline[(blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32) * kLutTimelineSlots + (slot)] = (value); \
+    } while (0)
+#else
+#define SN_LUT_MARK(slot, value) ((void)0)
+#endif
 
 // kSparse: whether the product has a sparse part, whose sums lut_sparse_kernel left in
 // p.sparse_sums (the epilogue adds them; a separate instantiation, so that the dense-only kernel
 // does not hold the row pointers).
 //
-// kXShared (M = 1): x travels with the codes. Each ring slot holds, after the unit's codes, the
-// unit's 256 inputs of x (512 bytes, lane l copying inputs 8l .. 8l + 7), and every lane reads its
-// B fragment from there (lanes g > 0 read row 0 too: their C columns are copies, never stored).
-// This frees the 64 registers that hold x (this unit's and the next) on the register path, which
-// is what limits that kernel to 4 blocks of 4 warps per SM (127 registers); with x in the ring the
-// kernel needs far fewer, and more blocks per SM keep more loads in flight. Lanes read x other
-// lanes copied, so the warp synchronises (__syncwarp) after each wait, and again before a slot is
-// refilled, when every lane is done with the slot's x.
+// kXShared (M = 1): x in shared memory, once per block. After the wait the block copies all of x
+// (K inputs, zero-padded to whole units: 8 KB at K = 4096) into shared memory behind the ring with
+// plain loads and one barrier, and every lane reads its B fragments from there (lanes g > 0 read
+// row 0 too: their C columns are copies, never stored). This frees the 64 registers that hold x
+// (this unit's and the next) on the register path, which is what limits that kernel to 4 blocks of
+// 4 warps per SM (127 registers). An earlier version carried each unit's x in its ring slot as
+// one more cp.async: since a thread's copy groups complete in order and x may only be requested
+// after the wait, the first unit's wait then covered every unit the prologue had requested, so a
+// warp decoded nothing until all of them had arrived (at K = 4096, its whole share) and the last
+// warps to be served decoded four units after the transfer had ended.
 //
 // kSwiglu (sn_lut_matmul_swiglu, M <= 8): W [2I, K] stacks gate_proj's I rows over up_proj's and
 // out is [M, I], I a multiple of 16. Block b owns output columns 16b .. 16b+15 and decodes two
@@ -328,22 +364,54 @@ __device__ __forceinline__ void copy_x_async(uint4* shared_slot, const __half* a
 // epilogue rounds g and u to F16 (what sn_lut_matmul would have stored) and writes silu(g)·u, so
 // the result equals the product into [M, 2I] followed by sn_swiglu, without the intermediate and
 // without the second launch.
+// kSparse with kXShared (M = 1): the sparse part inside the dense kernel, since x is in shared
+// memory anyway. The tile's CSR entries [b, e) (b = rows[n0], e = rows[n0 + 16]) are cut into
+// contiguous chunks of c = ceil((e − b) / threads) entries, thread t taking [b + t·c, b + t·c + c);
+// the first kFusedSparseRegs of each chunk are requested into registers before the dense loop (they
+// are weights: before the wait when settled), the rest (tiles of more than threads·kFusedSparseRegs
+// entries) are read in the epilogue. After the dense loop each thread multiplies its entries by x
+// from shared memory and sums runs of one row; as in lut_sparse_kernel, a run goes to head[t] when
+// its row is the chunk's first, else to tail[t] when it is the chunk's last, else (the row lies
+// wholly in the chunk) to whole[r]:
+//
+//     entries   |-- chunk t-1 --|--- chunk t ---|-- chunk t+1 --|
+//     rows      | a a a b b b b | b c c d d d e | e e e e e e e |
+//                 head  tail=b's  head=b's      head = e's part
+//                 [t-1] part      whole[c], whole[d], tail[t] = e's part
+//
+// and row r's sparse sum adds, in thread order, the parts of the chunks t0 .. t1 its entries lie
+// in: t0's (head if its chunk starts at the row, else tail if it ends within the row, else whole),
+// then head[t] of each later one. Deterministic, no atomics, no second kernel: the sparse part
+// costs its bytes and the epilogue's few instructions instead of a chain of dependent loads ahead
+// of the dense kernel (lut_sparse_kernel, which products of more rows still use).
+constexpr int kFusedSparseRegs = 8;
+
 template <int kBits, int kNTiles, int kWarps, int kStages, bool kSparse, bool kXShared, bool kSwiglu>
 __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProblem p) {
-    static_assert(!kXShared || kNTiles == 1, "x in the ring is the single-row path");
+    static_assert(!kXShared || kNTiles == 1, "x in shared memory is the single-row path");
     static_assert(!kSwiglu || kNTiles == 1, "the SwiGLU epilogue serves decode (M <= 8)");
     static_assert(!(kSwiglu && kSparse), "the SwiGLU epilogue takes dense products (lut_gemv_swiglu_fits)");
     constexpr int kParts = kSwiglu ? 2 : 1;  // tiles per block
     constexpr int kRowsX = 8 * kNTiles;
     constexpr int kWords = 4 * kBits;  // per lane per unit: kBits 16-byte loads
     constexpr int kThreads = kWarps * 32;
-    constexpr int kSlotPieces = kBits + (kXShared ? 1 : 0);       // 512-byte pieces per ring slot
+    constexpr int kSlotPieces = kBits;                            // 512-byte pieces per ring slot
     constexpr int kTableLoads = RowTable<kBits>::kRegisters / 2;  // 16-byte loads per row table
-    // [kWarps][kStages][kSlotPieces][32 lanes] of 16 bytes: the ring (codes, then x when kXShared)
+    // [kWarps][kStages][kSlotPieces][32 lanes] of 16 bytes: the ring of codes; with kXShared then
+    // x, [units·256] F16 (x_shared_bytes).
     extern __shared__ uint4 shared_ring[];
     __shared__ float partial[kParts][kWarps][kRowsX][lut::kTileRows];
-    // The sparse instantiation's row pointers (the sums come from lut_sparse_kernel).
+    // The sparse instantiation's row pointers (the sums come from lut_sparse_kernel, or with x in
+    // shared memory from the fused chunks: kFusedSparse).
+    constexpr bool kFusedSparse = kSparse && kXShared;
     __shared__ std::conditional_t<kSparse, SparseTile, char> sparse_tile;
+    struct FusedSparseParts {
+        float head[kThreads], tail[kThreads], whole[lut::kTileRows];
+    };
+    __shared__ std::conditional_t<kFusedSparse, FusedSparseParts, char> fused;
+    SN_LUT_MARK(0, probe_globaltimer());
+    SN_LUT_MARK(2, probe_smid());
+    SN_LUT_MARK(3, probe_clock());
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     const int g = lane / 4;
     const int t = lane % 4;
@@ -386,28 +454,21 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
     const __half* x = static_cast<const __half*>(p.x);
     // K unit of stream index i (within its part's tile).
     const auto unit_of = [&](int64_t i) { return warp + (i >= count ? i - count : i) * kWarps; };
-    // x of the i-th unit of this warp into its slot (kXShared; x is read only after the wait).
-    auto fetch_x = [&](int64_t i) {
-        if (i < stream_length) {
-            const int64_t k = unit_of(i) * lut::kUnitK + 8 * lane;
-            copy_x_async(ring + ((i % kStages) * kSlotPieces + kBits) * 32, x + (k < p.k ? k : 0), k < p.k);
-        }
-    };
-    // the i-th unit of this warp into stage i % kStages (codes, and x when `with_x`), one commit group
-    auto fetch = [&](int64_t i, bool with_x) {
+    // the i-th unit of this warp's codes into stage i % kStages, one commit group
+    auto fetch = [&](int64_t i) {
         if (i < stream_length) {
             const int64_t tile = tile_of(kParts > 1 && i >= count ? 1 : 0);
             const int32_t* codes = lane_codes + (tile * units + unit_of(i)) * unit_words;
             uint4* slot = ring + (i % kStages) * kSlotPieces * 32;
 #pragma unroll
             for (int j = 0; j < kBits; ++j) copy_codes_async(slot + j * 32, codes + j * 32 * 4, policy);
-            if (kXShared && with_x) fetch_x(i);
         }
         commit_copies();
     };
     // The first kStages units.
 #pragma unroll
-    for (int i = 0; i < kStages; ++i) fetch(i, false);
+    for (int i = 0; i < kStages; ++i) fetch(i);
+    SN_LUT_MARK(4, probe_clock());
 
     RowTable<kBits> row_g[kParts], row_g8[kParts];
 #pragma unroll
@@ -432,18 +493,48 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
             if (lane == 0) sparse_tile.usable = bad_lanes == 0u;
         }
     }
+    // The fused sparse part's chunk of this thread (kFusedSparse): entries [chunk_begin, chunk_end),
+    // the first kFusedSparseRegs of them requested now. Bad pointers (reported above) leave the
+    // chunk empty here, so that no load leaves the arrays.
+    int64_t entries_begin = 0, chunk_size = 0, chunk_begin = 0, chunk_end = 0;
+    int32_t chunk_col[kFusedSparse ? kFusedSparseRegs : 1];
+    __half chunk_val[kFusedSparse ? kFusedSparseRegs : 1];
+    if constexpr (kFusedSparse) {
+        const int64_t b = __ldg(p.rows + n0),
+                      e = __ldg(p.rows + (n0 + lut::kTileRows < p.n ? n0 + lut::kTileRows : p.n));
+        const bool sane = 0 <= b && b <= e && e <= p.nnz;
+        entries_begin = b;
+        const int64_t entries = sane ? e - b : 0;
+        chunk_size = (entries + kThreads - 1) / kThreads;
+        chunk_begin = b + threadIdx.x * chunk_size;
+        chunk_end = chunk_begin + chunk_size < b + entries ? chunk_begin + chunk_size : b + entries;
+        const __half* vals = static_cast<const __half*>(p.vals);
+#pragma unroll
+        for (int j = 0; j < kFusedSparseRegs; ++j) {
+            const bool live = chunk_begin + j < chunk_end;
+            chunk_col[j] = live ? __ldg(p.cols + chunk_begin + j) : 0;
+            chunk_val[j] = live ? vals[chunk_begin + j] : __float2half(0.0f);
+        }
+    }
+    (void)chunk_col;
+    (void)chunk_val;
     if (p.weights_settled) wait_for_previous_grid();
+    SN_LUT_MARK(5, probe_clock());
     // Every block of this grid is resident by the time all have passed here: the next grid's
     // blocks may take the slots this grid's blocks free and stream their own codes meanwhile
     // (they wait for this grid before reading anything it writes).
     allow_next_grid();
+    // x behind the ring (kXShared): units·256 F16, zero past K, 16 bytes per thread and step.
+    uint4* const x_shared = shared_ring + kWarps * kStages * kSlotPieces * 32;
     if constexpr (kXShared) {
-        // x of the prologue's units, as one more group (their codes may be in flight since before
-        // the wait; x may not).
-#pragma unroll
-        for (int i = 0; i < kStages; ++i) fetch_x(i);
-        commit_copies();
+        const int64_t pieces = units * lut::kUnitK / 8;
+        for (int64_t j = threadIdx.x; j < pieces; j += kThreads) {
+            x_shared[j] = 8 * j < p.k ? __ldg(reinterpret_cast<const uint4*>(x) + j) : make_uint4(0u, 0u, 0u, 0u);
+        }
+        __syncthreads();
     }
+    (void)x_shared;
+    SN_LUT_MARK(6, probe_clock());
 
     // This lane's rows of x (8j + g) at input 8t; rows past M are zero.
     const __half* x_lane[kNTiles];
@@ -471,18 +562,13 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
             const int64_t i = part * count + u;
             const int k_unit = (warp + static_cast<int>(u) * kWarps) * static_cast<int>(lut::kUnitK);
             uint4 xv[8][kNTiles];
-            // Commit groups so far: the prologue's kStages (codes), with kXShared the prologue's x,
-            // then one per turn (the unit kStages further on). Turn 0 with kXShared needs the x
-            // group, the newest: all. Otherwise unit i's group has kStages − 1 newer ones (before
-            // turn kStages, the rest of the prologue and the turns so far; after, the turns since).
-            if (kXShared && i == 0) {
-                wait_copies<0>();
-            } else {
-                wait_copies<kStages - 1>();
-            }
-            if constexpr (kXShared) {
-                __syncwarp();  // x copied by the other lanes
-            } else if constexpr (kPrefetchX) {
+            // Commit groups so far: the prologue's kStages, then one per turn (the unit kStages
+            // further on): unit i's group has kStages − 1 newer ones (before turn kStages, the rest
+            // of the prologue and the turns so far; after, the turns since). Each lane waits only
+            // for its own copies (it decodes exactly what it copied).
+            wait_copies<kStages - 1>();
+            if (i < 7) SN_LUT_MARK(7 + i, probe_clock());
+            if constexpr (kPrefetchX) {
 #pragma unroll
                 for (int pair = 0; pair < 8; ++pair) xv[pair][0] = x_next[pair][0];
                 // The next unit of the stream: the next of this part, or the next part's first.
@@ -505,9 +591,9 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
 #pragma unroll
                     for (int j = 0; j < kNTiles; ++j) {
                         if constexpr (kXShared) {
-                            // inputs 32·pair + 8t + 4·half .. +3 of the unit: 8 bytes of the slot's x
+                            // inputs k_unit + 32·pair + 8t + 4·half .. +3: 8 bytes of the block's x
                             const uint2 b =
-                                reinterpret_cast<const uint2*>(slot - lane + kBits * 32)[8 * pair + 2 * t + half];
+                                reinterpret_cast<const uint2*>(x_shared)[k_unit / 4 + 8 * pair + 2 * t + half];
                             mma_w_by_x(c[(2 * pair + half) % kSets][j], a, b.x, b.y);
                         } else {
                             mma_w_by_x(c[(2 * pair + half) % kSets][j], a, half == 0 ? xv[pair][j].x : xv[pair][j].z,
@@ -516,10 +602,8 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
                     }
                 }
             }
-            // The slot just decoded takes the unit kStages further on (its words are in registers;
-            // with kXShared, the barrier makes sure no lane still reads its x).
-            if constexpr (kXShared) __syncwarp();
-            fetch(i + kStages, true);
+            // The slot just decoded takes the unit kStages further on (its words are in registers).
+            fetch(i + kStages);
         }
         // C fragment: c0 = C[g][2t], c1 = C[g][2t+1], c2 = C[g+8][2t], c3 = C[g+8][2t+1] with
         // C[W row][x row].
@@ -539,6 +623,48 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
             partial[part][warp][8 * j + 2 * t + 1][g + 8] = c[0][j][3];
         }
     }
+    SN_LUT_MARK(14, probe_clock());
+    if constexpr (kFusedSparse) {
+        // This thread's chunk times x, as runs of one row (sparse_tile.row is visible since the
+        // barrier after x was copied).
+        if (sparse_tile.usable && chunk_begin < chunk_end) {
+            const __half* x_values = reinterpret_cast<const __half*>(x_shared);
+            const __half* vals = static_cast<const __half*>(p.vals);
+            int row = 0;  // the row of the chunk's first entry
+            while (row + 1 < lut::kTileRows && sparse_tile.row[row + 1] <= chunk_begin) ++row;
+            const int first_row = row;
+            float sum = 0.0f;
+            const auto emit = [&](int r, float value, bool last) {
+                if (r == first_row) {
+                    fused.head[threadIdx.x] = value;
+                } else if (last) {
+                    fused.tail[threadIdx.x] = value;
+                } else {
+                    fused.whole[r] = value;
+                }
+            };
+            const auto take = [&](int64_t entry, int32_t column, __half value) {
+                while (row + 1 < lut::kTileRows && sparse_tile.row[row + 1] <= entry) {
+                    emit(row, sum, false);
+                    sum = 0.0f;
+                    ++row;
+                }
+                if (column >= 0 && column < k_total) {
+                    sum += __half2float(value) * __half2float(x_values[column]);
+                } else {
+                    report_bad_value(p.data_error, static_cast<OpId>(p.op), entry, column, p.k);  // skipped
+                }
+            };
+#pragma unroll
+            for (int j = 0; j < kFusedSparseRegs; ++j) {
+                if (chunk_begin + j < chunk_end) take(chunk_begin + j, chunk_col[j], chunk_val[j]);
+            }
+            for (int64_t entry = chunk_begin + kFusedSparseRegs; entry < chunk_end; ++entry) {
+                take(entry, __ldg(p.cols + entry), vals[entry]);
+            }
+            emit(row, sum, true);
+        }
+    }
     __syncthreads();
 
     // Row r of part q for row m of x: the warps' partials, then the sparse part's, then the bias.
@@ -546,7 +672,11 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
         float sum = 0.0f;
 #pragma unroll
         for (int w = 0; w < kWarps; ++w) sum += partial[part][w][m][r];
-        if constexpr (kSparse) {
+        if constexpr (kFusedSparse) {
+            if (sparse_tile.usable)
+                sum += fused_sparse_sum(fused.head, fused.tail, fused.whole, sparse_tile.row, r, entries_begin,
+                                        chunk_size);
+        } else if constexpr (kSparse) {
             if (sparse_tile.usable) sum += sparse_sum(p, sparse_sums_of(p), sparse_tile.row, r, m, n);
         }
         if (p.bias_dtype != GemvBias::none) sum += gemv_bias_value(p.bias, p.bias_dtype, n);
@@ -569,15 +699,33 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
             *at = __float2half_rn(sum);
         }
     }
+    SN_LUT_MARK(15, probe_clock());
+    SN_LUT_MARK(1, probe_globaltimer());
 }
 
-constexpr size_t ring_bytes(int bits, int warps, int stages, bool x_shared) {
-    return static_cast<size_t>(warps) * stages * (bits + (x_shared ? 1 : 0)) * 32 * sizeof(uint4);
+constexpr size_t ring_bytes(int bits, int warps, int stages) {
+    return static_cast<size_t>(warps) * stages * bits * 32 * sizeof(uint4);
 }
 
-// Rings above 48 KiB need the opt-in, once per kernel (a host setting, not a stream operation, so
-// fine while a graph is being captured). The shared-memory carveout is left to the driver: forcing
-// the maximum changed neither sn_bench_cuda --lut nor the LLaMA-7B decode measurably (H100).
+// The single-row kernel's copy of x behind the ring (kXShared): whole units of F16.
+constexpr size_t x_shared_bytes(int64_t k) {
+    return static_cast<size_t>(lut::units(k) * lut::kUnitK) * sizeof(__half);
+}
+
+// Longest x the single-row kernel keeps in shared memory (K = 32768; its ring takes at most 64 KiB
+// more, within every sm_80/sm_90 part's opt-in); longer rows take the register path.
+constexpr size_t kMaxXSharedBytes = size_t{64} << 10;
+
+// Whether a slice of rows takes the single-row kernel with x in shared memory, whose sparse part is
+// fused (kFusedSparseRegs): launch_rows' rule.
+bool takes_x_shared(const LutGemvProblem& p) {
+    return p.m == 1 && p.x_path != 2 && x_shared_bytes(p.k) <= kMaxXSharedBytes;
+}
+
+// Dynamic shared memory above 48 KiB needs the opt-in, set once per kernel to the most any of its
+// launches takes (a host setting, not a stream operation, so fine while a graph is being
+// captured). The shared-memory carveout is left to the driver: forcing the maximum changed neither
+// sn_bench_cuda --lut nor the LLaMA-7B decode measurably (H100).
 template <class Kernel>
 cudaError_t configure_once(Kernel kernel, size_t dynamic_bytes) {
     return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(dynamic_bytes));
@@ -586,12 +734,13 @@ cudaError_t configure_once(Kernel kernel, size_t dynamic_bytes) {
 template <int kBits, int kNTiles, int kWarps, int kStages, bool kSparse, bool kXShared, bool kSwiglu>
 cudaError_t launch(const LutGemvProblem& p, cudaStream_t stream, bool programmatic_launch) {
     auto* const kernel = lut_gemv_kernel<kBits, kNTiles, kWarps, kStages, kSparse, kXShared, kSwiglu>;
-    const size_t ring = ring_bytes(kBits, kWarps, kStages, kXShared);
-    static const cudaError_t configured = configure_once(kernel, ring);
+    const size_t ring = ring_bytes(kBits, kWarps, kStages);
+    static const cudaError_t configured = configure_once(kernel, ring + (kXShared ? kMaxXSharedBytes : 0));
     if (configured != cudaSuccess) return configured;
+    const size_t dynamic_bytes = ring + (kXShared ? x_shared_bytes(p.k) : 0);
     const int64_t blocks = kSwiglu ? p.n / 2 / lut::kTileRows : lut::tiles(p.n);
     return launch_chained(stream, programmatic_launch, kernel, dim3(static_cast<unsigned>(blocks)), dim3(kWarps * 32),
-                          ring, p);
+                          dynamic_bytes, p);
 }
 
 // Ring slots per warp: 4 when that holds all of a warp's units (K = 4096: 16 units over 4 warps,
@@ -599,33 +748,31 @@ cudaError_t launch(const LutGemvProblem& p, cudaStream_t stream, bool programmat
 // long rows (K = 11008, 14336) keep 8 units in flight per warp. (sn_bench_cuda --variant s=4 on an
 // H100 later measured 4 slots faster for those: 4096×11008 3-bit 9.71 against 11.44 µs, gate|up +
 // SwiGLU 17.17 against 19.08; the switch waits for a decode measurement, cpp/README.md.)
-template <int kBits, int kNTiles, int kWarps, bool kXShared, bool kSwiglu>
-cudaError_t launch_stages(const LutGemvProblem& p, cudaStream_t stream, bool programmatic_launch) {
-    const bool sparse = p.rows != nullptr;
-    const int64_t per_warp = (lut::units(p.k) + kWarps - 1) / kWarps * (kSwiglu ? 2 : 1);
-    // (p.stages = 8 applies up to 8 rows of x; more rows always take 4.)
-    const int stages = kNTiles > 1 ? 4 : p.stages != 0 ? p.stages : per_warp > 4 ? 8 : 4;
+template <int kBits, int kNTiles, int kWarps, int kStages, bool kXShared, bool kSwiglu>
+cudaError_t launch_parts(const LutGemvProblem& p, cudaStream_t stream, bool programmatic_launch) {
     if constexpr (kSwiglu) {
         // Dense products only (launch_lut_gemv checks lut_gemv_swiglu_fits), so no sparse instantiation.
-        if (stages == 4)
-            return launch<kBits, kNTiles, kWarps, 4, false, kXShared, true>(p, stream, programmatic_launch);
-        if (stages == 8)
-            return launch<kBits, kNTiles, kWarps, 8, false, kXShared, true>(p, stream, programmatic_launch);
-        return cudaErrorInvalidValue;
+        return launch<kBits, kNTiles, kWarps, kStages, false, kXShared, true>(p, stream, programmatic_launch);
     } else {
-        if (stages == 4) {
-            return sparse ? launch<kBits, kNTiles, kWarps, 4, true, kXShared, false>(p, stream, programmatic_launch)
-                          : launch<kBits, kNTiles, kWarps, 4, false, kXShared, false>(p, stream, programmatic_launch);
-        }
-        if constexpr (kNTiles == 1) {
-            if (stages == 8) {
-                return sparse
-                           ? launch<kBits, kNTiles, kWarps, 8, true, kXShared, false>(p, stream, programmatic_launch)
-                           : launch<kBits, kNTiles, kWarps, 8, false, kXShared, false>(p, stream, programmatic_launch);
-            }
-        }
-        return cudaErrorInvalidValue;
+        return p.rows != nullptr
+                   ? launch<kBits, kNTiles, kWarps, kStages, true, kXShared, false>(p, stream, programmatic_launch)
+                   : launch<kBits, kNTiles, kWarps, kStages, false, kXShared, false>(p, stream, programmatic_launch);
     }
+}
+
+template <int kBits, int kNTiles, int kWarps, bool kXShared, bool kSwiglu>
+cudaError_t launch_stages(const LutGemvProblem& p, cudaStream_t stream, bool programmatic_launch) {
+    const int64_t per_warp = (lut::units(p.k) + kWarps - 1) / kWarps * (kSwiglu ? 2 : 1);
+    // (p.stages = 2 or 8 applies up to 8 rows of x; more rows always take 4.)
+    const int stages = kNTiles > 1 ? 4 : p.stages != 0 ? p.stages : per_warp > 4 ? 8 : 4;
+    if (stages == 4) return launch_parts<kBits, kNTiles, kWarps, 4, kXShared, kSwiglu>(p, stream, programmatic_launch);
+    if constexpr (kNTiles == 1) {
+        if (stages == 2)
+            return launch_parts<kBits, kNTiles, kWarps, 2, kXShared, kSwiglu>(p, stream, programmatic_launch);
+        if (stages == 8)
+            return launch_parts<kBits, kNTiles, kWarps, 8, kXShared, kSwiglu>(p, stream, programmatic_launch);
+    }
+    return cudaErrorInvalidValue;
 }
 
 template <int kBits, int kNTiles, bool kXShared, bool kSwiglu>
@@ -647,9 +794,9 @@ cudaError_t launch_warps(const LutGemvProblem& p, cudaStream_t stream, bool prog
 
 template <int kBits, bool kSwiglu>
 cudaError_t launch_rows(const LutGemvProblem& p, cudaStream_t stream, bool programmatic_launch) {
-    // One row: x in the ring (4 warps), whose kernel needs half the registers of the register
+    // One row: x in shared memory (4 warps), whose kernel needs half the registers of the register
     // path (more blocks per SM); p.x_path overrides (benchmarks).
-    if (p.m == 1 && p.x_path != 2) return launch_warps<kBits, 1, true, kSwiglu>(p, stream, programmatic_launch);
+    if (takes_x_shared(p)) return launch_warps<kBits, 1, true, kSwiglu>(p, stream, programmatic_launch);
     return launch_warps<kBits, 1, false, kSwiglu>(p, stream, programmatic_launch);
 }
 
@@ -810,7 +957,7 @@ cudaError_t launch_lut_gemv(const LutGemvProblem& problem, cudaStream_t stream, 
         slice.m = std::min(kLutGemvMaxRows, problem.m - m0);
         slice.x = static_cast<const __half*>(problem.x) + m0 * problem.k;
         slice.out = static_cast<__half*>(problem.out) + m0 * out_columns;
-        if (sparse && sparse_blocks > 0) {
+        if (sparse && sparse_blocks > 0 && !takes_x_shared(slice)) {
             const cudaError_t status =
                 launch_chained(stream, programmatic_launch, lut_sparse_kernel,
                                dim3(static_cast<unsigned>(sparse_blocks)), dim3(kSparseWarps * 32), 0, slice);

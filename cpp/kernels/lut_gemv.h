@@ -50,8 +50,8 @@ struct LutGemvProblem {
     int32_t op;             // the OpId reported with it
     // Tuning overrides for benchmarks (0 = the kernel's choice, what the library always uses):
     int warps;        // warps per block of the register path, 4 or 8
-    int stages;       // ring slots per warp, 4 or 8 (8 only up to 8 rows of x)
-    int x_path;       // one row of x: 1 = x in the ring, 2 = x in registers
+    int stages;       // ring slots per warp, 2, 4 or 8 (2 and 8 only up to 8 rows of x)
+    int x_path;       // one row of x: 1 = x in shared memory, 2 = x in registers
     int path;         // 1 = the LUT-GEMM where it applies (dense), 2 = never the LUT-GEMM
     int gemm_splits;  // the LUT-GEMM's splits of K
     int gemm_stages;  // the LUT-GEMM's pipeline stages, 2 or 3
@@ -64,7 +64,20 @@ struct LutGemvProblem {
     // SwiGLU epilogue (sn_lut_matmul_swiglu): W's n = 2I rows are gate_proj's then up_proj's, out
     // is [m, I] = silu(g)·u; accumulate is not read. Requires lut_gemv_swiglu_fits.
     bool swiglu;
+#if defined(SN_LUT_TIMELINE)
+    // Probe build only (tests/probe_lut_timeline.cu): per-warp event times of the M <= 8 kernel,
+    // kLutTimelineSlots words per warp of the grid (block-major), or null.
+    uint64_t* timeline;
+#endif
 };
+
+#if defined(SN_LUT_TIMELINE)
+// A warp's record: [0] %globaltimer at entry, [1] at exit, [2] SM, [3] clock64 at entry, [4] after
+// the prologue's copies were requested, [5] after the wait for the previous grid, [6] after x was in
+// shared memory, [7 + i] after unit i's codes had arrived (i < 7), [14] after the last unit's
+// decode, [15] clock64 at exit.
+constexpr int kLutTimelineSlots = 16;
+#endif
 
 // Rows of x the fused SwiGLU epilogue takes (the decode path).
 constexpr int64_t kLutSwigluMaxRows = 8;

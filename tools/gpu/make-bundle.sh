@@ -12,6 +12,7 @@
 #   quant-table.sh  the README's quantization results table (run-gpu.sh step table=NAME)
 #   run-gpu.sh      builds libsqueezenative with CUDA, runs the GPU tests and benchmarks, writes results
 #   profile-summary.py   per-kernel totals of an Nsight Compute CSV (run-gpu.sh step profile=...)
+#   lut-timeline-summary.py  the LUT-GEMV's per-warp timeline in quantiles (run-gpu.sh step lut-timeline)
 #   unpack.sh       run first on the GPU machine: expands payload.tar.xz (all but the models) and the models
 # On the GPU machine:  gpu-bundle/unpack.sh && gpu-bundle/run-gpu.sh "$OUT" build test ...
 # The whole folder must stay under the device tool's 64 MiB: pick models accordingly
@@ -42,7 +43,7 @@ rm -f "$OUT.tmp/squeeze/"{libmscordbi.so,libmscordaccore.so,libclrgc.so,libclrgc
 cp -r "$ROOT/cpp" "$OUT.tmp/cpp"
 rm -rf "$OUT.tmp/cpp/build"
 cp -r /usr/src/googletest "$OUT.tmp/googletest"
-cp "$ROOT/tools/gpu/run-gpu.sh" "$ROOT/tools/gpu/profile-summary.py" "$OUT.tmp/"
+cp "$ROOT/tools/gpu/run-gpu.sh" "$ROOT/tools/gpu/profile-summary.py" "$ROOT/tools/gpu/lut-timeline-summary.py" "$OUT.tmp/"
 cp "$ROOT/tools/results/quant-table.sh" "$OUT.tmp/quant-table.sh"
 # Evaluation and calibration data (squeeze eval/verify find it through SQUEEZE_SHARED=<bundle>).
 mkdir -p "$OUT.tmp/data"

@@ -56,6 +56,9 @@
 #   ncu-lut=N:K:BITS:SPARSITY:M
 #                    Nsight Compute's full set of metrics (stall reasons, issue slots, memory throughput) of
 #                    one LUT-GEMV launch of sn_bench_cuda --lut-one N K BITS SPARSITY M, as text
+#   lut-timeline[=ARGS] the library's LUT-GEMV at M = 1 with per-warp event times (sn_probe_lut_timeline,
+#                    kernels/lut_gemv.cu built with SN_LUT_TIMELINE): lut-timeline.csv and its summary;
+#                    ARGS ('+' for spaces): N K BITS STAGES groups instead of the default cases
 #   ncu-pair=N:K:BITS:M:WARPS:DEPTH
 #                    the same for the staged pair-table GEMV (kernels/lut_pair_gemv.cu) in one configuration,
 #                    through sn_proto_tilepair --one N K BITS M WARPS DEPTH
@@ -176,8 +179,14 @@ for step in "$@"; do
                 && rm -f "$RES/profile-$cfg-w$bits.csv" ;;
         ncu-lut=*)
             spec="${step#ncu-lut=}"; IFS=: read -r n k bits sparsity m <<< "$spec"
-            PATH="$PATH:/usr/local/cuda/bin" run "ncu-lut-$n-$k-w$bits-s$sparsity-m$m" ncu --set full \
+            PATH="$PATH:/usr/local/cuda/bin" run "ncu-lut-$n-$k-w$bits-s$sparsity-m$m" ncu --set full --clock-control none \
                 -k regex:lut_gemv --launch-skip 20 --launch-count 1 "$BUILD/sn_bench_cuda" --lut-one "$n" "$k" "$bits" "$sparsity" "$m" ;;
+        lut-timeline|lut-timeline=*)
+            extra=(); [ "$step" != lut-timeline ] && IFS=' ' read -r -a extra <<< "$(printf '%s' "${step#lut-timeline=}" | tr '+' ' ')"
+            cmake --build "$BUILD" --target sn_probe_lut_timeline >> "$RES/cmake.log" 2>&1 || { tail -40 "$RES/cmake.log"; failed=1; continue; }
+            run lut-timeline "$BUILD/sn_probe_lut_timeline" "$RES" "${extra[@]}"
+            python3 "$B/lut-timeline-summary.py" "$RES/lut-timeline.csv" > "$RES/lut-timeline-summary.txt" 2>&1
+            cat "$RES/lut-timeline-summary.txt" ;;
         ncu-pair=*)
             spec="${step#ncu-pair=}"; IFS=: read -r n k bits m warps depth <<< "$spec"
             cmake --build "$BUILD" --target sn_proto_tilepair >> "$RES/cmake.log" 2>&1 || { tail -40 "$RES/cmake.log"; failed=1; continue; }
