@@ -630,9 +630,15 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
         if (sparse_tile.usable && chunk_begin < chunk_end) {
             const __half* x_values = reinterpret_cast<const __half*>(x_shared);
             const __half* vals = static_cast<const __half*>(p.vals);
-            int row = 0;  // the row of the chunk's first entry
-            while (row + 1 < lut::kTileRows && sparse_tile.row[row + 1] <= chunk_begin) ++row;
+            // The row of the chunk's first entry (the last r with row[r] <= chunk_begin), and where
+            // the row after it starts.
+            int row = 0;
+#pragma unroll
+            for (int step = 8; step > 0; step /= 2) {
+                if (sparse_tile.row[row + step] <= chunk_begin) row += step;  // row + step <= 15
+            }
             const int first_row = row;
+            int64_t next_start = row + 1 < lut::kTileRows ? sparse_tile.row[row + 1] : INT64_MAX;
             float sum = 0.0f;
             const auto emit = [&](int r, float value, bool last) {
                 if (r == first_row) {
@@ -643,24 +649,33 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
                     fused.whole[r] = value;
                 }
             };
-            const auto take = [&](int64_t entry, int32_t column, __half value) {
-                while (row + 1 < lut::kTileRows && sparse_tile.row[row + 1] <= entry) {
+            const auto take = [&](int64_t entry, float product) {
+                while (entry >= next_start) {  // the run's row ended before this entry
                     emit(row, sum, false);
                     sum = 0.0f;
                     ++row;
+                    next_start = row + 1 < lut::kTileRows ? sparse_tile.row[row + 1] : INT64_MAX;
                 }
-                if (column >= 0 && column < k_total) {
-                    sum += __half2float(value) * __half2float(x_values[column]);
-                } else {
-                    report_bad_value(p.data_error, static_cast<OpId>(p.op), entry, column, p.k);  // skipped
-                }
+                sum += product;
             };
+            const auto product_of = [&](int64_t entry, int32_t column, __half value) {
+                if (column >= 0 && column < k_total) return __half2float(value) * __half2float(x_values[column]);
+                report_bad_value(p.data_error, static_cast<OpId>(p.op), entry, column, p.k);  // skipped
+                return 0.0f;
+            };
+            // The entries held in registers: their x looked up together, then summed in order.
+            float product[kFusedSparseRegs];
 #pragma unroll
             for (int j = 0; j < kFusedSparseRegs; ++j) {
-                if (chunk_begin + j < chunk_end) take(chunk_begin + j, chunk_col[j], chunk_val[j]);
+                product[j] =
+                    chunk_begin + j < chunk_end ? product_of(chunk_begin + j, chunk_col[j], chunk_val[j]) : 0.0f;
+            }
+#pragma unroll
+            for (int j = 0; j < kFusedSparseRegs; ++j) {
+                if (chunk_begin + j < chunk_end) take(chunk_begin + j, product[j]);
             }
             for (int64_t entry = chunk_begin + kFusedSparseRegs; entry < chunk_end; ++entry) {
-                take(entry, __ldg(p.cols + entry), vals[entry]);
+                take(entry, product_of(entry, __ldg(p.cols + entry), vals[entry]));
             }
             emit(row, sum, true);
         }
