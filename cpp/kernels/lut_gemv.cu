@@ -9,7 +9,7 @@
 // Lookup and multiply: kernels/lut_decode.cuh (shared with the LUT-GEMM of kernels/lut_gemm.cu).
 //
 // Blocks and warps. Block b owns tile b (W rows 16b .. 16b+15); its warps (4, or 8 from K = 8192
-// up; 4 for one row of x, which the block keeps in shared memory: kXShared below) split the K units (256
+// up; 4 for one row of x, which travels in shared memory: kXPath below) split the K units (256
 // inputs) round-robin. Each warp streams its units' codes through a ring of kStages slots (4, or 8
 // when a warp has more than 4 units and up to 8 rows of x) in shared memory with cp.async (each
 // lane copies the 16-byte pieces it will decode itself, so no barrier is needed): the first
@@ -314,6 +314,13 @@ __device__ __forceinline__ void load_x_unit(uint4 (&xv)[8][kNTiles], const __hal
     }
 }
 
+// 16 bytes of x into shared memory, asynchronously, or zeros when `inside` is false (past K).
+__device__ __forceinline__ void copy_x_async(uint4* shared_slot, const __half* address, bool inside) {
+    const uint32_t slot = static_cast<uint32_t>(__cvta_generic_to_shared(shared_slot));
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 16, %2;" ::"r"(slot), "l"(address), "r"(inside ? 16 : 0)
+                 : "memory");
+}
+
 #if defined(SN_LUT_TIMELINE)
 __device__ __forceinline__ uint64_t probe_clock() {
     uint64_t t;
@@ -344,16 +351,20 @@ __device__ __forceinline__ uint32_t probe_smid() {
 // p.sparse_sums (the epilogue adds them; a separate instantiation, so that the dense-only kernel
 // does not hold the row pointers).
 //
-// kXShared (M = 1): x in shared memory, once per block. After the wait the block copies all of x
-// (K inputs, zero-padded to whole units: 8 KB at K = 4096) into shared memory behind the ring with
-// plain loads and one barrier, and every lane reads its B fragments from there (lanes g > 0 read
-// row 0 too: their C columns are copies, never stored). This frees the 64 registers that hold x
-// (this unit's and the next) on the register path, which is what limits that kernel to 4 blocks of
-// 4 warps per SM (127 registers). An earlier version carried each unit's x in its ring slot as
-// one more cp.async: since a thread's copy groups complete in order and x may only be requested
-// after the wait, the first unit's wait then covered every unit the prologue had requested, so a
-// warp decoded nothing until all of them had arrived (at K = 4096, its whole share) and the last
-// warps to be served decoded four units after the transfer had ended.
+// kXPath: where a lane finds its B fragments (x). XPath::registers (M > 1, or LutGemvProblem::x_path
+// = 2): loaded from global memory (L1) into registers one unit ahead. For one row of x, shared
+// memory, which frees the 64 registers that hold x (this unit's and the next) on the register path,
+// what limits that kernel to 4 blocks of 4 warps per SM (127 registers); lanes g > 0 read row 0
+// too (their C columns are copies, never stored). Two ways:
+//   XPath::ring (the library's choice, measured): each ring slot holds, after the unit's codes, the
+//   unit's 256 inputs of x (512 bytes, lane l copying inputs 8l .. 8l + 7) as one more cp.async.
+//   Lanes read x other lanes copied, so the warp synchronises (__syncwarp) after each wait and
+//   before a slot is refilled. Since a thread's copy groups complete in order and x may only be
+//   requested after the wait, the first unit's wait covers every unit requested up front: a warp
+//   decodes nothing until its first kStages units have all arrived (at K = 4096, its whole share).
+//   XPath::shared (x_path = 3; not yet run on a GPU): after the wait the block copies all of x (K
+//   inputs, zero-padded to whole units: 8 KB at K = 4096) behind the ring with plain loads and one
+//   barrier, so each unit waits only for its own codes; its sparse part is fused (below).
 //
 // kSwiglu (sn_lut_matmul_swiglu, M <= 8): W [2I, K] stacks gate_proj's I rows over up_proj's and
 // out is [M, I], I a multiple of 16. Block b owns output columns 16b .. 16b+15 and decodes two
@@ -364,7 +375,7 @@ __device__ __forceinline__ uint32_t probe_smid() {
 // epilogue rounds g and u to F16 (what sn_lut_matmul would have stored) and writes silu(g)·u, so
 // the result equals the product into [M, 2I] followed by sn_swiglu, without the intermediate and
 // without the second launch.
-// kSparse with kXShared (M = 1): the sparse part inside the dense kernel, since x is in shared
+// kSparse with XPath::shared (M = 1): the sparse part inside the dense kernel, since x is in shared
 // memory anyway. The tile's CSR entries [b, e) (b = rows[n0], e = rows[n0 + 16]) are cut into
 // contiguous chunks of c = ceil((e − b) / threads) entries, thread t taking [b + t·c, b + t·c + c);
 // the first kFusedSparseRegs of each chunk are requested into registers before the dense loop (they
@@ -386,19 +397,22 @@ __device__ __forceinline__ uint32_t probe_smid() {
 // of the dense kernel (lut_sparse_kernel, which products of more rows still use).
 constexpr int kFusedSparseRegs = 8;
 
-template <int kBits, int kNTiles, int kWarps, int kStages, bool kSparse, bool kXShared, bool kSwiglu>
+enum class XPath { registers, ring, shared };
+
+template <int kBits, int kNTiles, int kWarps, int kStages, bool kSparse, XPath kXPath, bool kSwiglu>
 __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProblem p) {
-    static_assert(!kXShared || kNTiles == 1, "x in shared memory is the single-row path");
+    constexpr bool kXRing = kXPath == XPath::ring, kXShared = kXPath == XPath::shared;
+    static_assert(kXPath == XPath::registers || kNTiles == 1, "x in shared memory is the single-row path");
     static_assert(!kSwiglu || kNTiles == 1, "the SwiGLU epilogue serves decode (M <= 8)");
     static_assert(!(kSwiglu && kSparse), "the SwiGLU epilogue takes dense products (lut_gemv_swiglu_fits)");
     constexpr int kParts = kSwiglu ? 2 : 1;  // tiles per block
     constexpr int kRowsX = 8 * kNTiles;
     constexpr int kWords = 4 * kBits;  // per lane per unit: kBits 16-byte loads
     constexpr int kThreads = kWarps * 32;
-    constexpr int kSlotPieces = kBits;                            // 512-byte pieces per ring slot
+    constexpr int kSlotPieces = kBits + (kXRing ? 1 : 0);         // 512-byte pieces per ring slot
     constexpr int kTableLoads = RowTable<kBits>::kRegisters / 2;  // 16-byte loads per row table
-    // [kWarps][kStages][kSlotPieces][32 lanes] of 16 bytes: the ring of codes; with kXShared then
-    // x, [units·256] F16 (x_shared_bytes).
+    // [kWarps][kStages][kSlotPieces][32 lanes] of 16 bytes: the ring (codes, then x with kXRing);
+    // with kXShared then x, [units·256] F16 (x_shared_bytes).
     extern __shared__ uint4 shared_ring[];
     __shared__ float partial[kParts][kWarps][kRowsX][lut::kTileRows];
     // The sparse instantiation's row pointers (the sums come from lut_sparse_kernel, or with x in
@@ -454,20 +468,28 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
     const __half* x = static_cast<const __half*>(p.x);
     // K unit of stream index i (within its part's tile).
     const auto unit_of = [&](int64_t i) { return warp + (i >= count ? i - count : i) * kWarps; };
-    // the i-th unit of this warp's codes into stage i % kStages, one commit group
-    auto fetch = [&](int64_t i) {
+    // x of the i-th unit of this warp into its slot (kXRing; x is read only after the wait).
+    auto fetch_x = [&](int64_t i) {
+        if (i < stream_length) {
+            const int64_t k = unit_of(i) * lut::kUnitK + 8 * lane;
+            copy_x_async(ring + ((i % kStages) * kSlotPieces + kBits) * 32, x + (k < p.k ? k : 0), k < p.k);
+        }
+    };
+    // the i-th unit of this warp into stage i % kStages (codes, and x when `with_x`), one commit group
+    auto fetch = [&](int64_t i, bool with_x) {
         if (i < stream_length) {
             const int64_t tile = tile_of(kParts > 1 && i >= count ? 1 : 0);
             const int32_t* codes = lane_codes + (tile * units + unit_of(i)) * unit_words;
             uint4* slot = ring + (i % kStages) * kSlotPieces * 32;
 #pragma unroll
             for (int j = 0; j < kBits; ++j) copy_codes_async(slot + j * 32, codes + j * 32 * 4, policy);
+            if (kXRing && with_x) fetch_x(i);
         }
         commit_copies();
     };
     // The first kStages units.
 #pragma unroll
-    for (int i = 0; i < kStages; ++i) fetch(i);
+    for (int i = 0; i < kStages; ++i) fetch(i, false);
     SN_LUT_MARK(4, probe_clock());
 
     RowTable<kBits> row_g[kParts], row_g8[kParts];
@@ -524,6 +546,13 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
     // blocks may take the slots this grid's blocks free and stream their own codes meanwhile
     // (they wait for this grid before reading anything it writes).
     allow_next_grid();
+    if constexpr (kXRing) {
+        // x of the prologue's units, as one more group (their codes may be in flight since before
+        // the wait; x may not).
+#pragma unroll
+        for (int i = 0; i < kStages; ++i) fetch_x(i);
+        commit_copies();
+    }
     // x behind the ring (kXShared): units·256 F16, zero past K, 16 bytes per thread and step.
     uint4* const x_shared = shared_ring + kWarps * kStages * kSlotPieces * 32;
     if constexpr (kXShared) {
@@ -546,7 +575,7 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
     }
     // x of the warp's next unit, loaded one unit ahead (for one n-tile: 32 registers; with more
     // n-tiles the loads are issued at the top of the unit instead).
-    constexpr bool kPrefetchX = kNTiles == 1 && !kXShared;
+    constexpr bool kPrefetchX = kNTiles == 1 && kXPath == XPath::registers;
     uint4 x_next[8][kNTiles];
     if constexpr (kPrefetchX)
         load_x_unit<kNTiles>(x_next, x_lane, x_live, warp * static_cast<int>(lut::kUnitK), k_total);
@@ -562,13 +591,20 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
             const int64_t i = part * count + u;
             const int k_unit = (warp + static_cast<int>(u) * kWarps) * static_cast<int>(lut::kUnitK);
             uint4 xv[8][kNTiles];
-            // Commit groups so far: the prologue's kStages, then one per turn (the unit kStages
-            // further on): unit i's group has kStages − 1 newer ones (before turn kStages, the rest
-            // of the prologue and the turns so far; after, the turns since). Each lane waits only
-            // for its own copies (it decodes exactly what it copied).
-            wait_copies<kStages - 1>();
+            // Commit groups so far: the prologue's kStages (codes), with kXRing the prologue's x,
+            // then one per turn (the unit kStages further on). Turn 0 with kXRing needs the x
+            // group, the newest: all. Otherwise unit i's group has kStages − 1 newer ones (before
+            // turn kStages, the rest of the prologue and the turns so far; after, the turns since).
+            // Each lane waits only for its own copies (it decodes the codes it copied).
+            if (kXRing && i == 0) {
+                wait_copies<0>();
+            } else {
+                wait_copies<kStages - 1>();
+            }
             if (i < 7) SN_LUT_MARK(7 + i, probe_clock());
-            if constexpr (kPrefetchX) {
+            if constexpr (kXRing) {
+                __syncwarp();  // x copied by the other lanes
+            } else if constexpr (kPrefetchX) {
 #pragma unroll
                 for (int pair = 0; pair < 8; ++pair) xv[pair][0] = x_next[pair][0];
                 // The next unit of the stream: the next of this part, or the next part's first.
@@ -590,7 +626,12 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
                     decode_fragment<kBits>(words, 2 * pair + half, row_g[part], row_g8[part], a);
 #pragma unroll
                     for (int j = 0; j < kNTiles; ++j) {
-                        if constexpr (kXShared) {
+                        if constexpr (kXRing) {
+                            // inputs 32·pair + 8t + 4·half .. +3 of the unit: 8 bytes of the slot's x
+                            const uint2 b =
+                                reinterpret_cast<const uint2*>(slot - lane + kBits * 32)[8 * pair + 2 * t + half];
+                            mma_w_by_x(c[(2 * pair + half) % kSets][j], a, b.x, b.y);
+                        } else if constexpr (kXShared) {
                             // inputs k_unit + 32·pair + 8t + 4·half .. +3: 8 bytes of the block's x
                             const uint2 b =
                                 reinterpret_cast<const uint2*>(x_shared)[k_unit / 4 + 8 * pair + 2 * t + half];
@@ -602,8 +643,10 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
                     }
                 }
             }
-            // The slot just decoded takes the unit kStages further on (its words are in registers).
-            fetch(i + kStages);
+            // The slot just decoded takes the unit kStages further on (its words are in registers;
+            // with kXRing, the barrier makes sure no lane still reads its x).
+            if constexpr (kXRing) __syncwarp();
+            fetch(i + kStages, true);
         }
         // C fragment: c0 = C[g][2t], c1 = C[g][2t+1], c2 = C[g+8][2t], c3 = C[g+8][2t+1] with
         // C[W row][x row].
@@ -718,23 +761,25 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
     SN_LUT_MARK(1, probe_globaltimer());
 }
 
-constexpr size_t ring_bytes(int bits, int warps, int stages) {
-    return static_cast<size_t>(warps) * stages * bits * 32 * sizeof(uint4);
+constexpr size_t ring_bytes(int bits, int warps, int stages, bool x_ring) {
+    return static_cast<size_t>(warps) * stages * (bits + (x_ring ? 1 : 0)) * 32 * sizeof(uint4);
 }
 
-// The single-row kernel's copy of x behind the ring (kXShared): whole units of F16.
+// The single-row kernel's copy of x behind the ring (XPath::shared): whole units of F16.
 constexpr size_t x_shared_bytes(int64_t k) {
     return static_cast<size_t>(lut::units(k) * lut::kUnitK) * sizeof(__half);
 }
 
 // Longest x the single-row kernel keeps in shared memory (K = 32768; its ring takes at most 64 KiB
-// more, within every sm_80/sm_90 part's opt-in); longer rows take the register path.
+// more, within every sm_80/sm_90 part's opt-in); longer rows take the ring.
 constexpr size_t kMaxXSharedBytes = size_t{64} << 10;
 
-// Whether a slice of rows takes the single-row kernel with x in shared memory, whose sparse part is
-// fused (kFusedSparseRegs): launch_rows' rule.
-bool takes_x_shared(const LutGemvProblem& p) {
-    return p.m == 1 && p.x_path != 2 && x_shared_bytes(p.k) <= kMaxXSharedBytes;
+// Where a slice's kernel finds x (kXPath; launch_rows' rule): one row of x in the ring, or with
+// LutGemvProblem::x_path = 3 in shared memory (its sparse part then fused, so no lut_sparse_kernel);
+// x_path = 2 and more rows in registers.
+XPath x_path_of(const LutGemvProblem& p) {
+    if (p.m != 1 || p.x_path == 2) return XPath::registers;
+    return p.x_path == 3 && x_shared_bytes(p.k) <= kMaxXSharedBytes ? XPath::shared : XPath::ring;
 }
 
 // Dynamic shared memory above 48 KiB needs the opt-in, set once per kernel to the most any of its
@@ -746,10 +791,11 @@ cudaError_t configure_once(Kernel kernel, size_t dynamic_bytes) {
     return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(dynamic_bytes));
 }
 
-template <int kBits, int kNTiles, int kWarps, int kStages, bool kSparse, bool kXShared, bool kSwiglu>
+template <int kBits, int kNTiles, int kWarps, int kStages, bool kSparse, XPath kXPath, bool kSwiglu>
 cudaError_t launch(const LutGemvProblem& p, cudaStream_t stream, bool programmatic_launch) {
-    auto* const kernel = lut_gemv_kernel<kBits, kNTiles, kWarps, kStages, kSparse, kXShared, kSwiglu>;
-    const size_t ring = ring_bytes(kBits, kWarps, kStages);
+    auto* const kernel = lut_gemv_kernel<kBits, kNTiles, kWarps, kStages, kSparse, kXPath, kSwiglu>;
+    constexpr bool kXShared = kXPath == XPath::shared;
+    const size_t ring = ring_bytes(kBits, kWarps, kStages, kXPath == XPath::ring);
     static const cudaError_t configured = configure_once(kernel, ring + (kXShared ? kMaxXSharedBytes : 0));
     if (configured != cudaSuccess) return configured;
     const size_t dynamic_bytes = ring + (kXShared ? x_shared_bytes(p.k) : 0);
@@ -758,69 +804,76 @@ cudaError_t launch(const LutGemvProblem& p, cudaStream_t stream, bool programmat
                           dynamic_bytes, p);
 }
 
+template <int kBits, int kNTiles, int kWarps, int kStages, XPath kXPath, bool kSwiglu>
+cudaError_t launch_parts(const LutGemvProblem& p, cudaStream_t stream, bool programmatic_launch) {
+    if constexpr (kSwiglu) {
+        // Dense products only (launch_lut_gemv checks lut_gemv_swiglu_fits), so no sparse instantiation.
+        return launch<kBits, kNTiles, kWarps, kStages, false, kXPath, true>(p, stream, programmatic_launch);
+    } else {
+        return p.rows != nullptr
+                   ? launch<kBits, kNTiles, kWarps, kStages, true, kXPath, false>(p, stream, programmatic_launch)
+                   : launch<kBits, kNTiles, kWarps, kStages, false, kXPath, false>(p, stream, programmatic_launch);
+    }
+}
+
 // Ring slots per warp: 4 when that holds all of a warp's units (K = 4096: 16 units over 4 warps,
 // so every code is requested up front), else 8 for the rows of x up to 8 (kNTiles = 1), so that
 // long rows (K = 11008, 14336) keep 8 units in flight per warp. (sn_bench_cuda --variant s=4 on an
 // H100 later measured 4 slots faster for those: 4096×11008 3-bit 9.71 against 11.44 µs, gate|up +
-// SwiGLU 17.17 against 19.08; the switch waits for a decode measurement, cpp/README.md.)
-template <int kBits, int kNTiles, int kWarps, int kStages, bool kXShared, bool kSwiglu>
-cudaError_t launch_parts(const LutGemvProblem& p, cudaStream_t stream, bool programmatic_launch) {
-    if constexpr (kSwiglu) {
-        // Dense products only (launch_lut_gemv checks lut_gemv_swiglu_fits), so no sparse instantiation.
-        return launch<kBits, kNTiles, kWarps, kStages, false, kXShared, true>(p, stream, programmatic_launch);
-    } else {
-        return p.rows != nullptr
-                   ? launch<kBits, kNTiles, kWarps, kStages, true, kXShared, false>(p, stream, programmatic_launch)
-                   : launch<kBits, kNTiles, kWarps, kStages, false, kXShared, false>(p, stream, programmatic_launch);
-    }
-}
-
-template <int kBits, int kNTiles, int kWarps, bool kXShared, bool kSwiglu>
+// SwiGLU 17.17 against 19.08; the switch waits for a decode measurement, cpp/README.md.) p.stages
+// = 2 (up to 8 rows of x) is a benchmark override, not yet measured.
+template <int kBits, int kNTiles, int kWarps, XPath kXPath, bool kSwiglu>
 cudaError_t launch_stages(const LutGemvProblem& p, cudaStream_t stream, bool programmatic_launch) {
     const int64_t per_warp = (lut::units(p.k) + kWarps - 1) / kWarps * (kSwiglu ? 2 : 1);
     // (p.stages = 2 or 8 applies up to 8 rows of x; more rows always take 4.)
     const int stages = kNTiles > 1 ? 4 : p.stages != 0 ? p.stages : per_warp > 4 ? 8 : 4;
-    if (stages == 4) return launch_parts<kBits, kNTiles, kWarps, 4, kXShared, kSwiglu>(p, stream, programmatic_launch);
+    if (stages == 4) return launch_parts<kBits, kNTiles, kWarps, 4, kXPath, kSwiglu>(p, stream, programmatic_launch);
     if constexpr (kNTiles == 1) {
         if (stages == 2)
-            return launch_parts<kBits, kNTiles, kWarps, 2, kXShared, kSwiglu>(p, stream, programmatic_launch);
+            return launch_parts<kBits, kNTiles, kWarps, 2, kXPath, kSwiglu>(p, stream, programmatic_launch);
         if (stages == 8)
-            return launch_parts<kBits, kNTiles, kWarps, 8, kXShared, kSwiglu>(p, stream, programmatic_launch);
+            return launch_parts<kBits, kNTiles, kWarps, 8, kXPath, kSwiglu>(p, stream, programmatic_launch);
     }
     return cudaErrorInvalidValue;
 }
 
-template <int kBits, int kNTiles, bool kXShared, bool kSwiglu>
+template <int kBits, int kNTiles, XPath kXPath, bool kSwiglu>
 cudaError_t launch_warps(const LutGemvProblem& p, cudaStream_t stream, bool programmatic_launch) {
-    if constexpr (kXShared) {
+    if constexpr (kXPath != XPath::registers) {
         // 4 warps whatever K: on an H100 (sn_bench_cuda --lut) 4 warps with x in the ring took
         // 9.7 µs at 4096×11008 (3 bits) against 11.0 µs for 8. (p.warps = 8: benchmarks.)
-        if (p.warps == 8) return launch_stages<kBits, kNTiles, 8, true, kSwiglu>(p, stream, programmatic_launch);
-        return launch_stages<kBits, kNTiles, 4, true, kSwiglu>(p, stream, programmatic_launch);
+        if (p.warps == 8) return launch_stages<kBits, kNTiles, 8, kXPath, kSwiglu>(p, stream, programmatic_launch);
+        return launch_stages<kBits, kNTiles, 4, kXPath, kSwiglu>(p, stream, programmatic_launch);
     }
     // 8 warps from K = 8192 (32 units) up, else 4: sn_bench_cuda --lut on an H100 measured 8 warps
     // 5-10 % faster at 4096×11008 and 4096×14336 and 4 warps 7-15 % faster at 11008×4096,
     // 14336×4096 and 32000×4096 (3 bits, M = 1).
     const int warps = p.warps != 0 ? p.warps : lut::units(p.k) >= 32 ? 8 : 4;
-    if (warps == 4) return launch_stages<kBits, kNTiles, 4, false, kSwiglu>(p, stream, programmatic_launch);
-    if (warps == 8) return launch_stages<kBits, kNTiles, 8, false, kSwiglu>(p, stream, programmatic_launch);
+    if (warps == 4) return launch_stages<kBits, kNTiles, 4, kXPath, kSwiglu>(p, stream, programmatic_launch);
+    if (warps == 8) return launch_stages<kBits, kNTiles, 8, kXPath, kSwiglu>(p, stream, programmatic_launch);
     return cudaErrorInvalidValue;
 }
 
 template <int kBits, bool kSwiglu>
 cudaError_t launch_rows(const LutGemvProblem& p, cudaStream_t stream, bool programmatic_launch) {
-    // One row: x in shared memory (4 warps), whose kernel needs half the registers of the register
-    // path (more blocks per SM); p.x_path overrides (benchmarks).
-    if (takes_x_shared(p)) return launch_warps<kBits, 1, true, kSwiglu>(p, stream, programmatic_launch);
-    return launch_warps<kBits, 1, false, kSwiglu>(p, stream, programmatic_launch);
+    // One row: x in the ring or in shared memory (4 warps), whose kernel needs half the registers
+    // of the register path (more blocks per SM); p.x_path overrides (benchmarks).
+    switch (x_path_of(p)) {
+        case XPath::ring:
+            return launch_warps<kBits, 1, XPath::ring, kSwiglu>(p, stream, programmatic_launch);
+        case XPath::shared:
+            return launch_warps<kBits, 1, XPath::shared, kSwiglu>(p, stream, programmatic_launch);
+        default:
+            return launch_warps<kBits, 1, XPath::registers, kSwiglu>(p, stream, programmatic_launch);
+    }
 }
 
 template <int kBits>
 cudaError_t launch_bits(const LutGemvProblem& p, cudaStream_t stream, bool programmatic_launch) {
     if (p.swiglu) return launch_rows<kBits, true>(p, stream, programmatic_launch);  // m <= 8 (launch_lut_gemv)
     if (p.m <= 8) return launch_rows<kBits, false>(p, stream, programmatic_launch);
-    if (p.m <= 16) return launch_warps<kBits, 2, false, false>(p, stream, programmatic_launch);
-    return launch_warps<kBits, 4, false, false>(p, stream, programmatic_launch);
+    if (p.m <= 16) return launch_warps<kBits, 2, XPath::registers, false>(p, stream, programmatic_launch);
+    return launch_warps<kBits, 4, XPath::registers, false>(p, stream, programmatic_launch);
 }
 
 // One block of 32 threads per (tile, unit); thread = lane, building its 4·bits words from its
@@ -972,7 +1025,7 @@ cudaError_t launch_lut_gemv(const LutGemvProblem& problem, cudaStream_t stream, 
         slice.m = std::min(kLutGemvMaxRows, problem.m - m0);
         slice.x = static_cast<const __half*>(problem.x) + m0 * problem.k;
         slice.out = static_cast<__half*>(problem.out) + m0 * out_columns;
-        if (sparse && sparse_blocks > 0 && !takes_x_shared(slice)) {
+        if (sparse && sparse_blocks > 0 && x_path_of(slice) != XPath::shared) {
             const cudaError_t status =
                 launch_chained(stream, programmatic_launch, lut_sparse_kernel,
                                dim3(static_cast<unsigned>(sparse_blocks)), dim3(kSparseWarps * 32), 0, slice);

@@ -51,7 +51,7 @@ struct LutGemvProblem {
     // Tuning overrides for benchmarks (0 = the kernel's choice, what the library always uses):
     int warps;        // warps per block of the register path, 4 or 8
     int stages;       // ring slots per warp, 2, 4 or 8 (2 and 8 only up to 8 rows of x)
-    int x_path;       // one row of x: 1 = x in shared memory, 2 = x in registers
+    int x_path;       // one row of x: 1 = x in the ring, 2 = x in registers, 3 = x in shared memory (fused sparse)
     int path;         // 1 = the LUT-GEMM where it applies (dense), 2 = never the LUT-GEMM
     int gemm_splits;  // the LUT-GEMM's splits of K
     int gemm_stages;  // the LUT-GEMM's pipeline stages, 2 or 3
@@ -74,8 +74,8 @@ struct LutGemvProblem {
 #if defined(SN_LUT_TIMELINE)
 // A warp's record: [0] %globaltimer at entry, [1] at exit, [2] SM, [3] clock64 at entry, [4] after
 // the prologue's copies were requested, [5] after the wait for the previous grid, [6] after x was in
-// shared memory, [7 + i] after unit i's codes had arrived (i < 7), [14] after the last unit's
-// decode, [15] clock64 at exit.
+// shared memory (x_path 3) or requested (the ring), [7 + i] after unit i's codes (and with the ring
+// its x) had arrived (i < 7), [14] after the last unit's decode, [15] clock64 at exit.
 constexpr int kLutTimelineSlots = 16;
 #endif
 

@@ -12,7 +12,7 @@
 // pattern, M from 1 to 128 (--rows: other counts), against cuBLAS fp16 of the same shape (the
 // issue's shapes, then LLaMA-7B's q|k|v and gate|up with the SwiGLU epilogue, marked g). Each
 // --variant adds a column: the same product with LutGemvProblem's tuning overrides (warps of the
-// register path, ring stages, x path of one row: 1 shared memory, 2 registers; p=1 the LUT-GEMM wherever
+// register path, ring stages, x path of one row: 1 ring, 2 registers, 3 shared memory; p=1 the LUT-GEMM wherever
 // the product is dense, p=2 never; the LUT-GEMM's splits of K and stages); without one, the other
 // warp count. --decode keeps LLaMA-7B's decode products (q|k|v, o, gate|up, down) at M = 1 and 4.
 // Each row also shows the read ceiling: a kernel that only reads the codes' bytes in the same
@@ -172,7 +172,7 @@ struct LutFilter {
 };
 
 // A kernel choice to time beside the library's (--variant w=W,s=S,x=X: warps of the register path,
-// ring stages, x path of one row: 1 shared memory, 2 registers; LutGemvProblem's tuning overrides).
+// ring stages, x path of one row: 1 ring, 2 registers, 3 shared memory; LutGemvProblem's tuning overrides).
 struct LutVariant {
     int warps = 0, stages = 0, x_path = 0, path = 0, splits = 0, gemm_stages = 0;
     std::string name;

@@ -7,7 +7,8 @@
 // chain go to a CSV (one row per warp) for tools/gpu/lut-timeline-summary.py, and the median time
 // per launch with and without recording is printed beside it (the recording costs a few stores).
 //
-//   sn_probe_lut_timeline OUT_DIR [N K BITS STAGES]...   (default: the shapes below, library stages)
+//   sn_probe_lut_timeline OUT_DIR [N K BITS STAGES X_PATH]...   (default: the cases below; 0 = the
+//   library's choice; X_PATH as LutGemvProblem::x_path: 1 ring, 3 shared memory)
 #include "kernels/lut_gemv.h"
 #include "lut_layout.h"
 
@@ -55,7 +56,7 @@ void fill_random(void* device, size_t bytes, uint64_t seed, bool halves) {
 }
 
 struct Case {
-    int n, k, bits, stages;
+    int n, k, bits, stages, x_path;
 };
 
 void run_case(const Case& c, const cudaDeviceProp& properties, cudaStream_t stream, FILE* csv) {
@@ -98,6 +99,7 @@ void run_case(const Case& c, const cudaDeviceProp& properties, cudaStream_t stre
             p.k = c.k;
             p.bits = c.bits;
             p.stages = c.stages;
+            p.x_path = c.x_path;
             p.weights_settled = true;
             p.timeline = record ? timeline + i * words_per_launch : nullptr;
             PROBE_CHECK(sn::cuda::launch_lut_gemv(p, stream, true));
@@ -127,16 +129,16 @@ void run_case(const Case& c, const cudaDeviceProp& properties, cudaStream_t stre
     const float plain = median_us(false);
     const float recorded = median_us(true);  // its last replay leaves the records
     std::printf(
-        "%6d x %-6d %d-bit stages %d: %7.2f us per launch (%7.2f recording), %d launches per graph, "
+        "%6d x %-6d %d-bit stages %d x_path %d: %7.2f us per launch (%7.2f recording), %d launches per graph, "
         "%d copies of W (%.1f MB each)\n",
-        c.n, c.k, c.bits, c.stages, plain, recorded, launches, copies, (code_bytes + lut_bytes) / 1e6);
+        c.n, c.k, c.bits, c.stages, c.x_path, plain, recorded, launches, copies, (code_bytes + lut_bytes) / 1e6);
     std::vector<uint64_t> host(words_per_launch);
     for (int launch = launches / 2; launch < launches / 2 + 3; ++launch) {
         PROBE_CHECK(cudaMemcpy(host.data(), timeline + launch * words_per_launch, words_per_launch * 8,
                                cudaMemcpyDeviceToHost));
         for (size_t w = 0; w < warps; ++w) {
             const uint64_t* r = host.data() + w * sn::cuda::kLutTimelineSlots;
-            std::fprintf(csv, "%d,%d,%d,%d,%.3f,%d,%zu,%zu", c.n, c.k, c.bits, c.stages, plain, launch,
+            std::fprintf(csv, "%d,%d,%d,%d,%d,%.3f,%d,%zu,%zu", c.n, c.k, c.bits, c.stages, c.x_path, plain, launch,
                          w / warps_per_block, w % warps_per_block);
             for (int s = 0; s < sn::cuda::kLutTimelineSlots; ++s) std::fprintf(csv, ",%llu", (unsigned long long)r[s]);
             std::fprintf(csv, "\n");
@@ -154,17 +156,19 @@ void run_case(const Case& c, const cudaDeviceProp& properties, cudaStream_t stre
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc < 2 || (argc - 2) % 4 != 0) {
-        std::fprintf(stderr, "usage: sn_probe_lut_timeline OUT_DIR [N K BITS STAGES]...\n");
+    if (argc < 2 || (argc - 2) % 5 != 0) {
+        std::fprintf(stderr, "usage: sn_probe_lut_timeline OUT_DIR [N K BITS STAGES X_PATH]...\n");
         return 2;
     }
     std::vector<Case> cases;
-    for (int i = 2; i + 3 < argc; i += 4) {
-        cases.push_back({std::atoi(argv[i]), std::atoi(argv[i + 1]), std::atoi(argv[i + 2]), std::atoi(argv[i + 3])});
+    for (int i = 2; i + 4 < argc; i += 5) {
+        cases.push_back({std::atoi(argv[i]), std::atoi(argv[i + 1]), std::atoi(argv[i + 2]), std::atoi(argv[i + 3]),
+                         std::atoi(argv[i + 4])});
     }
-    if (cases.empty()) {
-        cases = {{11008, 4096, 3, 0}, {11008, 4096, 3, 2}, {11008, 4096, 4, 0}, {11008, 4096, 4, 2},
-                 {4096, 11008, 3, 0}, {4096, 11008, 3, 4}, {4096, 4096, 3, 0},  {32000, 4096, 3, 0}};
+    if (cases.empty()) {  // the library's launch, then x in shared memory at its depth and at 2
+        cases = {{11008, 4096, 3, 0, 0}, {11008, 4096, 3, 0, 3}, {11008, 4096, 3, 2, 3}, {11008, 4096, 4, 0, 0},
+                 {11008, 4096, 4, 0, 3}, {11008, 4096, 4, 2, 3}, {4096, 11008, 3, 0, 0}, {4096, 11008, 3, 0, 3},
+                 {4096, 11008, 3, 4, 3}, {4096, 4096, 3, 0, 0},  {4096, 4096, 3, 0, 3}};
     }
     cudaDeviceProp properties{};
     PROBE_CHECK(cudaGetDeviceProperties(&properties, 0));
@@ -178,7 +182,7 @@ int main(int argc, char** argv) {
         return 1;
     }
     std::fprintf(csv,
-                 "n,k,bits,stages,us,launch,block,warp,gt_start,gt_end,sm,clk_start,requested,waited,x_ready,"
+                 "n,k,bits,stages,x_path,us,launch,block,warp,gt_start,gt_end,sm,clk_start,requested,waited,x_ready,"
                  "unit0,unit1,unit2,unit3,unit4,unit5,unit6,decoded,clk_end\n");
     for (const Case& c : cases) run_case(c, properties, stream, csv);
     std::fclose(csv);

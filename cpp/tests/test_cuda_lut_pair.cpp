@@ -10,6 +10,7 @@
 // value when they are added.
 #include "kernels/lut_pair_gemv.h"
 #include "lut_pair_layout.h"
+#include "lut_kernel_test_support.h"
 #include "lut_test_support.h"
 
 #include <cuda_fp16.h>
@@ -41,45 +42,15 @@ struct Case {
     }
 };
 
-std::vector<float> f16_values(size_t count, float scale, std::mt19937& rng) {
-    std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
-    std::vector<float> v(count);
-    for (float& value : v) value = __half2float(__float2half(scale * uniform(rng)));
-    return v;
-}
-
-template <class T>
-T* upload(const std::vector<T>& values) {
-    T* device = nullptr;
-    if (cudaMalloc(&device, values.size() * sizeof(T)) != cudaSuccess) return nullptr;
-    if (cudaMemcpy(device, values.data(), values.size() * sizeof(T), cudaMemcpyHostToDevice) != cudaSuccess)
-        return nullptr;
-    return device;
-}
-
-std::vector<__half> halves(const std::vector<float>& values) {
-    std::vector<__half> h(values.size());
-    for (size_t i = 0; i < values.size(); ++i) h[i] = __float2half(values[i]);
-    return h;
-}
-
-double silu(double v) {
-    return v / (1.0 + std::exp(-v));
-}
-
 void run_case(const Case& c, uint32_t seed) {
     SCOPED_TRACE(c.name());
     const int levels = 1 << c.bits;
-    std::mt19937 rng(seed);
-    std::vector<uint8_t> codes(static_cast<size_t>(c.n * c.k));
-    for (uint8_t& code : codes) code = static_cast<uint8_t>(rng() % levels);
-    const std::vector<float> lut = f16_values(static_cast<size_t>(c.n * levels), 0.05f, rng);
-    const std::vector<float> x = f16_values(static_cast<size_t>(c.m * c.k), 1.0f, rng);
-    const std::vector<float> bias = f16_values(static_cast<size_t>(c.n), 0.5f, rng);
     const int64_t columns = c.swiglu ? c.n / 2 : c.n;
-    const std::vector<float> initial = f16_values(static_cast<size_t>(c.m * columns), 0.5f, rng);
+    const sn_test::LutInputs in = sn_test::random_lut_inputs(c.bits, c.m, c.n, c.k, columns, seed);
+    const std::vector<uint8_t>& codes = in.codes;
+    const std::vector<float>&lut = in.lut, &x = in.x, &bias = in.bias, &initial = in.initial;
 
-    int32_t* qweight = upload(sn_test::pack_codes(codes, c.n, c.k, c.bits));
+    int32_t* qweight = sn_test::upload(sn_test::pack_codes(codes, c.n, c.k, c.bits));
     ASSERT_NE(qweight, nullptr);
     int32_t* packed = nullptr;
     const size_t packed_words =
@@ -87,10 +58,10 @@ void run_case(const Case& c, uint32_t seed) {
     CUDA_OK(cudaMalloc(&packed, packed_words * 4));
     CUDA_OK(cudaMemset(packed, 0xA5, packed_words * 4));  // every word must be written by the repack
     CUDA_OK(sn::cuda::launch_lut_pair_repack(qweight, packed, c.n, c.k, c.bits, nullptr));
-    __half* glut = upload(halves(lut));
-    __half* gx = upload(halves(x));
-    __half* gbias = upload(halves(bias));
-    __half* gout = upload(halves(initial));
+    __half* glut = sn_test::upload(sn_test::halves(lut));
+    __half* gx = sn_test::upload(sn_test::halves(x));
+    __half* gbias = sn_test::upload(sn_test::halves(bias));
+    __half* gout = sn_test::upload(sn_test::halves(initial));
     ASSERT_TRUE(glut && gx && gbias && gout);
 
     sn::cuda::LutGemvProblem p{};
@@ -133,14 +104,7 @@ void run_case(const Case& c, uint32_t seed) {
             if (c.swiglu) {
                 double mag_g, mag_u;
                 const double gate = product(m, n, &mag_g), up = product(m, columns + n, &mag_u);
-                const double gate16 = __half2float(__float2half(static_cast<float>(gate)));
-                const double up16 = __half2float(__float2half(static_cast<float>(up)));
-                expected = silu(gate16) * up16;
-                // the F16 rounding of g and u may differ by one step from the reference's, and the
-                // sums by the summation order; |silu'| <= 1.1
-                const double eg = 2e-5 * mag_g + std::ldexp(std::fabs(gate), -10);
-                const double eu = 2e-5 * mag_u + std::ldexp(std::fabs(up), -10);
-                bound = 2e-3 * std::fabs(expected) + 1.1 * std::fabs(up16) * eg + std::fabs(silu(gate16)) * eu + 1e-5;
+                expected = sn_test::swiglu_reference(gate, up, mag_g, mag_u, &bound);
             } else {
                 double mag;
                 expected = product(m, n, &mag);

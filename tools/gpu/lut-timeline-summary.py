@@ -25,12 +25,13 @@ def main(path: str) -> int:
     launches = defaultdict(list)
     with open(path, newline="") as f:
         for row in csv.DictReader(f):
-            key = (int(row["n"]), int(row["k"]), int(row["bits"]), int(row["stages"]), float(row["us"]), int(row["launch"]))
+            key = (int(row["n"]), int(row["k"]), int(row["bits"]), int(row["stages"]), int(row["x_path"]),
+                   float(row["us"]), int(row["launch"]))
             launches[key].append({k: (int(v) if k not in ("us",) else float(v)) for k, v in row.items()})
-    for (n, k, bits, stages, us, launch), warps in launches.items():
+    for (n, k, bits, stages, x_path, us, launch), warps in launches.items():
         warps = [w for w in warps if w["gt_end"] > w["gt_start"] > 0]
         if not warps:
-            print(f"{n}x{k} {bits}-bit stages {stages} launch {launch}: no records")
+            print(f"{n}x{k} {bits}-bit stages {stages} x_path {x_path} launch {launch}: no records")
             continue
         ghz = statistics.median((w["clk_end"] - w["clk_start"]) / (w["gt_end"] - w["gt_start"]) for w in warps)
         t0 = min(w["gt_start"] for w in warps)
@@ -39,7 +40,8 @@ def main(path: str) -> int:
         at = lambda w, column: (w["gt_start"] - t0) / 1000 + (w[column] - w["clk_start"]) / ghz / 1000
         units_recorded = lambda w: [c for c in UNIT_COLUMNS if w[c] != 0]
         span = (max(w["gt_end"] for w in warps) - t0) / 1000
-        print(f"\n{n}x{k} {bits}-bit stages {stages or 'default'} launch {launch}: {len(warps)} warps on "
+        print(f"\n{n}x{k} {bits}-bit stages {stages or 'default'} x_path {x_path or 'default'} launch {launch}: "
+              f"{len(warps)} warps on "
               f"{len(set(w['sm'] for w in warps))} SMs, span {span:.2f} us (graph median {us:.2f} us per launch), "
               f"SM clock {ghz:.2f} GHz, globaltimer step >= {step} ns")
         print(f"  {'event (us from first start)':<34} {'min':>7} {'p10':>7} {'p50':>7} {'p90':>7} {'max':>7}")

@@ -3,7 +3,8 @@
 #   gpu-bundle/run-gpu.sh RESULTS_DIR STEP...
 # Steps:
 #   build            CMake + nvcc build of libsqueezenative (CUDA on) and the native tests
-#   test             ctest: every native test, including sn_tests_cuda (each CUDA op vs the CPU op)
+#   test             ctest: every native test, including sn_tests_cuda (each CUDA op vs the CPU op) and
+#                    sn_tests_lut_paths (every single-row LUT-GEMV override against the library's launch)
 #   sanitize[=FILTER] compute-sanitizer memcheck over sn_tests_cuda (or the tests of a gtest FILTER)
 #   bench-native     cuBLAS F16 GEMV at LLaMA-7B shapes + device copy bandwidth (sn_bench_cuda)
 #   bench-lut[=ARGS] the LUT-GEMV kernels against cuBLAS fp16 (sn_bench_cuda --lut), with ARGS ('+' for
@@ -58,7 +59,8 @@
 #                    one LUT-GEMV launch of sn_bench_cuda --lut-one N K BITS SPARSITY M, as text
 #   lut-timeline[=ARGS] the library's LUT-GEMV at M = 1 with per-warp event times (sn_probe_lut_timeline,
 #                    kernels/lut_gemv.cu built with SN_LUT_TIMELINE): lut-timeline.csv and its summary;
-#                    ARGS ('+' for spaces): N K BITS STAGES groups instead of the default cases
+#                    ARGS ('+' for spaces): N K BITS STAGES X_PATH groups instead of the default cases
+#                    (the library's launch beside x in shared memory, x_path 3, at 11008x4096, 4096x11008, 4096x4096)
 #   ncu-pair=N:K:BITS:M:WARPS:DEPTH
 #                    the same for the staged pair-table GEMV (kernels/lut_pair_gemv.cu) in one configuration,
 #                    through sn_proto_tilepair --one N K BITS M WARPS DEPTH
