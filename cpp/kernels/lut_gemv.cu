@@ -522,6 +522,8 @@ __global__ void __launch_bounds__(kWarps * 32) lut_gemv_kernel(const LutGemvProb
     int32_t chunk_col[kFusedSparse ? kFusedSparseRegs : 1];
     __half chunk_val[kFusedSparse ? kFusedSparseRegs : 1];
     if constexpr (kFusedSparse) {
+        // The tile's first and last pointers straight from global memory (warp 0's checked copy in
+        // sparse_tile is only visible to the other warps after the barrier that follows the wait).
         const int64_t b = __ldg(p.rows + n0),
                       e = __ldg(p.rows + (n0 + lut::kTileRows < p.n ? n0 + lut::kTileRows : p.n));
         const bool sane = 0 <= b && b <= e && e <= p.nnz;

@@ -46,7 +46,7 @@ def main(path: str) -> int:
               f"SM clock {ghz:.2f} GHz, globaltimer step >= {step} ns")
         print(f"  {'event (us from first start)':<34} {'min':>7} {'p10':>7} {'p50':>7} {'p90':>7} {'max':>7}")
         for label, column in [("start", "clk_start"), ("codes requested", "requested"), ("previous grid done", "waited"),
-                              ("x in shared memory", "x_ready"), ("unit 0 arrived", "unit0")]:
+                              ("x ready (ring: requested)", "x_ready"), ("unit 0 arrived", "unit0")]:
             print(f"  {label:<34} {quantiles([at(w, column) for w in warps])}")
         print(f"  {'last recorded unit arrived':<34} {quantiles([at(w, units_recorded(w)[-1]) for w in warps if units_recorded(w)])}")
         print(f"  {'decode done':<34} {quantiles([at(w, 'decoded') for w in warps])}")
